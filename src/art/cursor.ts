@@ -1,0 +1,353 @@
+/**
+ * The ordered cursor behind every scan: a stack over the nodes still to
+ * visit, seeking to a bound, rolling up a delimiter's subtrees into one
+ * common-prefix entry without visiting them, and re-seeking past the last
+ * entry whenever the tree changed between two steps.
+ *
+ * @module
+ */
+
+import type { Frame } from "../frame/frame.ts";
+import { innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
+import {
+  LEAF_HEADER_BYTES,
+  T_BLOB,
+  T_EMPTY_ROOT,
+  T_LEAF,
+  T_PREFIX,
+} from "../frame/layout.ts";
+import { prefixChild, prefixLength, prefixStart } from "../frame/prefix.ts";
+import type { ArtTree } from "./tree.ts";
+
+/** No more entries. */
+export const ENTRY_NONE = 0;
+/** A key: see {@linkcode Cursor.leafFrame} and {@linkcode Cursor.leafOff}. */
+export const ENTRY_KEY = 1;
+/** A common prefix: the bytes are {@linkcode Cursor.last}`[0..lastBytes)`. */
+export const ENTRY_PREFIX = 2;
+
+/** Grows `buf` to hold at least `bytes`, keeping its first `keep` bytes. */
+function ensure(buf: Uint8Array, bytes: number, keep: number): Uint8Array {
+  if (buf.length >= bytes) return buf;
+  let size = buf.length * 2;
+  while (size < bytes) size *= 2;
+  const grown = new Uint8Array(size);
+  grown.set(buf.subarray(0, keep));
+  return grown;
+}
+
+/**
+ * Walks the entries of one prefix in byte order. Construct it, then call
+ * {@linkcode step} until it returns {@linkcode ENTRY_NONE}.
+ */
+export class Cursor {
+  /** Frame of the current key's leaf (after `ENTRY_KEY`). */
+  leafFrame: Frame | undefined;
+  /** Body offset of the current key's leaf (after `ENTRY_KEY`). */
+  leafOff = 0;
+  /** Bytes of the current entry (key or common prefix), owned by the cursor
+   * and overwritten by the next step. */
+  last: Uint8Array;
+  /** Length of the current entry in {@linkcode last}. */
+  lastBytes = 0;
+
+  readonly #tree: ArtTree;
+  readonly #prefix: Uint8Array;
+  readonly #delimiter: number;
+  readonly #startAfter: Uint8Array | undefined;
+  #path: Uint8Array = new Uint8Array(256);
+  #frames: Frame[] = [];
+  #slots: number[] = [];
+  #depths: number[] = [];
+  #positions: number[] = [];
+  #size = 0;
+  #seenMod = -1;
+  #started = false;
+  #done = false;
+
+  /**
+   * A cursor over the keys starting with `prefix`, after `startAfter` when
+   * given, rolling up at `delimiter` (a byte, or -1 for none).
+   */
+  constructor(
+    tree: ArtTree,
+    prefix: Uint8Array,
+    delimiter: number,
+    startAfter: Uint8Array | undefined,
+  ) {
+    this.#tree = tree;
+    this.#prefix = prefix;
+    this.#delimiter = delimiter;
+    this.#startAfter = startAfter;
+    this.last = new Uint8Array(64);
+  }
+
+  /** Advances to the next entry and returns its kind. */
+  step(): number {
+    if (this.#done) return ENTRY_NONE;
+    if (this.#seenMod !== this.#tree.modCount) this.#reseek();
+    const kind = this.#advance();
+    if (kind === ENTRY_NONE || !this.#record(kind)) {
+      this.#done = true;
+      this.#size = 0;
+      this.leafFrame = undefined;
+      return ENTRY_NONE;
+    }
+    this.#seenMod = this.#tree.modCount;
+    return kind;
+  }
+
+  /** Copies the entry into `last`; false when it lies past the prefix. */
+  #record(kind: number): boolean {
+    const prefix = this.#prefix;
+    if (kind === ENTRY_KEY) {
+      const frame = this.leafFrame!;
+      const off = this.leafOff;
+      const keyBytes = frame.u16[off >>> 1];
+      const start = off + LEAF_HEADER_BYTES;
+      if (keyBytes < prefix.length) return false;
+      const u8 = frame.u8;
+      for (let i = 0; i < prefix.length; i++) {
+        if (u8[start + i] !== prefix[i]) return false;
+      }
+      this.last = ensure(this.last, keyBytes, 0);
+      this.last.set(u8.subarray(start, start + keyBytes));
+      this.lastBytes = keyBytes;
+      return true;
+    }
+    const path = this.#path;
+    for (let i = 0; i < prefix.length; i++) {
+      if (path[i] !== prefix[i]) return false;
+    }
+    return true;
+  }
+
+  #push(frame: Frame, slot: number, depth: number, position: number): void {
+    const at = this.#size++;
+    this.#frames[at] = frame;
+    this.#slots[at] = slot;
+    this.#depths[at] = depth;
+    this.#positions[at] = position;
+  }
+
+  /** Rebuilds the stack so the next entry is the first one after the last
+   * entry returned (or the first one at all). */
+  #reseek(): void {
+    this.#size = 0;
+    if (this.#started) {
+      this.#seek(this.last, this.lastBytes, false);
+      return;
+    }
+    this.#started = true;
+    const startAfter = this.#startAfter;
+    if (startAfter !== undefined && compare(startAfter, this.#prefix) >= 0) {
+      this.#seek(startAfter, startAfter.length, false);
+    } else {
+      this.#seek(this.#prefix, this.#prefix.length, true);
+    }
+  }
+
+  /**
+   * Positions the stack before the first entry greater than (or, with
+   * `inclusive`, equal to) `bound[0..boundBytes)`. A common prefix that the
+   * bound lies inside is skipped whole: it is not greater than the bound.
+   */
+  #seek(bound: Uint8Array, boundBytes: number, inclusive: boolean): void {
+    const source = this.#tree.source;
+    const delimiter = this.#delimiter;
+    const rollFrom = this.#prefix.length;
+    this.#path = ensure(this.#path, boundBytes + 1, 0);
+    const path = this.#path;
+    let frame = source.frame(this.#tree.rootFrameId);
+    let slot = frame.rootSlot;
+    let depth = 0;
+    for (;;) {
+      const nodeType = frame.type(slot);
+      const off = frame.offset(slot);
+      switch (nodeType) {
+        case T_LEAF: {
+          // The entry this leaf yields: its key, or the common prefix it
+          // rolls up into; only an entry past the bound is wanted.
+          const start = off + LEAF_HEADER_BYTES;
+          let entryBytes = frame.u16[off >>> 1];
+          if (delimiter >= 0) {
+            for (let i = depth > rollFrom ? depth : rollFrom; i < entryBytes; i++) {
+              if (frame.u8[start + i] === delimiter) {
+                entryBytes = i + 1;
+                break;
+              }
+            }
+          }
+          const order = compareRange(
+            frame.u8,
+            start,
+            entryBytes,
+            bound,
+            boundBytes,
+          );
+          if (order > 0 || (order === 0 && inclusive)) {
+            this.#push(frame, slot, depth, -1);
+          }
+          return;
+        }
+        case T_PREFIX: {
+          const length = prefixLength(frame, off);
+          const start = prefixStart(off);
+          for (let i = 0; i < length; i++) {
+            const at = depth + i;
+            if (at === boundBytes) {
+              this.#push(frame, slot, depth, -1);
+              return;
+            }
+            const byte = frame.u8[start + i];
+            if (byte > bound[at]) {
+              this.#push(frame, slot, depth, -1);
+              return;
+            }
+            if (byte < bound[at]) return;
+            path[at] = byte;
+            if (byte === delimiter && at >= rollFrom) return;
+          }
+          depth += length;
+          slot = prefixChild(frame, off);
+          break;
+        }
+        case T_BLOB:
+          frame = source.frame(frame.u32[off >>> 2]);
+          slot = frame.rootSlot;
+          break;
+        case T_EMPTY_ROOT:
+          return;
+        default: {
+          if (depth === boundBytes) {
+            this.#push(frame, slot, depth, inclusive ? -1 : 0);
+            return;
+          }
+          const byte = bound[depth];
+          this.#push(frame, slot, depth, byte + 1);
+          path[depth] = byte;
+          if (byte === delimiter && depth >= rollFrom) return;
+          slot = innerFind(frame, nodeType, off, byte);
+          if (slot === 0) return;
+          depth++;
+        }
+      }
+    }
+  }
+
+  /** Pops and expands stack entries until the next entry is found. */
+  #advance(): number {
+    const delimiter = this.#delimiter;
+    const rollFrom = this.#prefix.length;
+    const source = this.#tree.source;
+    while (this.#size > 0) {
+      const top = this.#size - 1;
+      const frame = this.#frames[top];
+      const slot = this.#slots[top];
+      const depth = this.#depths[top];
+      const nodeType = frame.type(slot);
+      const off = frame.offset(slot);
+      switch (nodeType) {
+        case T_LEAF: {
+          this.#size--;
+          if (delimiter >= 0) {
+            const keyBytes = frame.u16[off >>> 1];
+            const start = off + LEAF_HEADER_BYTES;
+            const u8 = frame.u8;
+            for (let i = depth > rollFrom ? depth : rollFrom; i < keyBytes; i++) {
+              if (u8[start + i] === delimiter) {
+                this.#path = ensure(this.#path, i + 1, 0);
+                this.#path.set(u8.subarray(start, start + i + 1));
+                return this.#emitPrefix(i + 1);
+              }
+            }
+          }
+          this.leafFrame = frame;
+          this.leafOff = off;
+          return ENTRY_KEY;
+        }
+        case T_PREFIX: {
+          this.#size--;
+          const length = prefixLength(frame, off);
+          const start = prefixStart(off);
+          this.#path = ensure(this.#path, depth + length + 1, depth);
+          const path = this.#path;
+          for (let i = 0; i < length; i++) {
+            const byte = frame.u8[start + i];
+            path[depth + i] = byte;
+            if (byte === delimiter && depth + i >= rollFrom) {
+              return this.#emitPrefix(depth + i + 1);
+            }
+          }
+          this.#push(frame, prefixChild(frame, off), depth + length, -1);
+          break;
+        }
+        case T_BLOB: {
+          this.#size--;
+          const child = source.frame(frame.u32[off >>> 2]);
+          this.#push(child, child.rootSlot, depth, -1);
+          break;
+        }
+        case T_EMPTY_ROOT:
+          this.#size--;
+          break;
+        default: {
+          const position = this.#positions[top];
+          if (position === -1) {
+            this.#positions[top] = 0;
+            const end = innerEnd(frame, off);
+            if (end !== 0) this.#push(frame, end, depth, -1);
+            break;
+          }
+          const byte = innerNextByte(frame, nodeType, off, position);
+          if (byte === 256) {
+            this.#size--;
+            break;
+          }
+          this.#positions[top] = byte + 1;
+          this.#path = ensure(this.#path, depth + 2, depth);
+          this.#path[depth] = byte;
+          if (byte === delimiter && depth >= rollFrom) {
+            return this.#emitPrefix(depth + 1);
+          }
+          this.#push(
+            frame,
+            innerFind(frame, nodeType, off, byte),
+            depth + 1,
+            -1,
+          );
+        }
+      }
+    }
+    return ENTRY_NONE;
+  }
+
+  /** Makes `#path[0..bytes)` the current entry. */
+  #emitPrefix(bytes: number): number {
+    this.last = ensure(this.last, bytes, 0);
+    this.last.set(this.#path.subarray(0, bytes));
+    this.lastBytes = bytes;
+    return ENTRY_PREFIX;
+  }
+}
+
+/** Lexicographic byte order: negative, zero or positive. */
+export function compare(a: Uint8Array, b: Uint8Array): number {
+  return compareRange(a, 0, a.length, b, b.length);
+}
+
+/** Compares `a[from..from + aBytes)` with `b[0..bBytes)` in byte order. */
+function compareRange(
+  a: Uint8Array,
+  from: number,
+  aBytes: number,
+  b: Uint8Array,
+  bBytes: number,
+): number {
+  const common = aBytes < bBytes ? aBytes : bBytes;
+  for (let i = 0; i < common; i++) {
+    const diff = a[from + i] - b[i];
+    if (diff !== 0) return diff;
+  }
+  return aBytes - bBytes;
+}

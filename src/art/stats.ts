@@ -1,0 +1,84 @@
+/**
+ * Shape statistics of a tree: frames, depth, fill and node counts, from
+ * one walk over every frame.
+ *
+ * @module
+ */
+
+import { DATA_BYTES, NODE_TYPE_NAMES, T_BLOB, T_LEAF } from "../frame/layout.ts";
+import { childSlots } from "./subtree.ts";
+import type { ArtTree } from "./tree.ts";
+
+/** What {@linkcode shapeStats} reports. */
+export interface ShapeStats {
+  /** Frames in the tree. */
+  frames: number;
+  /** Most nodes on any root-to-leaf path (Blob edges not counted). */
+  depth: number;
+  /** Most frames on any root-to-leaf path. */
+  frameDepth: number;
+  /** Keys stored. */
+  keys: number;
+  /** Bytes of live node bodies in all frames. */
+  liveBytes: number;
+  /** Bytes freed but not yet compacted away. */
+  garbageBytes: number;
+  /** Live bytes over the data-area bytes of all frames (0..1). */
+  fill: number;
+  /** Nodes per type name (`leaf`, `prefix`, `blob`, `node4`, ...). */
+  nodes: Record<string, number>;
+}
+
+/** Walks every frame of `tree` and sums its shape. */
+export function shapeStats(tree: ArtTree): ShapeStats {
+  const nodes: Record<string, number> = {};
+  for (const name of NODE_TYPE_NAMES.slice(1)) nodes[name] = 0;
+  let frames = 0;
+  let liveBytes = 0;
+  let garbageBytes = 0;
+  let depth = 0;
+  let frameDepth = 0;
+  const pending = [{ frame: tree.rootFrame, depth: 0, frameDepth: 1 }];
+  const children: number[] = [];
+  while (pending.length > 0) {
+    const item = pending.pop()!;
+    const frame = item.frame;
+    frames++;
+    liveBytes += frame.liveBytes;
+    garbageBytes += frame.garbageBytes;
+    frameDepth = Math.max(frameDepth, item.frameDepth);
+    const slots = [frame.rootSlot];
+    const depths = [item.depth + 1];
+    while (slots.length > 0) {
+      const slot = slots.pop()!;
+      const nodeDepth = depths.pop()!;
+      const nodeType = frame.type(slot);
+      nodes[NODE_TYPE_NAMES[nodeType]]++;
+      if (nodeType === T_LEAF) depth = Math.max(depth, nodeDepth);
+      if (nodeType === T_BLOB) {
+        pending.push({
+          frame: tree.source.frame(frame.u32[frame.offset(slot) >>> 2]),
+          depth: nodeDepth - 1,
+          frameDepth: item.frameDepth + 1,
+        });
+        continue;
+      }
+      children.length = 0;
+      childSlots(frame, slot, children);
+      for (const child of children) {
+        slots.push(child);
+        depths.push(nodeDepth + 1);
+      }
+    }
+  }
+  return {
+    frames,
+    depth,
+    frameDepth,
+    keys: nodes[NODE_TYPE_NAMES[T_LEAF]],
+    liveBytes,
+    garbageBytes,
+    fill: liveBytes / (frames * DATA_BYTES),
+    nodes,
+  };
+}

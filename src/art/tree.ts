@@ -1,0 +1,827 @@
+/**
+ * The walker: lookup, insert (lazy expansion, prefix split, growth) and
+ * erase (shrink with hysteresis, collapse into prefixes) over frames from a
+ * {@linkcode FrameSource}. Every operation is synchronous and either
+ * completes or leaves the tree unchanged: a step allocates everything it
+ * needs before it links anything, and a full frame is split or compacted
+ * before the step is retried.
+ *
+ * @module
+ */
+
+import { assert, type Frame } from "../frame/frame.ts";
+import {
+  innerAdd,
+  innerCopy,
+  innerCount,
+  innerEnd,
+  innerFind,
+  innerNextByte,
+  innerRemove,
+  setInnerEnd,
+} from "../frame/inner.ts";
+import {
+  EMPTY_ROOT_BYTES,
+  FRAME_BYTES,
+  H_F64_TREE_SEQ,
+  INNER_CAPACITY,
+  INNER_SHRINK_AT,
+  N16_BYTES,
+  N256_BYTES,
+  N48_BYTES,
+  N4_BYTES,
+  PREFIX_MAX_BYTES,
+  T_BLOB,
+  T_EMPTY_ROOT,
+  T_LEAF,
+  T_N16,
+  T_N256,
+  T_N4,
+  T_N48,
+  T_PREFIX,
+} from "../frame/layout.ts";
+import {
+  leafBytes,
+  leafKeyBytes,
+  leafKeyEquals,
+  leafKeyStart,
+  leafValueBytes,
+  writeLeaf,
+  writeLeafValue,
+} from "../frame/leaf.ts";
+import {
+  prefixBytes,
+  prefixChild,
+  prefixLength,
+  prefixStart,
+  writePrefix,
+} from "../frame/prefix.ts";
+import type { FrameSource } from "./source.ts";
+import { makeRoom, mergeChildFrame } from "./spill.ts";
+
+/** Body bytes of each inner type, indexed by node type. */
+const INNER_BYTES: readonly number[] = [
+  0,
+  0,
+  0,
+  0,
+  N4_BYTES,
+  N16_BYTES,
+  N48_BYTES,
+  N256_BYTES,
+];
+
+/** A child frame whose live bytes fall below this merges into its parent. */
+export const MERGE_BELOW_BYTES: number = FRAME_BYTES / 8;
+
+const FULL = -1;
+const UPDATED = 0;
+const CREATED = 1;
+const MAX_ROOM_ATTEMPTS = 64;
+
+/**
+ * An adaptive radix tree spread over frames. Keys are passed as a byte
+ * array plus a length so callers can reuse one scratch buffer.
+ */
+export class ArtTree {
+  /** Where frames come from. */
+  readonly source: FrameSource;
+  /** Id of the frame holding the tree's root. */
+  readonly rootFrameId: number;
+  /** Bumped by every change; cursors re-seek when it moved. */
+  modCount = 0;
+  /** Frame of the leaf found by the last successful {@linkcode findLeaf}. */
+  hitFrame: Frame;
+
+  // Allocations of the current insert step, undone when the frame is full.
+  #stepFrame: Frame;
+  #stepOffsets: number[] = [];
+  #stepSizes: number[] = [];
+  #stepSlots: number[] = [];
+  // Frame that was full in the last failed step.
+  #fullFrame: Frame;
+  // Erase path, reused between calls.
+  #pathFrames: Frame[] = [];
+  #pathSlots: number[] = [];
+  #pathBytes: number[] = [];
+
+  /** Opens the tree whose root frame is `rootFrameId` in `source`. */
+  constructor(source: FrameSource, rootFrameId: number) {
+    this.source = source;
+    this.rootFrameId = rootFrameId;
+    this.hitFrame = source.frame(rootFrameId);
+    this.#stepFrame = this.hitFrame;
+    this.#fullFrame = this.hitFrame;
+  }
+
+  /** The root frame. */
+  get rootFrame(): Frame {
+    return this.source.frame(this.rootFrameId);
+  }
+
+  /** The highest version handed out so far. */
+  get seq(): number {
+    return this.rootFrame.f64[H_F64_TREE_SEQ];
+  }
+
+  /** Hands out the next version (persisted in the root frame's header). */
+  nextVersion(): number {
+    const root = this.rootFrame;
+    const version = root.f64[H_F64_TREE_SEQ] + 1;
+    root.f64[H_F64_TREE_SEQ] = version;
+    return version;
+  }
+
+  /**
+   * Finds the leaf of `key[0..keyBytes)`. Returns its body offset in
+   * {@linkcode hitFrame}, or -1 when the key is absent.
+   */
+  findLeaf(key: Uint8Array, keyBytes: number): number {
+    const source = this.source;
+    let frame = source.frame(this.rootFrameId);
+    let slot = frame.rootSlot;
+    let depth = 0;
+    for (;;) {
+      const entry = frame.entry(slot);
+      const nodeType = entry >>> 17;
+      const off = (entry & 0x1ffff) << 3;
+      switch (nodeType) {
+        case T_LEAF:
+          if (!leafKeyEquals(frame, off, key, keyBytes)) return -1;
+          this.hitFrame = frame;
+          return off;
+        case T_PREFIX: {
+          const length = frame.u8[off];
+          if (depth + length > keyBytes) return -1;
+          const u8 = frame.u8;
+          const start = off + 4;
+          for (let i = 0; i < length; i++) {
+            if (u8[start + i] !== key[depth + i]) return -1;
+          }
+          depth += length;
+          slot = frame.u16[(off + 2) >>> 1];
+          break;
+        }
+        case T_BLOB:
+          frame = source.frame(frame.u32[off >>> 2]);
+          slot = frame.rootSlot;
+          break;
+        case T_EMPTY_ROOT:
+          return -1;
+        default:
+          if (depth === keyBytes) {
+            slot = frame.u16[(off + 2) >>> 1];
+          } else {
+            slot = innerFind(frame, nodeType, off, key[depth]);
+            depth++;
+          }
+          if (slot === 0) return -1;
+      }
+    }
+  }
+
+  /**
+   * Inserts or overwrites `key[0..keyBytes)` with `value` at `version`.
+   * Returns true when the key was created, false when it was overwritten.
+   */
+  upsert(
+    key: Uint8Array,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): boolean {
+    for (let attempt = 0; attempt < MAX_ROOM_ATTEMPTS; attempt++) {
+      const outcome = this.#tryUpsert(key, keyBytes, value, version);
+      if (outcome !== FULL) {
+        this.modCount++;
+        return outcome === CREATED;
+      }
+      makeRoom(this, this.#fullFrame);
+    }
+    throw new Error("holt invariant violated: no room after repeated splits");
+  }
+
+  #beginStep(frame: Frame): void {
+    this.#stepFrame = frame;
+    this.#stepOffsets.length = 0;
+    this.#stepSizes.length = 0;
+    this.#stepSlots.length = 0;
+  }
+
+  /** Allocates a body in the step's frame; 0 when full. */
+  #stepAlloc(sizeBytes: number): number {
+    const off = this.#stepFrame.alloc(sizeBytes);
+    if (off !== 0) {
+      this.#stepOffsets.push(off);
+      this.#stepSizes.push(sizeBytes);
+    }
+    return off;
+  }
+
+  /** Allocates a slot in the step's frame; 0 when full. */
+  #stepSlot(): number {
+    const slot = this.#stepFrame.allocSlot();
+    if (slot !== 0) this.#stepSlots.push(slot);
+    return slot;
+  }
+
+  /** Undoes the step's allocations and reports the frame as full. */
+  #stepFull(): number {
+    const frame = this.#stepFrame;
+    for (let i = 0; i < this.#stepOffsets.length; i++) {
+      frame.free(this.#stepOffsets[i], this.#stepSizes[i]);
+    }
+    for (const slot of this.#stepSlots) frame.freeSlot(slot);
+    this.#fullFrame = frame;
+    return FULL;
+  }
+
+  #tryUpsert(
+    key: Uint8Array,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): number {
+    const source = this.source;
+    let frame = source.frame(this.rootFrameId);
+    let slot = frame.rootSlot;
+    let depth = 0;
+    for (;;) {
+      const nodeType = frame.type(slot);
+      const off = frame.offset(slot);
+      switch (nodeType) {
+        case T_EMPTY_ROOT: {
+          this.#beginStep(frame);
+          const leafOff = this.#stepAlloc(leafBytes(keyBytes, value.length));
+          if (leafOff === 0) return this.#stepFull();
+          writeLeaf(frame, leafOff, key, keyBytes, value, version);
+          frame.free(off, EMPTY_ROOT_BYTES);
+          frame.setSlot(slot, T_LEAF, leafOff);
+          frame.touch();
+          return CREATED;
+        }
+        case T_LEAF:
+          if (leafKeyEquals(frame, off, key, keyBytes)) {
+            return this.#overwrite(frame, slot, off, keyBytes, value, version);
+          }
+          return this.#splitLeaf(
+            frame,
+            slot,
+            off,
+            depth,
+            key,
+            keyBytes,
+            value,
+            version,
+          );
+        case T_PREFIX: {
+          const length = prefixLength(frame, off);
+          const start = prefixStart(off);
+          const u8 = frame.u8;
+          let matched = 0;
+          while (
+            matched < length && depth + matched < keyBytes &&
+            u8[start + matched] === key[depth + matched]
+          ) {
+            matched++;
+          }
+          if (matched === length) {
+            depth += length;
+            slot = prefixChild(frame, off);
+            break;
+          }
+          return this.#splitPrefix(
+            frame,
+            slot,
+            off,
+            matched,
+            depth,
+            key,
+            keyBytes,
+            value,
+            version,
+          );
+        }
+        case T_BLOB:
+          frame = source.frame(frame.u32[off >>> 2]);
+          slot = frame.rootSlot;
+          break;
+        default: {
+          if (depth === keyBytes) {
+            const end = innerEnd(frame, off);
+            if (end !== 0) {
+              slot = end;
+              break;
+            }
+            this.#beginStep(frame);
+            const leafSlot = this.#newLeaf(key, keyBytes, value, version);
+            if (leafSlot === 0) return this.#stepFull();
+            setInnerEnd(frame, off, leafSlot);
+            frame.touch();
+            return CREATED;
+          }
+          const byte = key[depth];
+          const child = innerFind(frame, nodeType, off, byte);
+          if (child !== 0) {
+            slot = child;
+            depth++;
+            break;
+          }
+          return this.#addChild(
+            frame,
+            slot,
+            nodeType,
+            off,
+            byte,
+            key,
+            keyBytes,
+            value,
+            version,
+          );
+        }
+      }
+    }
+  }
+
+  /** Allocates a leaf and its slot in the step's frame; 0 when full. */
+  #newLeaf(
+    key: Uint8Array,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): number {
+    const leafOff = this.#stepAlloc(leafBytes(keyBytes, value.length));
+    if (leafOff === 0) return 0;
+    const leafSlot = this.#stepSlot();
+    if (leafSlot === 0) return 0;
+    writeLeaf(this.#stepFrame, leafOff, key, keyBytes, value, version);
+    this.#stepFrame.setSlot(leafSlot, T_LEAF, leafOff);
+    return leafSlot;
+  }
+
+  #overwrite(
+    frame: Frame,
+    slot: number,
+    off: number,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): number {
+    const oldBytes = leafBytes(keyBytes, leafValueBytes(frame, off));
+    const newBytes = leafBytes(keyBytes, value.length);
+    if (oldBytes === newBytes) {
+      writeLeafValue(frame, off, keyBytes, value, version);
+      frame.touch();
+      return UPDATED;
+    }
+    this.#beginStep(frame);
+    const newOff = this.#stepAlloc(newBytes);
+    if (newOff === 0) return this.#stepFull();
+    frame.u8.copyWithin(newOff, off, leafKeyStart(off) + keyBytes);
+    writeLeafValue(frame, newOff, keyBytes, value, version);
+    frame.setSlot(slot, T_LEAF, newOff);
+    frame.free(off, oldBytes);
+    frame.touch();
+    return UPDATED;
+  }
+
+  /**
+   * Replaces the leaf in `slot` by a branch: a prefix chain for the bytes
+   * both keys share past `depth`, then a Node4 holding the old and the new
+   * leaf.
+   */
+  #splitLeaf(
+    frame: Frame,
+    slot: number,
+    off: number,
+    depth: number,
+    key: Uint8Array,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): number {
+    const oldKeyBytes = leafKeyBytes(frame, off);
+    const oldKey = leafKeyStart(off);
+    const u8 = frame.u8;
+    let common = depth;
+    while (
+      common < keyBytes && common < oldKeyBytes &&
+      u8[oldKey + common] === key[common]
+    ) {
+      common++;
+    }
+    this.#beginStep(frame);
+    const newLeaf = this.#newLeaf(key, keyBytes, value, version);
+    if (newLeaf === 0) return this.#stepFull();
+    const oldLeaf = this.#stepSlot();
+    if (oldLeaf === 0) return this.#stepFull();
+    const branchOff = this.#stepAlloc(N4_BYTES);
+    if (branchOff === 0) return this.#stepFull();
+    u8.fill(0, branchOff, branchOff + N4_BYTES);
+    frame.copySlot(oldLeaf, slot);
+    this.#placeInBranch(frame, branchOff, oldLeaf, oldKeyBytes, oldKey, common);
+    this.#placeInBranch(frame, branchOff, newLeaf, keyBytes, -1, common, key);
+    if (!this.#installChain(frame, slot, key, depth, common, T_N4, branchOff)) {
+      frame.copySlot(slot, oldLeaf);
+      return this.#stepFull();
+    }
+    frame.touch();
+    return CREATED;
+  }
+
+  /** Puts a leaf into a fresh Node4 at `depth`: as end leaf when its key
+   * ends there, else under its byte at `depth`. */
+  #placeInBranch(
+    frame: Frame,
+    branchOff: number,
+    leafSlot: number,
+    keyBytes: number,
+    keyOffInFrame: number,
+    depth: number,
+    key?: Uint8Array,
+  ): void {
+    if (keyBytes === depth) {
+      setInnerEnd(frame, branchOff, leafSlot);
+    } else {
+      const byte = key === undefined
+        ? frame.u8[keyOffInFrame + depth]
+        : key[depth];
+      innerAdd(frame, T_N4, branchOff, byte, leafSlot);
+    }
+  }
+
+  /**
+   * Makes `slot` the head of a prefix chain over `key[from..to)` ending in
+   * the node (`nodeType`, body `nodeOff`); with `from === to` the node goes
+   * straight into `slot`. Returns false when the frame is full (the step's
+   * allocations are then undone by the caller).
+   */
+  #installChain(
+    frame: Frame,
+    slot: number,
+    key: Uint8Array,
+    from: number,
+    to: number,
+    nodeType: number,
+    nodeOff: number,
+  ): boolean {
+    if (from === to) {
+      frame.setSlot(slot, nodeType, nodeOff);
+      return true;
+    }
+    let childSlot = this.#stepSlot();
+    if (childSlot === 0) return false;
+    frame.setSlot(childSlot, nodeType, nodeOff);
+    // Build from the bottom so each prefix knows its child.
+    let end = to;
+    while (end > from) {
+      const length = Math.min(PREFIX_MAX_BYTES, end - from);
+      const start = end - length;
+      const prefixOff = this.#stepAlloc(prefixBytes(length));
+      if (prefixOff === 0) return false;
+      writePrefix(frame, prefixOff, key, start, length, childSlot);
+      if (start === from) {
+        frame.setSlot(slot, T_PREFIX, prefixOff);
+      } else {
+        childSlot = this.#stepSlot();
+        if (childSlot === 0) return false;
+        frame.setSlot(childSlot, T_PREFIX, prefixOff);
+      }
+      end = start;
+    }
+    return true;
+  }
+
+  /**
+   * Splits the prefix in `slot` at `matched`: an upper prefix for the bytes
+   * before, a Node4 holding the rest of the old path and the new leaf.
+   */
+  #splitPrefix(
+    frame: Frame,
+    slot: number,
+    off: number,
+    matched: number,
+    depth: number,
+    key: Uint8Array,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): number {
+    const length = prefixLength(frame, off);
+    const start = prefixStart(off);
+    const oldChild = prefixChild(frame, off);
+    const u8 = frame.u8;
+    this.#beginStep(frame);
+    const newLeaf = this.#newLeaf(key, keyBytes, value, version);
+    if (newLeaf === 0) return this.#stepFull();
+    const branchOff = this.#stepAlloc(N4_BYTES);
+    if (branchOff === 0) return this.#stepFull();
+    u8.fill(0, branchOff, branchOff + N4_BYTES);
+    // The old path continues under its byte at `matched`.
+    let lowerSlot = oldChild;
+    const lowerLength = length - matched - 1;
+    if (lowerLength > 0) {
+      lowerSlot = this.#stepSlot();
+      if (lowerSlot === 0) return this.#stepFull();
+      const lowerOff = this.#stepAlloc(prefixBytes(lowerLength));
+      if (lowerOff === 0) return this.#stepFull();
+      writePrefix(frame, lowerOff, u8, start + matched + 1, lowerLength, oldChild);
+      frame.setSlot(lowerSlot, T_PREFIX, lowerOff);
+    }
+    let upperOff = 0;
+    let branchSlot = slot;
+    if (matched > 0) {
+      upperOff = this.#stepAlloc(prefixBytes(matched));
+      if (upperOff === 0) return this.#stepFull();
+      branchSlot = this.#stepSlot();
+      if (branchSlot === 0) return this.#stepFull();
+    }
+    // Everything allocated: link.
+    innerAdd(frame, T_N4, branchOff, u8[start + matched], lowerSlot);
+    this.#placeInBranch(
+      frame,
+      branchOff,
+      newLeaf,
+      keyBytes,
+      -1,
+      depth + matched,
+      key,
+    );
+    frame.setSlot(branchSlot, T_N4, branchOff);
+    if (matched > 0) {
+      writePrefix(frame, upperOff, u8, start, matched, branchSlot);
+      frame.setSlot(slot, T_PREFIX, upperOff);
+    }
+    frame.free(off, prefixBytes(length));
+    frame.touch();
+    return CREATED;
+  }
+
+  /** Adds a new leaf under `byte` of the inner node in `slot`, growing the
+   * node when it is at capacity. */
+  #addChild(
+    frame: Frame,
+    slot: number,
+    nodeType: number,
+    off: number,
+    byte: number,
+    key: Uint8Array,
+    keyBytes: number,
+    value: Uint8Array,
+    version: number,
+  ): number {
+    this.#beginStep(frame);
+    const leafSlot = this.#newLeaf(key, keyBytes, value, version);
+    if (leafSlot === 0) return this.#stepFull();
+    if (innerCount(frame, nodeType, off) < INNER_CAPACITY[nodeType]) {
+      innerAdd(frame, nodeType, off, byte, leafSlot);
+      frame.touch();
+      return CREATED;
+    }
+    const grownType = nodeType + 1;
+    const grownBytes = INNER_BYTES[grownType];
+    const grownOff = this.#stepAlloc(grownBytes);
+    if (grownOff === 0) return this.#stepFull();
+    frame.u8.fill(0, grownOff, grownOff + grownBytes);
+    innerCopy(frame, nodeType, off, grownType, grownOff);
+    innerAdd(frame, grownType, grownOff, byte, leafSlot);
+    frame.setSlot(slot, grownType, grownOff);
+    frame.free(off, INNER_BYTES[nodeType]);
+    frame.touch();
+    return CREATED;
+  }
+
+  /** Removes `key[0..keyBytes)`. Returns whether it existed. */
+  erase(key: Uint8Array, keyBytes: number): boolean {
+    const frames = this.#pathFrames;
+    const slots = this.#pathSlots;
+    const bytes = this.#pathBytes;
+    frames.length = 0;
+    slots.length = 0;
+    bytes.length = 0;
+    const source = this.source;
+    let frame = source.frame(this.rootFrameId);
+    let slot = frame.rootSlot;
+    let depth = 0;
+    for (;;) {
+      const nodeType = frame.type(slot);
+      const off = frame.offset(slot);
+      if (nodeType === T_LEAF) {
+        if (!leafKeyEquals(frame, off, key, keyBytes)) return false;
+        break;
+      }
+      frames.push(frame);
+      slots.push(slot);
+      if (nodeType === T_PREFIX) {
+        const length = prefixLength(frame, off);
+        if (depth + length > keyBytes) return false;
+        const start = prefixStart(off);
+        for (let i = 0; i < length; i++) {
+          if (frame.u8[start + i] !== key[depth + i]) return false;
+        }
+        depth += length;
+        bytes.push(-1);
+        slot = prefixChild(frame, off);
+      } else if (nodeType === T_BLOB) {
+        bytes.push(-1);
+        frame = source.frame(frame.u32[off >>> 2]);
+        slot = frame.rootSlot;
+      } else if (nodeType === T_EMPTY_ROOT) {
+        return false;
+      } else if (depth === keyBytes) {
+        bytes.push(256);
+        slot = innerEnd(frame, off);
+        if (slot === 0) return false;
+      } else {
+        bytes.push(key[depth]);
+        slot = innerFind(frame, nodeType, off, key[depth]);
+        depth++;
+        if (slot === 0) return false;
+      }
+    }
+    frame.freeNode(slot);
+    frame.touch();
+    this.modCount++;
+    // Remove upward until an inner node survives the loss of a child.
+    let level = frames.length - 1;
+    while (level >= 0) {
+      const parent = frames[level];
+      const parentSlot = slots[level];
+      const parentType = parent.type(parentSlot);
+      if (parentType === T_BLOB) {
+        source.release(parent.u32[parent.offset(parentSlot) >>> 2]);
+        parent.freeNode(parentSlot);
+        parent.touch();
+      } else if (parentType === T_PREFIX) {
+        parent.freeNode(parentSlot);
+        parent.touch();
+      } else {
+        const parentOff = parent.offset(parentSlot);
+        if (bytes[level] === 256) setInnerEnd(parent, parentOff, 0);
+        else innerRemove(parent, parentType, parentOff, bytes[level]);
+        parent.touch();
+        this.#normalize(parent, parentSlot);
+        this.#mergeUpward(level);
+        this.#mergeSmallFrames(level);
+        return true;
+      }
+      level--;
+    }
+    const root = this.rootFrame;
+    const emptySlot = root.allocSlot();
+    assert(emptySlot !== 0, "a slot was just freed in the root frame");
+    root.setSlot(emptySlot, T_EMPTY_ROOT, root.alloc(EMPTY_ROOT_BYTES, true));
+    root.rootSlot = emptySlot;
+    root.touch();
+    return true;
+  }
+
+  /**
+   * Restores the canonical shape of the inner node in `slot` after it lost
+   * a child: no children left makes it its end leaf; one child and no end
+   * leaf collapses it into that child (a leaf) or a prefix; a count at the
+   * shrink mark moves it to the next smaller type. A collapse or shrink
+   * that finds no room is skipped: the node stays valid, only larger.
+   */
+  #normalize(frame: Frame, slot: number): void {
+    const nodeType = frame.type(slot);
+    const off = frame.offset(slot);
+    const count = innerCount(frame, nodeType, off);
+    const end = innerEnd(frame, off);
+    if (count === 0) {
+      assert(end !== 0, "inner node kept neither children nor end leaf");
+      frame.free(off, INNER_BYTES[nodeType]);
+      frame.copySlot(slot, end);
+      frame.freeSlot(end);
+      return;
+    }
+    if (count === 1 && end === 0) {
+      const byte = innerNextByte(frame, nodeType, off, 0);
+      const child = innerFind(frame, nodeType, off, byte);
+      const childType = frame.type(child);
+      if (childType === T_LEAF) {
+        frame.free(off, INNER_BYTES[nodeType]);
+        frame.copySlot(slot, child);
+        frame.freeSlot(child);
+        return;
+      }
+      const childOff = frame.offset(child);
+      const childLength = childType === T_PREFIX
+        ? prefixLength(frame, childOff)
+        : PREFIX_MAX_BYTES;
+      if (childLength < PREFIX_MAX_BYTES) {
+        // One prefix: this byte, then the child's path bytes.
+        const merged = frame.alloc(prefixBytes(childLength + 1));
+        if (merged === 0) return;
+        joinPrefixes(frame, merged, byte, -1, 0, childOff);
+        frame.freeNode(child);
+        frame.free(off, INNER_BYTES[nodeType]);
+        frame.setSlot(slot, T_PREFIX, merged);
+        return;
+      }
+      const single = frame.alloc(prefixBytes(1));
+      if (single === 0) return;
+      frame.u8[single] = 1;
+      frame.u8[single + 1] = 0;
+      frame.u16[(single + 2) >>> 1] = child;
+      frame.u8[prefixStart(single)] = byte;
+      frame.free(off, INNER_BYTES[nodeType]);
+      frame.setSlot(slot, T_PREFIX, single);
+      return;
+    }
+    if (nodeType !== T_N4 && count <= INNER_SHRINK_AT[nodeType]) {
+      const smallerType = nodeType - 1;
+      const smallerBytes = INNER_BYTES[smallerType];
+      const smallerOff = frame.alloc(smallerBytes);
+      if (smallerOff === 0) return;
+      frame.u8.fill(0, smallerOff, smallerOff + smallerBytes);
+      innerCopy(frame, nodeType, off, smallerType, smallerOff);
+      frame.setSlot(slot, smallerType, smallerOff);
+      frame.free(off, INNER_BYTES[nodeType]);
+    }
+  }
+
+  /**
+   * After the node at path `level` collapsed into a leaf or prefix, folds it
+   * into the prefixes above it in the same frame: a prefix over a leaf is
+   * just the leaf; two adjacent prefixes become one when they fit.
+   */
+  #mergeUpward(level: number): void {
+    const frames = this.#pathFrames;
+    const slots = this.#pathSlots;
+    while (level > 0) {
+      const frame = frames[level];
+      const slot = slots[level];
+      const parentSlot = slots[level - 1];
+      if (frames[level - 1] !== frame) return;
+      if (frame.type(parentSlot) !== T_PREFIX) return;
+      const childType = frame.type(slot);
+      const parentOff = frame.offset(parentSlot);
+      if (childType === T_LEAF) {
+        frame.free(parentOff, frame.bodyBytes(parentSlot));
+        frame.copySlot(parentSlot, slot);
+        frame.freeSlot(slot);
+      } else if (childType === T_PREFIX) {
+        const childOff = frame.offset(slot);
+        const upper = prefixLength(frame, parentOff);
+        const lower = prefixLength(frame, childOff);
+        if (upper + lower > PREFIX_MAX_BYTES) return;
+        const merged = frame.alloc(prefixBytes(upper + lower));
+        if (merged === 0) return;
+        joinPrefixes(frame, merged, -1, parentOff, upper, childOff);
+        frame.freeNode(slot);
+        frame.free(parentOff, prefixBytes(upper));
+        frame.setSlot(parentSlot, T_PREFIX, merged);
+      } else {
+        return;
+      }
+      level--;
+    }
+  }
+
+  /** Merges child frames on the erase path that became small back into
+   * their parents. */
+  #mergeSmallFrames(level: number): void {
+    const frames = this.#pathFrames;
+    const slots = this.#pathSlots;
+    for (let i = level; i >= 0; i--) {
+      const frame = frames[i];
+      const slot = slots[i];
+      if (frame.type(slot) !== T_BLOB) continue;
+      const child = this.source.frame(frame.u32[frame.offset(slot) >>> 2]);
+      if (child.liveBytes < MERGE_BELOW_BYTES) {
+        mergeChildFrame(this, frame, slot, child);
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Writes at `off` one prefix made of: `byte` (when >= 0), the first
+ * `upperLength` path bytes of the prefix at `upperOff`, then all path bytes
+ * of the prefix at `lowerOff`, pointing at the lower prefix's child.
+ */
+function joinPrefixes(
+  frame: Frame,
+  off: number,
+  byte: number,
+  upperOff: number,
+  upperLength: number,
+  lowerOff: number,
+): void {
+  const u8 = frame.u8;
+  const lowerLength = prefixLength(frame, lowerOff);
+  let at = prefixStart(off);
+  if (byte >= 0) u8[at++] = byte;
+  if (upperLength > 0) {
+    const from = prefixStart(upperOff);
+    u8.copyWithin(at, from, from + upperLength);
+    at += upperLength;
+  }
+  const from = prefixStart(lowerOff);
+  u8.copyWithin(at, from, from + lowerLength);
+  u8[off] = at + lowerLength - prefixStart(off);
+  u8[off + 1] = 0;
+  frame.u16[(off + 2) >>> 1] = prefixChild(frame, lowerOff);
+}

@@ -1,0 +1,378 @@
+/**
+ * The exhaustive structural check: every frame header, slot table, free
+ * chain and free list, every node's capacity, order and extent, every
+ * leaf's key against its path, and strict key order across the tree.
+ *
+ * @module
+ */
+
+import type { Frame } from "../frame/frame.ts";
+import { innerCount, innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
+import {
+  DATA_START,
+  FRAME_BYTES,
+  FRAME_FORMAT,
+  FRAME_MAGIC,
+  FREE_CLASSES,
+  H_BUMP,
+  H_FORMAT,
+  H_FREE_HEADS,
+  H_FREE_SLOT,
+  H_GARBAGE_BYTES,
+  H_LIVE_BYTES,
+  H_LIVE_NODES,
+  H_MAGIC,
+  H_SLOT_HIGH,
+  INNER_CAPACITY,
+  LEAF_HEADER_BYTES,
+  N16_KEYS,
+  N48_CHILDREN,
+  N48_INDEX,
+  N4_KEYS,
+  NODE_TYPE_NAMES,
+  PREFIX_MAX_BYTES,
+  SLOT_BASE_U32,
+  SLOT_COUNT,
+  SLOT_OFFSET_MASK,
+  T_BLOB,
+  T_EMPTY_ROOT,
+  T_FREE,
+  T_LEAF,
+  T_N16,
+  T_N4,
+  T_N48,
+  T_PREFIX,
+} from "../frame/layout.ts";
+import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
+import { prefixChild, prefixLength, prefixStart } from "../frame/prefix.ts";
+import { compare } from "./cursor.ts";
+import type { ArtTree } from "./tree.ts";
+
+/** Outcome of {@linkcode verifyTree}. */
+export interface VerifyReport {
+  /** True when no problem was found. */
+  ok: boolean;
+  /** One line per problem found (at most {@linkcode MAX_PROBLEMS}). */
+  problems: string[];
+}
+
+/** Problems reported at most; the first ones matter most. */
+export const MAX_PROBLEMS = 100;
+
+interface FrameCheck {
+  frame: Frame;
+  seen: Uint8Array;
+  used: Uint8Array;
+  liveBytes: number;
+  liveNodes: number;
+}
+
+/** Checks every structural invariant of `tree`. Never throws. */
+export function verifyTree(tree: ArtTree): VerifyReport {
+  const problems: string[] = [];
+  const report = (message: string) => {
+    if (problems.length < MAX_PROBLEMS) problems.push(message);
+  };
+  try {
+    walk(tree, report);
+  } catch (error) {
+    report(`walk aborted: ${(error as Error).message}`);
+  }
+  return { ok: problems.length === 0, problems };
+}
+
+function walk(tree: ArtTree, report: (message: string) => void): void {
+  const checks = new Map<number, FrameCheck>();
+  const seq = tree.seq;
+  let path = new Uint8Array(1024);
+  let previous: Uint8Array | undefined;
+  const frames: Frame[] = [];
+  const slots: number[] = [];
+  const depths: number[] = [];
+  const edges: number[] = [];
+  const openFrame = (frame: Frame, isRoot: boolean) => {
+    const id = frame.id;
+    if (checks.has(id)) {
+      report(`frame ${id} is reached twice`);
+      return false;
+    }
+    const u32 = frame.u32;
+    if (u32[H_MAGIC] !== FRAME_MAGIC || u32[H_FORMAT] !== FRAME_FORMAT) {
+      report(`frame ${id}: bad magic or format`);
+      return false;
+    }
+    checks.set(id, {
+      frame,
+      seen: new Uint8Array(SLOT_COUNT),
+      used: new Uint8Array(FRAME_BYTES >>> 3),
+      liveBytes: 0,
+      liveNodes: 0,
+    });
+    if (!isRoot && frame.type(frame.rootSlot) === T_EMPTY_ROOT) {
+      report(`frame ${id}: a child frame is empty`);
+    }
+    return true;
+  };
+  const root = tree.rootFrame;
+  openFrame(root, true);
+  frames.push(root);
+  slots.push(root.rootSlot);
+  depths.push(0);
+  edges.push(-1);
+  while (frames.length > 0) {
+    const frame = frames.pop()!;
+    const slot = slots.pop()!;
+    const depth = depths.pop()!;
+    const edge = edges.pop()!;
+    if (path.length < depth + PREFIX_MAX_BYTES + 2) {
+      const grown = new Uint8Array((depth + PREFIX_MAX_BYTES + 2) * 2);
+      grown.set(path);
+      path = grown;
+    }
+    if (edge >= 0) path[depth - 1] = edge;
+    const where = `frame ${frame.id} slot ${slot} (depth ${depth})`;
+    const check = checks.get(frame.id)!;
+    if (slot <= 0 || slot >= frame.u32[H_SLOT_HIGH]) {
+      report(`${where}: slot out of range`);
+      continue;
+    }
+    if (check.seen[slot]) {
+      report(`${where}: reached twice`);
+      continue;
+    }
+    check.seen[slot] = 1;
+    const nodeType = frame.type(slot);
+    if (nodeType === T_FREE || nodeType > T_EMPTY_ROOT) {
+      report(`${where}: bad node type ${nodeType}`);
+      continue;
+    }
+    const name = NODE_TYPE_NAMES[nodeType];
+    const off = frame.offset(slot);
+    if (off < DATA_START || off + 8 > FRAME_BYTES) {
+      report(`${where}: ${name} body offset ${off} outside the data area`);
+      continue;
+    }
+    const bytes = frame.bodyBytes(slot);
+    if (off + bytes > frame.u32[H_BUMP]) {
+      report(`${where}: ${name} body [${off}, ${off + bytes}) past the bump`);
+      continue;
+    }
+    for (let unit = off >>> 3; unit < (off + bytes) >>> 3; unit++) {
+      if (check.used[unit]) {
+        report(`${where}: ${name} body overlaps another at byte ${unit * 8}`);
+        break;
+      }
+      check.used[unit] = 1;
+    }
+    check.liveBytes += bytes;
+    check.liveNodes++;
+    const push = (childSlot: number, childDepth: number, byte: number) => {
+      frames.push(frame);
+      slots.push(childSlot);
+      depths.push(childDepth);
+      edges.push(byte);
+    };
+    switch (nodeType) {
+      case T_EMPTY_ROOT:
+        if (frame !== root || slot !== root.rootSlot) {
+          report(`${where}: empty root below the tree's root`);
+        }
+        break;
+      case T_LEAF: {
+        const keyBytes = leafKeyBytes(frame, off);
+        const valueBytes = leafValueBytes(frame, off);
+        if (LEAF_HEADER_BYTES + keyBytes + valueBytes > bytes) {
+          report(`${where}: leaf extent exceeds its body`);
+          break;
+        }
+        const key = frame.u8.subarray(
+          off + LEAF_HEADER_BYTES,
+          off + LEAF_HEADER_BYTES + keyBytes,
+        );
+        if (keyBytes < depth) report(`${where}: leaf key shorter than path`);
+        for (let i = 0; i < depth && i < keyBytes; i++) {
+          if (key[i] !== path[i]) {
+            report(`${where}: leaf key differs from its path at byte ${i}`);
+            break;
+          }
+        }
+        if (keyBytes === 0) report(`${where}: empty key`);
+        const version = leafVersion(frame, off);
+        if (!(version >= 1 && version <= seq)) {
+          report(`${where}: version ${version} outside 1..${seq}`);
+        }
+        if (previous !== undefined && compare(previous, key) >= 0) {
+          report(`${where}: keys out of order`);
+        }
+        previous = key.slice();
+        break;
+      }
+      case T_PREFIX: {
+        const length = prefixLength(frame, off);
+        if (length < 1) report(`${where}: empty prefix`);
+        path.set(
+          frame.u8.subarray(prefixStart(off), prefixStart(off) + length),
+          depth,
+        );
+        push(prefixChild(frame, off), depth + length, -1);
+        break;
+      }
+      case T_BLOB: {
+        const childId = frame.u32[off >>> 2];
+        let child: Frame;
+        try {
+          child = tree.source.frame(childId);
+        } catch {
+          report(`${where}: blob names missing frame ${childId}`);
+          break;
+        }
+        if (child.id !== childId) {
+          report(`${where}: frame ${childId} carries id ${child.id}`);
+          break;
+        }
+        if (!openFrame(child, false)) break;
+        frames.push(child);
+        slots.push(child.rootSlot);
+        depths.push(depth);
+        edges.push(-1);
+        break;
+      }
+      default: {
+        const count = innerCount(frame, nodeType, off);
+        const end = innerEnd(frame, off);
+        if (count > INNER_CAPACITY[nodeType]) {
+          report(`${where}: ${name} holds ${count} children`);
+        }
+        if (count === 0) report(`${where}: ${name} without children`);
+        checkInnerLayout(frame, nodeType, off, count, where, report);
+        const children: number[] = [];
+        const childBytes: number[] = [];
+        for (
+          let byte = innerNextByte(frame, nodeType, off, 0);
+          byte < 256;
+          byte = innerNextByte(frame, nodeType, off, byte + 1)
+        ) {
+          children.push(innerFind(frame, nodeType, off, byte));
+          childBytes.push(byte);
+        }
+        if (children.length !== count) {
+          report(`${where}: count ${count} but ${children.length} children`);
+        }
+        for (let i = children.length - 1; i >= 0; i--) {
+          push(children[i], depth + 1, childBytes[i]);
+        }
+        if (end !== 0) {
+          if (frame.type(end) !== T_LEAF) {
+            report(`${where}: end child is not a leaf`);
+          } else if (leafKeyBytes(frame, frame.offset(end)) !== depth) {
+            report(`${where}: end leaf key length differs from depth`);
+          }
+          push(end, depth, -1);
+        }
+      }
+    }
+  }
+  for (const check of checks.values()) checkFrame(check, report);
+  const live = new Set(tree.source.frameIds());
+  for (const id of live) {
+    if (!checks.has(id)) report(`frame ${id} is not reachable from the root`);
+  }
+}
+
+function checkInnerLayout(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  count: number,
+  where: string,
+  report: (message: string) => void,
+): void {
+  const u8 = frame.u8;
+  if (nodeType === T_N4 || nodeType === T_N16) {
+    const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
+    for (let i = 1; i < count; i++) {
+      if (u8[keys + i - 1] >= u8[keys + i]) {
+        report(`${where}: keys not strictly sorted at ${i}`);
+      }
+    }
+  } else if (nodeType === T_N48) {
+    const seenPositions = new Set<number>();
+    for (let byte = 0; byte < 256; byte++) {
+      const position = u8[off + N48_INDEX + byte];
+      if (position === 0) continue;
+      if (position > 48 || seenPositions.has(position)) {
+        report(`${where}: node48 index ${byte} -> bad position ${position}`);
+      }
+      seenPositions.add(position);
+      if (frame.u16[((off + N48_CHILDREN) >>> 1) + position - 1] === 0) {
+        report(`${where}: node48 index ${byte} names an empty position`);
+      }
+    }
+    let used = 0;
+    for (let i = 0; i < 48; i++) {
+      if (frame.u16[((off + N48_CHILDREN) >>> 1) + i] !== 0) used++;
+    }
+    if (used !== seenPositions.size) {
+      report(`${where}: node48 has ${used} children, ${seenPositions.size} indexed`);
+    }
+  }
+}
+
+function checkFrame(check: FrameCheck, report: (message: string) => void): void {
+  const frame = check.frame;
+  const u32 = frame.u32;
+  const id = frame.id;
+  if (u32[H_LIVE_NODES] !== check.liveNodes) {
+    report(
+      `frame ${id}: header says ${u32[H_LIVE_NODES]} live nodes, found ${check.liveNodes}`,
+    );
+  }
+  if (u32[H_LIVE_BYTES] !== check.liveBytes) {
+    report(
+      `frame ${id}: header says ${u32[H_LIVE_BYTES]} live bytes, found ${check.liveBytes}`,
+    );
+  }
+  const high = u32[H_SLOT_HIGH];
+  if (high > SLOT_COUNT) report(`frame ${id}: slot high mark ${high}`);
+  let freeSlots = 0;
+  for (
+    let slot = u32[H_FREE_SLOT];
+    slot !== 0 && freeSlots <= SLOT_COUNT;
+    slot = u32[SLOT_BASE_U32 + slot] & SLOT_OFFSET_MASK
+  ) {
+    if (slot >= high || frame.type(slot) !== T_FREE || check.seen[slot]) {
+      report(`frame ${id}: free slot chain names slot ${slot}`);
+      break;
+    }
+    freeSlots++;
+  }
+  if (freeSlots + check.liveNodes !== high - 1) {
+    report(
+      `frame ${id}: ${check.liveNodes} live + ${freeSlots} free slots != ${high - 1}`,
+    );
+  }
+  let listed = 0;
+  for (let sizeClass = 1; sizeClass <= FREE_CLASSES; sizeClass++) {
+    let guard = 0;
+    for (
+      let off = u32[H_FREE_HEADS + sizeClass];
+      off !== 0;
+      off = u32[off >>> 2]
+    ) {
+      if (off < DATA_START || off + sizeClass * 8 > FRAME_BYTES || ++guard > 65536) {
+        report(`frame ${id}: free list ${sizeClass} is corrupt`);
+        break;
+      }
+      for (let unit = off >>> 3; unit < (off >>> 3) + sizeClass; unit++) {
+        if (check.used[unit]) {
+          report(`frame ${id}: free block at ${off} overlaps a live body`);
+          break;
+        }
+      }
+      listed += sizeClass * 8;
+    }
+  }
+  if (listed > u32[H_GARBAGE_BYTES]) {
+    report(`frame ${id}: free lists hold more than the garbage count`);
+  }
+}

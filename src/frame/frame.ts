@@ -1,0 +1,293 @@
+/**
+ * One 512 KiB blob frame: typed-array views over its bytes, the slot
+ * table, and the data-area allocator (bump allocation plus per-size-class
+ * free lists). All state lives in the bytes; the object only caches views.
+ *
+ * @module
+ */
+
+import {
+  align8,
+  BLOB_BYTES,
+  DATA_LIMIT,
+  DATA_START,
+  EMPTY_ROOT_BYTES,
+  FRAME_BYTES,
+  FRAME_FORMAT,
+  FRAME_MAGIC,
+  FREE_CLASSES,
+  H_BUMP,
+  H_FORMAT,
+  H_FRAME_ID,
+  H_FREE_HEADS,
+  H_FREE_SLOT,
+  H_GARBAGE_BYTES,
+  H_LIVE_BYTES,
+  H_LIVE_NODES,
+  H_MAGIC,
+  H_MOD_COUNT,
+  H_ROOT_SLOT,
+  H_SLOT_HIGH,
+  LEAF_HEADER_BYTES,
+  N16_BYTES,
+  N256_BYTES,
+  N48_BYTES,
+  N4_BYTES,
+  PREFIX_HEADER_BYTES,
+  SLOT_BASE_U32,
+  SLOT_COUNT,
+  SLOT_OFFSET_MASK,
+  SLOT_TYPE_SHIFT,
+  T_BLOB,
+  T_EMPTY_ROOT,
+  T_FREE,
+  T_LEAF,
+  T_N16,
+  T_N256,
+  T_N48,
+  T_N4,
+  T_PREFIX,
+} from "./layout.ts";
+
+/** Throws when an internal invariant does not hold; stays on in production. */
+export function assert(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new Error(`holt invariant violated: ${what}`);
+}
+
+/**
+ * A frame's bytes and the views over them. `u16` and `u32` index the same
+ * bytes at 2- and 4-byte granularity; node bodies are 8-aligned so their
+ * fields line up.
+ */
+export class Frame {
+  /** The frame's bytes; exactly `FRAME_BYTES` long. */
+  readonly buffer: ArrayBuffer;
+  /** Byte view. */
+  readonly u8: Uint8Array;
+  /** 16-bit view (index = byte offset / 2). */
+  readonly u16: Uint16Array;
+  /** 32-bit view (index = byte offset / 4). */
+  readonly u32: Uint32Array;
+  /** 64-bit float view (index = byte offset / 8). */
+  readonly f64: Float64Array;
+
+  /** Wraps `buffer` (a fresh zeroed one when omitted) without changing it. */
+  constructor(buffer: ArrayBuffer = new ArrayBuffer(FRAME_BYTES)) {
+    assert(buffer.byteLength === FRAME_BYTES, "frame buffer size");
+    this.buffer = buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.u16 = new Uint16Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.f64 = new Float64Array(buffer);
+  }
+
+  /** This frame's id. */
+  get id(): number {
+    return this.u32[H_FRAME_ID];
+  }
+
+  /** Slot of the frame's root node. */
+  get rootSlot(): number {
+    return this.u32[H_ROOT_SLOT];
+  }
+
+  set rootSlot(slot: number) {
+    this.u32[H_ROOT_SLOT] = slot;
+  }
+
+  /** Counter bumped on every change; cursors and caches compare it. */
+  get modCount(): number {
+    return this.u32[H_MOD_COUNT];
+  }
+
+  /** Records that the frame's bytes changed. */
+  touch(): void {
+    this.u32[H_MOD_COUNT] = (this.u32[H_MOD_COUNT] + 1) >>> 0;
+  }
+
+  /** Bytes held by live node bodies. */
+  get liveBytes(): number {
+    return this.u32[H_LIVE_BYTES];
+  }
+
+  /** Bytes of freed bodies not yet compacted away. */
+  get garbageBytes(): number {
+    return this.u32[H_GARBAGE_BYTES];
+  }
+
+  /** Number of live nodes. */
+  get liveNodes(): number {
+    return this.u32[H_LIVE_NODES];
+  }
+
+  /** Bytes the bump allocator can still hand out. */
+  get bumpFreeBytes(): number {
+    return DATA_LIMIT - this.u32[H_BUMP];
+  }
+
+  /** Node type stored in `slot`. */
+  type(slot: number): number {
+    return this.u32[SLOT_BASE_U32 + slot] >>> SLOT_TYPE_SHIFT;
+  }
+
+  /** Byte offset of the body of the node in `slot`. */
+  offset(slot: number): number {
+    return (this.u32[SLOT_BASE_U32 + slot] & SLOT_OFFSET_MASK) << 3;
+  }
+
+  /** Raw slot-table entry of `slot` (type and offset together). */
+  entry(slot: number): number {
+    return this.u32[SLOT_BASE_U32 + slot];
+  }
+
+  /** Points `slot` at a body of `nodeType` at byte `offsetBytes`. */
+  setSlot(slot: number, nodeType: number, offsetBytes: number): void {
+    this.u32[SLOT_BASE_U32 + slot] = ((nodeType << SLOT_TYPE_SHIFT) |
+      (offsetBytes >>> 3)) >>> 0;
+  }
+
+  /** Copies slot `from`'s entry into slot `to` (both then name one body). */
+  copySlot(to: number, from: number): void {
+    this.u32[SLOT_BASE_U32 + to] = this.u32[SLOT_BASE_U32 + from];
+  }
+
+  /** Hands out a free slot, or 0 when the table is full. */
+  allocSlot(): number {
+    const u32 = this.u32;
+    let slot = u32[H_FREE_SLOT];
+    if (slot !== 0) {
+      u32[H_FREE_SLOT] = u32[SLOT_BASE_U32 + slot] & SLOT_OFFSET_MASK;
+    } else {
+      slot = u32[H_SLOT_HIGH];
+      if (slot >= SLOT_COUNT) return 0;
+      u32[H_SLOT_HIGH] = slot + 1;
+    }
+    u32[H_LIVE_NODES]++;
+    return slot;
+  }
+
+  /** Returns `slot` to the free chain; its body must be freed separately. */
+  freeSlot(slot: number): void {
+    assert(slot > 0 && slot < SLOT_COUNT, "freeSlot range");
+    const u32 = this.u32;
+    u32[SLOT_BASE_U32 + slot] = (T_FREE << SLOT_TYPE_SHIFT) | u32[H_FREE_SLOT];
+    u32[H_FREE_SLOT] = slot;
+    u32[H_LIVE_NODES]--;
+  }
+
+  /**
+   * Allocates an 8-aligned body of `sizeBytes` (a multiple of 8). Returns its
+   * byte offset, or 0 when the frame has no room; `reserve` lets the caller
+   * take the bytes kept back for a spill's Blob edge.
+   */
+  alloc(sizeBytes: number, reserve = false): number {
+    const u32 = this.u32;
+    const sizeClass = sizeBytes >>> 3;
+    if (sizeClass <= FREE_CLASSES) {
+      const head = u32[H_FREE_HEADS + sizeClass];
+      if (head !== 0) {
+        u32[H_FREE_HEADS + sizeClass] = u32[head >>> 2];
+        u32[H_GARBAGE_BYTES] -= sizeBytes;
+        u32[H_LIVE_BYTES] += sizeBytes;
+        return head;
+      }
+    }
+    const bump = u32[H_BUMP];
+    const limit = reserve ? FRAME_BYTES : DATA_LIMIT;
+    if (bump + sizeBytes > limit) return 0;
+    u32[H_BUMP] = bump + sizeBytes;
+    u32[H_LIVE_BYTES] += sizeBytes;
+    return bump;
+  }
+
+  /** Frees a body of `sizeBytes` at `offsetBytes`. */
+  free(offsetBytes: number, sizeBytes: number): void {
+    const u32 = this.u32;
+    assert(
+      offsetBytes >= DATA_START && offsetBytes + sizeBytes <= FRAME_BYTES,
+      "free range",
+    );
+    u32[H_LIVE_BYTES] -= sizeBytes;
+    u32[H_GARBAGE_BYTES] += sizeBytes;
+    const sizeClass = sizeBytes >>> 3;
+    if (sizeClass <= FREE_CLASSES) {
+      u32[offsetBytes >>> 2] = u32[H_FREE_HEADS + sizeClass];
+      u32[H_FREE_HEADS + sizeClass] = offsetBytes;
+    }
+  }
+
+  /** Frees the body of the node in `slot` and the slot itself. */
+  freeNode(slot: number): void {
+    this.free(this.offset(slot), this.bodyBytes(slot));
+    this.freeSlot(slot);
+  }
+
+  /** Allocated bytes of the body in `slot`, derived from its type. */
+  bodyBytes(slot: number): number {
+    const off = this.offset(slot);
+    switch (this.type(slot)) {
+      case T_LEAF:
+        return align8(
+          LEAF_HEADER_BYTES + this.u16[off >>> 1] + this.u16[(off >>> 1) + 1],
+        );
+      case T_PREFIX:
+        return align8(PREFIX_HEADER_BYTES + this.u8[off]);
+      case T_BLOB:
+        return BLOB_BYTES;
+      case T_N4:
+        return N4_BYTES;
+      case T_N16:
+        return N16_BYTES;
+      case T_N48:
+        return N48_BYTES;
+      case T_N256:
+        return N256_BYTES;
+      case T_EMPTY_ROOT:
+        return EMPTY_ROOT_BYTES;
+      default:
+        throw new Error(`holt invariant violated: body of free slot ${slot}`);
+    }
+  }
+
+  /**
+   * Rewrites the data area densely: same slots, same node bodies, no
+   * garbage and empty free lists. Parents are untouched because they name
+   * slots, not offsets.
+   */
+  compact(): void {
+    const before = new Frame(this.buffer.slice(0));
+    const u32 = this.u32;
+    const high = u32[H_SLOT_HIGH];
+    let bump = DATA_START;
+    for (let slot = 1; slot < high; slot++) {
+      const nodeType = before.type(slot);
+      if (nodeType === T_FREE) continue;
+      const from = before.offset(slot);
+      const size = before.bodyBytes(slot);
+      this.u8.set(before.u8.subarray(from, from + size), bump);
+      this.setSlot(slot, nodeType, bump);
+      bump += size;
+    }
+    this.u8.fill(0, bump);
+    u32.fill(0, H_FREE_HEADS, H_FREE_HEADS + FREE_CLASSES + 1);
+    u32[H_BUMP] = bump;
+    u32[H_GARBAGE_BYTES] = 0;
+    u32[H_LIVE_BYTES] = bump - DATA_START;
+    this.touch();
+  }
+}
+
+/** Makes a fresh frame numbered `frameId` whose root is an EmptyRoot node. */
+export function createFrame(frameId: number): Frame {
+  const frame = new Frame();
+  const u32 = frame.u32;
+  u32[H_MAGIC] = FRAME_MAGIC;
+  u32[H_FORMAT] = FRAME_FORMAT;
+  u32[H_FRAME_ID] = frameId;
+  u32[H_SLOT_HIGH] = 1;
+  u32[H_BUMP] = DATA_START;
+  const slot = frame.allocSlot();
+  frame.setSlot(slot, T_EMPTY_ROOT, frame.alloc(EMPTY_ROOT_BYTES));
+  frame.rootSlot = slot;
+  return frame;
+}

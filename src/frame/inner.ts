@@ -1,0 +1,266 @@
+/**
+ * Inner nodes (Node4, Node16, Node48, Node256): child lookup, ordered
+ * iteration, insertion, removal, and conversion between sizes. Each
+ * function takes the frame and the body's byte offset; none allocates.
+ *
+ * Shared fields: count @0 (u8; u16 for Node256), end-leaf slot @2 (u16:
+ * the leaf whose key ends at this node's depth, 0 when none).
+ *
+ * @module
+ */
+
+import type { Frame } from "./frame.ts";
+import {
+  INNER_END,
+  N16_CHILDREN,
+  N16_KEYS,
+  N256_CHILDREN,
+  N48_CHILDREN,
+  N48_INDEX,
+  N4_CHILDREN,
+  N4_KEYS,
+  T_N16,
+  T_N256,
+  T_N4,
+  T_N48,
+} from "./layout.ts";
+
+/** Number of byte-keyed children (the end leaf not counted). */
+export function innerCount(frame: Frame, nodeType: number, off: number): number {
+  return nodeType === T_N256 ? frame.u16[off >>> 1] : frame.u8[off];
+}
+
+function setCount(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  count: number,
+): void {
+  if (nodeType === T_N256) frame.u16[off >>> 1] = count;
+  else frame.u8[off] = count;
+}
+
+/** Slot of the end leaf, 0 when none. */
+export function innerEnd(frame: Frame, off: number): number {
+  return frame.u16[(off + INNER_END) >>> 1];
+}
+
+/** Sets the end-leaf slot (0 clears it). */
+export function setInnerEnd(frame: Frame, off: number, slot: number): void {
+  frame.u16[(off + INNER_END) >>> 1] = slot;
+}
+
+/** Slot of the child under `byte`, 0 when none. */
+export function innerFind(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  byte: number,
+): number {
+  const u8 = frame.u8;
+  switch (nodeType) {
+    case T_N4: {
+      const count = u8[off];
+      for (let i = 0; i < count; i++) {
+        if (u8[off + N4_KEYS + i] === byte) {
+          return frame.u16[((off + N4_CHILDREN) >>> 1) + i];
+        }
+      }
+      return 0;
+    }
+    case T_N16: {
+      const count = u8[off];
+      for (let i = 0; i < count; i++) {
+        const key = u8[off + N16_KEYS + i];
+        if (key === byte) return frame.u16[((off + N16_CHILDREN) >>> 1) + i];
+        if (key > byte) return 0;
+      }
+      return 0;
+    }
+    case T_N48: {
+      const position = u8[off + N48_INDEX + byte];
+      return position === 0
+        ? 0
+        : frame.u16[((off + N48_CHILDREN) >>> 1) + position - 1];
+    }
+    default:
+      return frame.u16[((off + N256_CHILDREN) >>> 1) + byte];
+  }
+}
+
+/** The smallest child byte >= `fromByte`, or 256 when there is none. */
+export function innerNextByte(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  fromByte: number,
+): number {
+  const u8 = frame.u8;
+  switch (nodeType) {
+    case T_N4:
+    case T_N16: {
+      const count = u8[off];
+      const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
+      for (let i = 0; i < count; i++) {
+        const key = u8[keys + i];
+        if (key >= fromByte) return key;
+      }
+      return 256;
+    }
+    case T_N48: {
+      const index = off + N48_INDEX;
+      for (let byte = fromByte; byte < 256; byte++) {
+        if (u8[index + byte] !== 0) return byte;
+      }
+      return 256;
+    }
+    default: {
+      const u16 = frame.u16;
+      const children = (off + N256_CHILDREN) >>> 1;
+      for (let byte = fromByte; byte < 256; byte++) {
+        if (u16[children + byte] !== 0) return byte;
+      }
+      return 256;
+    }
+  }
+}
+
+/** Replaces the child under an existing `byte` with `slot`. */
+export function innerReplace(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  byte: number,
+  slot: number,
+): void {
+  const u8 = frame.u8;
+  const u16 = frame.u16;
+  switch (nodeType) {
+    case T_N4:
+    case T_N16: {
+      const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
+      const children = (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
+        1;
+      const count = u8[off];
+      for (let i = 0; i < count; i++) {
+        if (u8[keys + i] === byte) {
+          u16[children + i] = slot;
+          return;
+        }
+      }
+      throw new Error(`holt invariant violated: no child ${byte} to replace`);
+    }
+    case T_N48:
+      u16[((off + N48_CHILDREN) >>> 1) + u8[off + N48_INDEX + byte] - 1] = slot;
+      return;
+    default:
+      u16[((off + N256_CHILDREN) >>> 1) + byte] = slot;
+  }
+}
+
+/**
+ * Adds `slot` under `byte`, which must be absent, into a node with room
+ * (count below its capacity). Node4/16 keep their keys sorted.
+ */
+export function innerAdd(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  byte: number,
+  slot: number,
+): void {
+  const u8 = frame.u8;
+  const u16 = frame.u16;
+  const count = innerCount(frame, nodeType, off);
+  switch (nodeType) {
+    case T_N4:
+    case T_N16: {
+      const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
+      const children = (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
+        1;
+      let i = count;
+      while (i > 0 && u8[keys + i - 1] > byte) {
+        u8[keys + i] = u8[keys + i - 1];
+        u16[children + i] = u16[children + i - 1];
+        i--;
+      }
+      u8[keys + i] = byte;
+      u16[children + i] = slot;
+      break;
+    }
+    case T_N48: {
+      const children = (off + N48_CHILDREN) >>> 1;
+      let position = 0;
+      while (u16[children + position] !== 0) position++;
+      u16[children + position] = slot;
+      u8[off + N48_INDEX + byte] = position + 1;
+      break;
+    }
+    default:
+      u16[((off + N256_CHILDREN) >>> 1) + byte] = slot;
+  }
+  setCount(frame, nodeType, off, count + 1);
+}
+
+/** Removes the child under `byte`, which must be present. */
+export function innerRemove(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  byte: number,
+): void {
+  const u8 = frame.u8;
+  const u16 = frame.u16;
+  const count = innerCount(frame, nodeType, off);
+  switch (nodeType) {
+    case T_N4:
+    case T_N16: {
+      const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
+      const children = (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
+        1;
+      let i = 0;
+      while (u8[keys + i] !== byte) i++;
+      for (; i + 1 < count; i++) {
+        u8[keys + i] = u8[keys + i + 1];
+        u16[children + i] = u16[children + i + 1];
+      }
+      u8[keys + count - 1] = 0;
+      u16[children + count - 1] = 0;
+      break;
+    }
+    case T_N48: {
+      const position = u8[off + N48_INDEX + byte] - 1;
+      u16[((off + N48_CHILDREN) >>> 1) + position] = 0;
+      u8[off + N48_INDEX + byte] = 0;
+      break;
+    }
+    default:
+      u16[((off + N256_CHILDREN) >>> 1) + byte] = 0;
+  }
+  setCount(frame, nodeType, off, count - 1);
+}
+
+/**
+ * Fills the zeroed body at `toOff` (type `toType`, large enough) with the
+ * children and end leaf of the body at `fromOff`.
+ */
+export function innerCopy(
+  frame: Frame,
+  fromType: number,
+  fromOff: number,
+  toType: number,
+  toOff: number,
+): void {
+  setInnerEnd(frame, toOff, innerEnd(frame, fromOff));
+  let byte = innerNextByte(frame, fromType, fromOff, 0);
+  while (byte < 256) {
+    innerAdd(
+      frame,
+      toType,
+      toOff,
+      byte,
+      innerFind(frame, fromType, fromOff, byte),
+    );
+    byte = innerNextByte(frame, fromType, fromOff, byte + 1);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The byte layout of a 512 KiB blob frame: every format constant lives here,
+ * with its byte offset written beside it. Pure numbers, no I/O.
+ *
+ * A frame is `[header 4096 B][slot table 10240 x u32][data area]`. Nodes
+ * refer to each other by slot index; the slot table maps a slot to the
+ * node's type and the byte offset of its body in the data area. Moving a
+ * body (growth, compaction) rewrites one slot entry and no parent.
+ *
+ * @module
+ */
+
+/** Bytes in one frame; also the on-disk unit. */
+export const FRAME_BYTES = 512 * 1024;
+/** Bytes of the frame header. */
+export const HEADER_BYTES = 4096;
+/** Slots in the slot table; slot 0 is never used, so 0 means "no node". */
+export const SLOT_COUNT = 10240;
+/** Byte offset of the slot table. */
+export const SLOT_TABLE_OFFSET = HEADER_BYTES;
+/** `Uint32Array` index of slot 0's entry. */
+export const SLOT_BASE_U32 = SLOT_TABLE_OFFSET >> 2;
+/** Byte offset of the first data-area byte. */
+export const DATA_START = SLOT_TABLE_OFFSET + SLOT_COUNT * 4;
+/** Bytes at the end of the data area that ordinary allocations never take, so
+ * a spill can always install its Blob edge. */
+export const RESERVE_BYTES = 128;
+/** Exclusive end of ordinary allocations. */
+export const DATA_LIMIT = FRAME_BYTES - RESERVE_BYTES;
+/** Bytes available to node bodies in one frame. */
+export const DATA_BYTES = FRAME_BYTES - DATA_START;
+
+/** Magic number at byte 0: "HOLT" little-endian. */
+export const FRAME_MAGIC = 0x544c4f48;
+/** Format version at byte 4. */
+export const FRAME_FORMAT = 1;
+
+// Header fields, as Uint32Array indexes (byte offset = index * 4).
+/** u32 @0: FRAME_MAGIC. */
+export const H_MAGIC = 0;
+/** u32 @4: FRAME_FORMAT. */
+export const H_FORMAT = 1;
+/** u32 @8: this frame's id. */
+export const H_FRAME_ID = 2;
+/** u32 @12: slot of the frame's root node. */
+export const H_ROOT_SLOT = 3;
+/** u32 @16: slots below this index have been handed out at least once. */
+export const H_SLOT_HIGH = 4;
+/** u32 @20: head of the free-slot chain (0: empty). */
+export const H_FREE_SLOT = 5;
+/** u32 @24: byte offset of the next bump allocation. */
+export const H_BUMP = 6;
+/** u32 @28: bytes of freed bodies (on free lists or abandoned). */
+export const H_GARBAGE_BYTES = 7;
+/** u32 @32: bytes of live node bodies. */
+export const H_LIVE_BYTES = 8;
+/** u32 @36: number of live nodes (used slots). */
+export const H_LIVE_NODES = 9;
+/** u32 @40: CRC32C of the frame with this field zero (on disk only). */
+export const H_CHECKSUM = 10;
+/** u32 @44: bumped on every change of the frame's bytes. */
+export const H_MOD_COUNT = 11;
+/** f64 @64 (Float64Array index 8): the tree's version counter, meaningful
+ * in a tree's root frame. */
+export const H_F64_TREE_SEQ = 8;
+/** u32 @128..@1156: free-list heads; size class `c` (bodies of `c * 8`
+ * bytes, 1 <= c <= FREE_CLASSES) has its head at index
+ * `H_FREE_HEADS + c`. A head is a body's byte offset, 0 when empty. */
+export const H_FREE_HEADS = 32;
+/** Size classes with a free list; larger freed bodies stay garbage until
+ * compaction. */
+export const FREE_CLASSES = 256;
+
+// Slot entries: low 17 bits offset/8, high 15 bits node type. A free slot
+// has type FREE and the next free slot in the low bits.
+/** Mask of the offset/8 field of a slot entry. */
+export const SLOT_OFFSET_MASK = 0x1ffff;
+/** Shift of the node-type field of a slot entry. */
+export const SLOT_TYPE_SHIFT = 17;
+
+// Node types.
+/** A free slot. */
+export const T_FREE = 0;
+/** Leaf: the full key, value and version. */
+export const T_LEAF = 1;
+/** Prefix: 1..255 compressed path bytes, then one child. */
+export const T_PREFIX = 2;
+/** Blob: an edge to another frame's root. */
+export const T_BLOB = 3;
+/** Inner node with up to 4 children. */
+export const T_N4 = 4;
+/** Inner node with up to 16 children. */
+export const T_N16 = 5;
+/** Inner node with up to 48 children. */
+export const T_N48 = 6;
+/** Inner node with up to 256 children. */
+export const T_N256 = 7;
+/** The root of an empty tree. */
+export const T_EMPTY_ROOT = 8;
+
+/** Names of node types, for verify messages and stats. */
+export const NODE_TYPE_NAMES: readonly string[] = [
+  "free",
+  "leaf",
+  "prefix",
+  "blob",
+  "node4",
+  "node16",
+  "node48",
+  "node256",
+  "emptyRoot",
+];
+
+// Leaf body: u16 keyBytes @0, u16 valueBytes @2, u32 reserved @4,
+// f64 version @8, key @16, value @16+keyBytes.
+/** Bytes of a leaf body before its key. */
+export const LEAF_HEADER_BYTES = 16;
+/** Longest key, in bytes. */
+export const MAX_KEY_BYTES = 65535;
+/** Longest value, in bytes. */
+export const MAX_VALUE_BYTES = 65535;
+
+// Prefix body: u8 length @0, u16 child @2, bytes @4.
+/** Bytes of a prefix body before its path bytes. */
+export const PREFIX_HEADER_BYTES = 4;
+/** Most path bytes one prefix node holds; longer runs chain. */
+export const PREFIX_MAX_BYTES = 255;
+
+// Blob body: u32 child frame id @0, u32 zero @4.
+/** Bytes of a blob body. */
+export const BLOB_BYTES = 8;
+/** Bytes of an empty-root body. */
+export const EMPTY_ROOT_BYTES = 8;
+
+// Inner nodes share: count @0 (u8, u16 for Node256), u16 end-leaf slot @2.
+/** Byte offset of the end-leaf slot (the key that ends at this depth). */
+export const INNER_END = 2;
+/** Node4: keys u8[4] @4, children u16[4] @8; 16 bytes. */
+export const N4_KEYS = 4;
+/** Node4 children offset. */
+export const N4_CHILDREN = 8;
+/** Node4 body bytes. */
+export const N4_BYTES = 16;
+/** Node16: keys u8[16] @4, children u16[16] @20; 56 bytes. */
+export const N16_KEYS = 4;
+/** Node16 children offset. */
+export const N16_CHILDREN = 20;
+/** Node16 body bytes. */
+export const N16_BYTES = 56;
+/** Node48: index u8[256] @4 (0 none, else position + 1), children u16[48]
+ * @260; 360 bytes. */
+export const N48_INDEX = 4;
+/** Node48 children offset. */
+export const N48_CHILDREN = 260;
+/** Node48 body bytes. */
+export const N48_BYTES = 360;
+/** Node256: children u16[256] @4; 520 bytes. */
+export const N256_CHILDREN = 4;
+/** Node256 body bytes. */
+export const N256_BYTES = 520;
+
+/** Capacity of each inner type, indexed by node type. */
+export const INNER_CAPACITY: readonly number[] = [0, 0, 0, 0, 4, 16, 48, 256];
+/** Shrink to the next smaller type when the count falls to this (hysteresis:
+ * Node256 at 37, Node48 at 12, Node16 at 3), indexed by node type. */
+export const INNER_SHRINK_AT: readonly number[] = [0, 0, 0, 0, 0, 3, 12, 37];
+
+/** Rounds a byte count up to the 8-byte allocation unit. */
+export function align8(bytes: number): number {
+  return (bytes + 7) & ~7;
+}

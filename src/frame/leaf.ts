@@ -1,0 +1,85 @@
+/**
+ * Leaf bodies: `u16 keyBytes @0, u16 valueBytes @2, u32 reserved @4,
+ * f64 version @8, key @16, value @16 + keyBytes`. A leaf holds its full
+ * key, so it can sit at any depth of its path (lazy expansion) and a scan
+ * reads keys without rebuilding them.
+ *
+ * @module
+ */
+
+import type { Frame } from "./frame.ts";
+import { align8, LEAF_HEADER_BYTES } from "./layout.ts";
+
+/** Allocated bytes of a leaf with the given key and value lengths. */
+export function leafBytes(keyBytes: number, valueBytes: number): number {
+  return align8(LEAF_HEADER_BYTES + keyBytes + valueBytes);
+}
+
+/** Key length of the leaf at `off`. */
+export function leafKeyBytes(frame: Frame, off: number): number {
+  return frame.u16[off >>> 1];
+}
+
+/** Value length of the leaf at `off`. */
+export function leafValueBytes(frame: Frame, off: number): number {
+  return frame.u16[(off >>> 1) + 1];
+}
+
+/** Version of the leaf at `off`. */
+export function leafVersion(frame: Frame, off: number): number {
+  return frame.f64[(off + 8) >>> 3];
+}
+
+/** Byte offset of the key of the leaf at `off` (the value follows it). */
+export function leafKeyStart(off: number): number {
+  return off + LEAF_HEADER_BYTES;
+}
+
+/** Whether the leaf at `off` holds exactly `key[0..keyBytes)`. */
+export function leafKeyEquals(
+  frame: Frame,
+  off: number,
+  key: Uint8Array,
+  keyBytes: number,
+): boolean {
+  if (frame.u16[off >>> 1] !== keyBytes) return false;
+  const u8 = frame.u8;
+  const start = off + LEAF_HEADER_BYTES;
+  for (let i = keyBytes - 1; i >= 0; i--) {
+    if (u8[start + i] !== key[i]) return false;
+  }
+  return true;
+}
+
+/** Writes a whole leaf at `off`. */
+export function writeLeaf(
+  frame: Frame,
+  off: number,
+  key: Uint8Array,
+  keyBytes: number,
+  value: Uint8Array,
+  version: number,
+): void {
+  frame.u16[off >>> 1] = keyBytes;
+  frame.u32[(off + 4) >>> 2] = 0;
+  frame.f64[(off + 8) >>> 3] = version;
+  writeLeafValue(frame, off, keyBytes, value, version);
+  frame.u8.set(
+    keyBytes === key.length ? key : key.subarray(0, keyBytes),
+    off + LEAF_HEADER_BYTES,
+  );
+}
+
+/** Replaces the value and version of the leaf at `off` in place; the
+ * allocation must already be large enough. */
+export function writeLeafValue(
+  frame: Frame,
+  off: number,
+  keyBytes: number,
+  value: Uint8Array,
+  version: number,
+): void {
+  frame.u16[(off >>> 1) + 1] = value.length;
+  frame.f64[(off + 8) >>> 3] = version;
+  frame.u8.set(value, off + LEAF_HEADER_BYTES + keyBytes);
+}
