@@ -213,8 +213,8 @@ export class Cursor {
           break;
         }
         case T_BLOB:
+          slot = frame.u32[(off >>> 2) + 1];
           frame = source.frame(frame.u32[off >>> 2]);
-          slot = frame.rootSlot;
           break;
         case T_EMPTY_ROOT:
           return;
@@ -285,7 +285,7 @@ export class Cursor {
         case T_BLOB: {
           this.#size--;
           const child = source.frame(frame.u32[off >>> 2]);
-          this.#push(child, child.rootSlot, depth, -1);
+          this.#push(child, frame.u32[(off >>> 2) + 1], depth, -1);
           break;
         }
         case T_EMPTY_ROOT:

@@ -33,21 +33,21 @@ export interface ShapeStats {
 export function shapeStats(tree: ArtTree): ShapeStats {
   const nodes: Record<string, number> = {};
   for (const name of NODE_TYPE_NAMES.slice(1)) nodes[name] = 0;
-  let frames = 0;
-  let liveBytes = 0;
-  let garbageBytes = 0;
   let depth = 0;
   let frameDepth = 0;
-  const pending = [{ frame: tree.rootFrame, depth: 0, frameDepth: 1 }];
+  const root = tree.rootFrame;
+  const pending = [{
+    frame: root,
+    slot: root.rootSlot,
+    depth: 0,
+    frameDepth: 1,
+  }];
   const children: number[] = [];
   while (pending.length > 0) {
     const item = pending.pop()!;
     const frame = item.frame;
-    frames++;
-    liveBytes += frame.liveBytes;
-    garbageBytes += frame.garbageBytes;
     frameDepth = Math.max(frameDepth, item.frameDepth);
-    const slots = [frame.rootSlot];
+    const slots = [item.slot];
     const depths = [item.depth + 1];
     while (slots.length > 0) {
       const slot = slots.pop()!;
@@ -56,8 +56,10 @@ export function shapeStats(tree: ArtTree): ShapeStats {
       nodes[NODE_TYPE_NAMES[nodeType]]++;
       if (nodeType === T_LEAF) depth = Math.max(depth, nodeDepth);
       if (nodeType === T_BLOB) {
+        const off = frame.offset(slot);
         pending.push({
-          frame: tree.source.frame(frame.u32[frame.offset(slot) >>> 2]),
+          frame: tree.source.frame(frame.u32[off >>> 2]),
+          slot: frame.u32[(off >>> 2) + 1],
           depth: nodeDepth - 1,
           frameDepth: item.frameDepth + 1,
         });
@@ -70,6 +72,15 @@ export function shapeStats(tree: ArtTree): ShapeStats {
         depths.push(nodeDepth + 1);
       }
     }
+  }
+  let frames = 0;
+  let liveBytes = 0;
+  let garbageBytes = 0;
+  for (const frameId of tree.source.frameIds()) {
+    const frame = tree.source.frame(frameId);
+    frames++;
+    liveBytes += frame.liveBytes;
+    garbageBytes += frame.garbageBytes;
   }
   return {
     frames,

@@ -57,7 +57,7 @@ import {
   writePrefix,
 } from "../frame/prefix.ts";
 import type { FrameSource } from "./source.ts";
-import { makeRoom, mergeChildFrame } from "./spill.ts";
+import { makeRoom, mergeSubtree } from "./spill.ts";
 
 /** Body bytes of each inner type, indexed by node type. */
 const INNER_BYTES: readonly number[] = [
@@ -163,8 +163,8 @@ export class ArtTree {
           break;
         }
         case T_BLOB:
+          slot = frame.u32[(off >>> 2) + 1];
           frame = source.frame(frame.u32[off >>> 2]);
-          slot = frame.rootSlot;
           break;
         case T_EMPTY_ROOT:
           return -1;
@@ -303,8 +303,8 @@ export class ArtTree {
           );
         }
         case T_BLOB:
+          slot = frame.u32[(off >>> 2) + 1];
           frame = source.frame(frame.u32[off >>> 2]);
-          slot = frame.rootSlot;
           break;
         default: {
           if (depth === keyBytes) {
@@ -624,8 +624,8 @@ export class ArtTree {
         slot = prefixChild(frame, off);
       } else if (nodeType === T_BLOB) {
         bytes.push(-1);
+        slot = frame.u32[(off >>> 2) + 1];
         frame = source.frame(frame.u32[off >>> 2]);
-        slot = frame.rootSlot;
       } else if (nodeType === T_EMPTY_ROOT) {
         return false;
       } else if (depth === keyBytes) {
@@ -639,17 +639,24 @@ export class ArtTree {
         if (slot === 0) return false;
       }
     }
+    frames.push(frame);
+    slots.push(slot);
+    bytes.push(-1);
     frame.freeNode(slot);
     frame.touch();
     this.modCount++;
     // Remove upward until an inner node survives the loss of a child.
-    let level = frames.length - 1;
+    let level = frames.length - 2;
     while (level >= 0) {
       const parent = frames[level];
       const parentSlot = slots[level];
       const parentType = parent.type(parentSlot);
       if (parentType === T_BLOB) {
-        source.release(parent.u32[parent.offset(parentSlot) >>> 2]);
+        // The child frame's subtree is gone; so is the frame when that was
+        // its last root.
+        const child = frames[level + 1];
+        child.unmarkRoot(slots[level + 1]);
+        if (child.rootCount === 0) source.release(child.id);
         parent.freeNode(parentSlot);
         parent.touch();
       } else if (parentType === T_PREFIX) {
@@ -779,8 +786,8 @@ export class ArtTree {
     }
   }
 
-  /** Merges child frames on the erase path that became small back into
-   * their parents. */
+  /** Merges the subtree below the deepest Blob edge of the erase path back
+   * into the parent frame when the child frame became small. */
   #mergeSmallFrames(level: number): void {
     const frames = this.#pathFrames;
     const slots = this.#pathSlots;
@@ -789,9 +796,7 @@ export class ArtTree {
       const slot = slots[i];
       if (frame.type(slot) !== T_BLOB) continue;
       const child = this.source.frame(frame.u32[frame.offset(slot) >>> 2]);
-      if (child.liveBytes < MERGE_BELOW_BYTES) {
-        mergeChildFrame(this, frame, slot, child);
-      }
+      if (child.liveBytes < MERGE_BELOW_BYTES) mergeSubtree(this, frame, slot);
       return;
     }
   }

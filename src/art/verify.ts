@@ -65,6 +65,7 @@ interface FrameCheck {
   used: Uint8Array;
   liveBytes: number;
   liveNodes: number;
+  edges: number;
 }
 
 /** Checks every structural invariant of `tree`. Never throws. */
@@ -107,9 +108,10 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
       used: new Uint8Array(FRAME_BYTES >>> 3),
       liveBytes: 0,
       liveNodes: 0,
+      edges: 0,
     });
-    if (!isRoot && frame.type(frame.rootSlot) === T_EMPTY_ROOT) {
-      report(`frame ${id}: a child frame is empty`);
+    if (!isRoot && frame.rootCount === 0) {
+      report(`frame ${id}: a child frame without roots`);
     }
     return true;
   };
@@ -219,6 +221,7 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
       }
       case T_BLOB: {
         const childId = frame.u32[off >>> 2];
+        const childSlot = frame.u32[(off >>> 2) + 1];
         let child: Frame;
         try {
           child = tree.source.frame(childId);
@@ -230,9 +233,14 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
           report(`${where}: frame ${childId} carries id ${child.id}`);
           break;
         }
-        if (!openFrame(child, false)) break;
+        if (!checks.has(childId) && !openFrame(child, false)) break;
+        if (childSlot <= 0 || childSlot >= SLOT_COUNT || !child.isRoot(childSlot)) {
+          report(`${where}: blob names slot ${childSlot} of frame ${childId}, not a root`);
+          break;
+        }
+        checks.get(childId)!.edges++;
         frames.push(child);
-        slots.push(child.rootSlot);
+        slots.push(childSlot);
         depths.push(depth);
         edges.push(-1);
         break;
@@ -272,7 +280,7 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
       }
     }
   }
-  for (const check of checks.values()) checkFrame(check, report);
+  for (const check of checks.values()) checkFrame(check, root.id, report);
   const live = new Set(tree.source.frameIds());
   for (const id of live) {
     if (!checks.has(id)) report(`frame ${id} is not reachable from the root`);
@@ -318,7 +326,11 @@ function checkInnerLayout(
   }
 }
 
-function checkFrame(check: FrameCheck, report: (message: string) => void): void {
+function checkFrame(
+  check: FrameCheck,
+  rootId: number,
+  report: (message: string) => void,
+): void {
   const frame = check.frame;
   const u32 = frame.u32;
   const id = frame.id;
@@ -330,6 +342,11 @@ function checkFrame(check: FrameCheck, report: (message: string) => void): void 
   if (u32[H_LIVE_BYTES] !== check.liveBytes) {
     report(
       `frame ${id}: header says ${u32[H_LIVE_BYTES]} live bytes, found ${check.liveBytes}`,
+    );
+  }
+  if (id !== rootId && frame.rootCount !== check.edges) {
+    report(
+      `frame ${id}: header counts ${frame.rootCount} roots, ${check.edges} blob edges name it`,
     );
   }
   const high = u32[H_SLOT_HIGH];

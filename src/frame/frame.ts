@@ -26,6 +26,7 @@ import {
   H_LIVE_NODES,
   H_MAGIC,
   H_MOD_COUNT,
+  H_ROOT_COUNT,
   H_ROOT_SLOT,
   H_SLOT_HIGH,
   LEAF_HEADER_BYTES,
@@ -34,6 +35,7 @@ import {
   N48_BYTES,
   N4_BYTES,
   PREFIX_HEADER_BYTES,
+  ROOT_BITMAP_OFFSET,
   SLOT_BASE_U32,
   SLOT_COUNT,
   SLOT_OFFSET_MASK,
@@ -93,6 +95,41 @@ export class Frame {
 
   set rootSlot(slot: number) {
     this.u32[H_ROOT_SLOT] = slot;
+  }
+
+  /** Number of this frame's slots named by Blob edges elsewhere. */
+  get rootCount(): number {
+    return this.u32[H_ROOT_COUNT];
+  }
+
+  /** Whether a Blob edge in another frame names `slot`. */
+  isRoot(slot: number): boolean {
+    return (this.u8[ROOT_BITMAP_OFFSET + (slot >>> 3)] & (1 << (slot & 7))) !==
+      0;
+  }
+
+  /** Records that a Blob edge now names `slot`. */
+  markRoot(slot: number): void {
+    assert(!this.isRoot(slot), `slot ${slot} is already a root`);
+    this.u8[ROOT_BITMAP_OFFSET + (slot >>> 3)] |= 1 << (slot & 7);
+    this.u32[H_ROOT_COUNT]++;
+  }
+
+  /** Records that no Blob edge names `slot` any more. */
+  unmarkRoot(slot: number): void {
+    assert(this.isRoot(slot), `slot ${slot} is not a root`);
+    this.u8[ROOT_BITMAP_OFFSET + (slot >>> 3)] &= ~(1 << (slot & 7));
+    this.u32[H_ROOT_COUNT]--;
+  }
+
+  /** The slots named by Blob edges elsewhere, ascending. */
+  rootSlots(): number[] {
+    const slots: number[] = [];
+    const high = this.u32[H_SLOT_HIGH];
+    for (let slot = 1; slot < high; slot++) {
+      if (this.isRoot(slot)) slots.push(slot);
+    }
+    return slots;
   }
 
   /** Counter bumped on every change; cursors and caches compare it. */

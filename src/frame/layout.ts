@@ -60,6 +60,8 @@ export const H_LIVE_NODES = 9;
 export const H_CHECKSUM = 10;
 /** u32 @44: bumped on every change of the frame's bytes. */
 export const H_MOD_COUNT = 11;
+/** u32 @48: number of slots of this frame named by Blob edges elsewhere. */
+export const H_ROOT_COUNT = 12;
 /** f64 @64 (Float64Array index 8): the tree's version counter, meaningful
  * in a tree's root frame. */
 export const H_F64_TREE_SEQ = 8;
@@ -67,6 +69,9 @@ export const H_F64_TREE_SEQ = 8;
  * bytes, 1 <= c <= FREE_CLASSES) has its head at index
  * `H_FREE_HEADS + c`. A head is a body's byte offset, 0 when empty. */
 export const H_FREE_HEADS = 32;
+/** Byte offset of the root bitmap: bit `slot` is set when a Blob edge in
+ * another frame names `slot` (1280 bytes, @2048..@3328). */
+export const ROOT_BITMAP_OFFSET = 2048;
 /** Size classes with a free list; larger freed bodies stay garbage until
  * compaction. */
 export const FREE_CLASSES = 256;
@@ -85,7 +90,7 @@ export const T_FREE = 0;
 export const T_LEAF = 1;
 /** Prefix: 1..255 compressed path bytes, then one child. */
 export const T_PREFIX = 2;
-/** Blob: an edge to another frame's root. */
+/** Blob: an edge to a subtree root in another frame. */
 export const T_BLOB = 3;
 /** Inner node with up to 4 children. */
 export const T_N4 = 4;
@@ -126,7 +131,7 @@ export const PREFIX_HEADER_BYTES = 4;
 /** Most path bytes one prefix node holds; longer runs chain. */
 export const PREFIX_MAX_BYTES = 255;
 
-// Blob body: u32 child frame id @0, u32 zero @4.
+// Blob body: u32 child frame id @0, u32 child root slot @4.
 /** Bytes of a blob body. */
 export const BLOB_BYTES = 8;
 /** Bytes of an empty-root body. */
