@@ -7,6 +7,7 @@
  */
 
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../frame/layout.ts";
+import { copyOut } from "../frame/bytes.ts";
 import { HoltError } from "./errors.ts";
 
 /** A key: bytes, or a string taken as its UTF-8 bytes. */
@@ -49,8 +50,7 @@ export class KeyEncoder {
     let bytes: Uint8Array;
     if (typeof key === "string") {
       if (key.length > MAX_KEY_BYTES) throw tooLong(key, what);
-      const result = encoder.encodeInto(key, this.#scratch);
-      this.length = result.written;
+      this.length = encodeString(key, this.#scratch);
       bytes = this.#scratch;
     } else if (key instanceof Uint8Array) {
       this.length = key.length;
@@ -71,7 +71,7 @@ export class KeyEncoder {
   /** Encodes `key` like {@linkcode encode} and returns an owned copy. */
   copy(key: unknown, what: string, allowEmpty = false): Uint8Array {
     const bytes = this.encode(key, what, allowEmpty);
-    return bytes.slice(0, this.length);
+    return copyOut(bytes, 0, this.length);
   }
 }
 
@@ -82,13 +82,30 @@ function tooLong(key: unknown, what: string): HoltError {
   );
 }
 
-/** Encodes a value; strings become fresh UTF-8 bytes, arrays are used as
- * they are (the tree copies them). */
+/**
+ * Writes the UTF-8 bytes of `text` into `out` (large enough for three bytes
+ * per UTF-16 unit) and returns their count. ASCII is copied by a loop,
+ * which beats `encodeInto` on short keys.
+ */
+export function encodeString(text: string, out: Uint8Array): number {
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x80) return encoder.encodeInto(text, out).written;
+    out[i] = unit;
+  }
+  return length;
+}
+
+const valueScratch = new Uint8Array(MAX_VALUE_BYTES * 3 + 3);
+
+/** Encodes a value. A string is encoded into a scratch buffer valid until
+ * the next call; an array is used as it is (the tree copies it). */
 export function encodeValue(value: unknown): Uint8Array {
   let bytes: Uint8Array;
   if (typeof value === "string") {
     if (value.length > MAX_VALUE_BYTES) throw valueTooLong(value);
-    bytes = encoder.encode(value);
+    bytes = valueScratch.subarray(0, encodeString(value, valueScratch));
   } else if (value instanceof Uint8Array) {
     bytes = value;
   } else {

@@ -6,6 +6,7 @@
 
 import { Cursor, ENTRY_KEY, ENTRY_NONE } from "../art/cursor.ts";
 import type { ArtTree } from "../art/tree.ts";
+import { copyOut } from "../frame/bytes.ts";
 import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
 import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
 
@@ -105,21 +106,21 @@ class EntryIterator implements Iterator<RecordEntry | KeyEntry> {
     if (kind !== ENTRY_KEY) {
       return {
         done: false,
-        value: { kind: "prefix", prefix: cursor.last.slice(0, cursor.lastBytes) },
+        value: {
+          kind: "prefix",
+          prefix: copyOut(cursor.last, 0, cursor.lastBytes),
+        },
       };
     }
     const frame = cursor.leafFrame!;
     const off = cursor.leafOff;
-    const key = cursor.last.slice(0, cursor.lastBytes);
+    const key = copyOut(cursor.last, 0, cursor.lastBytes);
     const version = leafVersion(frame, off);
     if (!this.#withValues) {
       return { done: false, value: { kind: "key", key, version } };
     }
     const valueStart = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
-    const value = frame.u8.slice(
-      valueStart,
-      valueStart + leafValueBytes(frame, off),
-    );
+    const value = copyOut(frame.u8, valueStart, leafValueBytes(frame, off));
     return { done: false, value: { kind: "key", key, value, version } };
   }
 

@@ -15,6 +15,7 @@ import {
 } from "../frame/layout.ts";
 import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
 import { MemoryFrameStore } from "../store/memory.ts";
+import { copyOut } from "../frame/bytes.ts";
 import { HoltError } from "./errors.ts";
 import {
   checkDelimiter,
@@ -143,7 +144,7 @@ export class Tree {
     if (off < 0) return undefined;
     const frame = art.hitFrame;
     const start = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
-    return frame.u8.slice(start, start + leafValueBytes(frame, off));
+    return copyOut(frame.u8, start, leafValueBytes(frame, off));
   }
 
   /** The value and version under `key`, or undefined. */
@@ -156,7 +157,7 @@ export class Tree {
     const frame = art.hitFrame;
     const start = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
     return {
-      value: frame.u8.slice(start, start + leafValueBytes(frame, off)),
+      value: copyOut(frame.u8, start, leafValueBytes(frame, off)),
       version: leafVersion(frame, off),
     };
   }
@@ -233,7 +234,7 @@ export class Tree {
     }
     const frame = art.hitFrame;
     const start = off + LEAF_HEADER_BYTES + srcLength;
-    const value = frame.u8.slice(start, start + leafValueBytes(frame, off));
+    const value = copyOut(frame.u8, start, leafValueBytes(frame, off));
     if (!force && art.findLeaf(dstBytes, dstLength) >= 0) {
       throw new HoltError(
         "ALREADY_EXISTS",

@@ -1,0 +1,47 @@
+/**
+ * Where returned keys and values are copied to. Allocating a small
+ * `ArrayBuffer` costs over a microsecond in some runtimes (Deno's V8 keeps
+ * no typed array on its heap), so copies are carved out of a shared 64 KiB
+ * arena: each returned array owns its bytes (writing them changes nothing
+ * else), but its `.buffer` is shared with other returned arrays.
+ *
+ * @module
+ */
+
+/** Bytes of one arena. */
+const ARENA_BYTES = 64 * 1024;
+/** Copies larger than this get an `ArrayBuffer` of their own. */
+const OWN_BUFFER_BYTES = 4096;
+/** Copies up to this length use a loop instead of `set(subarray)`. */
+const LOOP_COPY_BYTES = 64;
+
+let arena = new ArrayBuffer(ARENA_BYTES);
+let arenaUsed = 0;
+
+/** Returns a new zeroed array of `length` bytes, carved from the arena
+ * when small. */
+export function allocBytes(length: number): Uint8Array {
+  if (length > OWN_BUFFER_BYTES) return new Uint8Array(length);
+  if (arenaUsed + length > ARENA_BYTES) {
+    arena = new ArrayBuffer(ARENA_BYTES);
+    arenaUsed = 0;
+  }
+  const out = new Uint8Array(arena, arenaUsed, length);
+  arenaUsed += length;
+  return out;
+}
+
+/** Returns a new array holding `src[start..start + length)`. */
+export function copyOut(
+  src: Uint8Array,
+  start: number,
+  length: number,
+): Uint8Array {
+  const out = allocBytes(length);
+  if (length <= LOOP_COPY_BYTES) {
+    for (let i = 0; i < length; i++) out[i] = src[start + i];
+  } else {
+    out.set(src.subarray(start, start + length));
+  }
+  return out;
+}
