@@ -34,10 +34,7 @@ import {
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
-  T_N16,
-  T_N256,
   T_N4,
-  T_N48,
   T_PREFIX,
 } from "../frame/layout.ts";
 import {
@@ -525,7 +522,14 @@ export class ArtTree {
       if (lowerSlot === 0) return this.#stepFull();
       const lowerOff = this.#stepAlloc(prefixBytes(lowerLength));
       if (lowerOff === 0) return this.#stepFull();
-      writePrefix(frame, lowerOff, u8, start + matched + 1, lowerLength, oldChild);
+      writePrefix(
+        frame,
+        lowerOff,
+        u8,
+        start + matched + 1,
+        lowerLength,
+        oldChild,
+      );
       frame.setSlot(lowerSlot, T_PREFIX, lowerOff);
     }
     let upperOff = 0;
