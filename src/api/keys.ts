@@ -24,9 +24,13 @@ export function describe(value: unknown): string {
     return `${JSON.stringify(shown)} (${value.length} chars)`;
   }
   if (value instanceof Uint8Array) {
-    const hex = Array.from(value.subarray(0, 24), (b) =>
-      b.toString(16).padStart(2, "0")).join("");
-    return `bytes 0x${hex}${value.length > 24 ? "..." : ""} (${value.length} bytes)`;
+    const hex = Array.from(
+      value.subarray(0, 24),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    return `bytes 0x${hex}${
+      value.length > 24 ? "..." : ""
+    } (${value.length} bytes)`;
   }
   if (value === null) return "null";
   return `${typeof value} ${String(value).slice(0, 48)}`;

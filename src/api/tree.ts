@@ -7,12 +7,10 @@
 
 import { Cursor, ENTRY_NONE } from "../art/cursor.ts";
 import { compactTree } from "../art/spill.ts";
-import { shapeStats, type ShapeStats } from "../art/stats.ts";
+import { type ShapeStats, shapeStats } from "../art/stats.ts";
 import { ArtTree } from "../art/tree.ts";
-import { verifyTree, type VerifyReport } from "../art/verify.ts";
-import {
-  LEAF_HEADER_BYTES,
-} from "../frame/layout.ts";
+import { type VerifyReport, verifyTree } from "../art/verify.ts";
+import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
 import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
 import { MemoryFrameStore } from "../store/memory.ts";
 import { copyOut } from "../frame/bytes.ts";
@@ -230,7 +228,10 @@ export class Tree {
     const dstLength = this.#otherKeys.length;
     const off = art.findLeaf(srcBytes, srcLength);
     if (off < 0) {
-      throw new HoltError("NOT_FOUND", `rename source ${describe(src)} not found`);
+      throw new HoltError(
+        "NOT_FOUND",
+        `rename source ${describe(src)} not found`,
+      );
     }
     const frame = art.hitFrame;
     const start = off + LEAF_HEADER_BYTES + srcLength;
@@ -368,7 +369,9 @@ export class Tree {
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      for (const frameId of this.#store.frameIds()) this.#store.release(frameId);
+      for (const frameId of this.#store.frameIds()) {
+        this.#store.release(frameId);
+      }
     }
     return Promise.resolve();
   }

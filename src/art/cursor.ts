@@ -7,6 +7,7 @@
  * @module
  */
 
+import { allocBytes } from "../frame/bytes.ts";
 import type { Frame } from "../frame/frame.ts";
 import { innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
 import {
@@ -31,7 +32,7 @@ function ensure(buf: Uint8Array, bytes: number, keep: number): Uint8Array {
   if (buf.length >= bytes) return buf;
   let size = buf.length * 2;
   while (size < bytes) size *= 2;
-  const grown = new Uint8Array(size);
+  const grown = allocBytes(size);
   grown.set(buf.subarray(0, keep));
   return grown;
 }
@@ -55,7 +56,7 @@ export class Cursor {
   readonly #prefix: Uint8Array;
   readonly #delimiter: number;
   readonly #startAfter: Uint8Array | undefined;
-  #path: Uint8Array = new Uint8Array(256);
+  #path: Uint8Array = allocBytes(256);
   #frames: Frame[] = [];
   #slots: number[] = [];
   #depths: number[] = [];
@@ -79,7 +80,7 @@ export class Cursor {
     this.#prefix = prefix;
     this.#delimiter = delimiter;
     this.#startAfter = startAfter;
-    this.last = new Uint8Array(64);
+    this.last = allocBytes(64);
   }
 
   /** Advances to the next entry and returns its kind. */
@@ -171,7 +172,11 @@ export class Cursor {
           const start = off + LEAF_HEADER_BYTES;
           let entryBytes = frame.u16[off >>> 1];
           if (delimiter >= 0) {
-            for (let i = depth > rollFrom ? depth : rollFrom; i < entryBytes; i++) {
+            for (
+              let i = depth > rollFrom ? depth : rollFrom;
+              i < entryBytes;
+              i++
+            ) {
               if (frame.u8[start + i] === delimiter) {
                 entryBytes = i + 1;
                 break;
@@ -254,7 +259,11 @@ export class Cursor {
             const keyBytes = frame.u16[off >>> 1];
             const start = off + LEAF_HEADER_BYTES;
             const u8 = frame.u8;
-            for (let i = depth > rollFrom ? depth : rollFrom; i < keyBytes; i++) {
+            for (
+              let i = depth > rollFrom ? depth : rollFrom;
+              i < keyBytes;
+              i++
+            ) {
               if (u8[start + i] === delimiter) {
                 this.#path = ensure(this.#path, i + 1, 0);
                 this.#path.set(u8.subarray(start, start + i + 1));

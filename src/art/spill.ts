@@ -94,7 +94,9 @@ export function spill(tree: ArtTree, frame: Frame): void {
     return nodeType !== T_LEAF || anyLeaf || sizes[i] >= MIN_LEAF_SPILL_BYTES;
   };
   const candidates: number[] = [];
-  for (let i = 0; i < order.length; i++) if (movable(i, false)) candidates.push(i);
+  for (let i = 0; i < order.length; i++) {
+    if (movable(i, false)) candidates.push(i);
+  }
   candidates.sort((a, b) => sizes[b] - sizes[a]);
   const targetBytes = frame.liveBytes / 2;
   let remaining = targetBytes;

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { DATA_BYTES, NODE_TYPE_NAMES, T_BLOB, T_LEAF } from "../frame/layout.ts";
+import {
+  DATA_BYTES,
+  NODE_TYPE_NAMES,
+  T_BLOB,
+  T_LEAF,
+} from "../frame/layout.ts";
 import { childSlots } from "./subtree.ts";
 import type { ArtTree } from "./tree.ts";
 

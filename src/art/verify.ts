@@ -7,7 +7,12 @@
  */
 
 import type { Frame } from "../frame/frame.ts";
-import { innerCount, innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
+import {
+  innerCount,
+  innerEnd,
+  innerFind,
+  innerNextByte,
+} from "../frame/inner.ts";
 import {
   DATA_START,
   FRAME_BYTES,
@@ -234,8 +239,12 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
           break;
         }
         if (!checks.has(childId) && !openFrame(child, false)) break;
-        if (childSlot <= 0 || childSlot >= SLOT_COUNT || !child.isRoot(childSlot)) {
-          report(`${where}: blob names slot ${childSlot} of frame ${childId}, not a root`);
+        if (
+          childSlot <= 0 || childSlot >= SLOT_COUNT || !child.isRoot(childSlot)
+        ) {
+          report(
+            `${where}: blob names slot ${childSlot} of frame ${childId}, not a root`,
+          );
           break;
         }
         checks.get(childId)!.edges++;
@@ -321,7 +330,9 @@ function checkInnerLayout(
       if (frame.u16[((off + N48_CHILDREN) >>> 1) + i] !== 0) used++;
     }
     if (used !== seenPositions.size) {
-      report(`${where}: node48 has ${used} children, ${seenPositions.size} indexed`);
+      report(
+        `${where}: node48 has ${used} children, ${seenPositions.size} indexed`,
+      );
     }
   }
 }
@@ -336,12 +347,16 @@ function checkFrame(
   const id = frame.id;
   if (u32[H_LIVE_NODES] !== check.liveNodes) {
     report(
-      `frame ${id}: header says ${u32[H_LIVE_NODES]} live nodes, found ${check.liveNodes}`,
+      `frame ${id}: header says ${
+        u32[H_LIVE_NODES]
+      } live nodes, found ${check.liveNodes}`,
     );
   }
   if (u32[H_LIVE_BYTES] !== check.liveBytes) {
     report(
-      `frame ${id}: header says ${u32[H_LIVE_BYTES]} live bytes, found ${check.liveBytes}`,
+      `frame ${id}: header says ${
+        u32[H_LIVE_BYTES]
+      } live bytes, found ${check.liveBytes}`,
     );
   }
   if (id !== rootId && frame.rootCount !== check.edges) {
@@ -365,7 +380,9 @@ function checkFrame(
   }
   if (freeSlots + check.liveNodes !== high - 1) {
     report(
-      `frame ${id}: ${check.liveNodes} live + ${freeSlots} free slots != ${high - 1}`,
+      `frame ${id}: ${check.liveNodes} live + ${freeSlots} free slots != ${
+        high - 1
+      }`,
     );
   }
   let listed = 0;
@@ -376,7 +393,9 @@ function checkFrame(
       off !== 0;
       off = u32[off >>> 2]
     ) {
-      if (off < DATA_START || off + sizeClass * 8 > FRAME_BYTES || ++guard > 65536) {
+      if (
+        off < DATA_START || off + sizeClass * 8 > FRAME_BYTES || ++guard > 65536
+      ) {
         report(`frame ${id}: free list ${sizeClass} is corrupt`);
         break;
       }

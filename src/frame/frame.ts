@@ -46,8 +46,8 @@ import {
   T_LEAF,
   T_N16,
   T_N256,
-  T_N48,
   T_N4,
+  T_N48,
   T_PREFIX,
 } from "./layout.ts";
 

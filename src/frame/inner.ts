@@ -26,7 +26,11 @@ import {
 } from "./layout.ts";
 
 /** Number of byte-keyed children (the end leaf not counted). */
-export function innerCount(frame: Frame, nodeType: number, off: number): number {
+export function innerCount(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+): number {
   return nodeType === T_N256 ? frame.u16[off >>> 1] : frame.u8[off];
 }
 
@@ -139,7 +143,8 @@ export function innerReplace(
     case T_N4:
     case T_N16: {
       const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
-      const children = (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
+      const children =
+        (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
         1;
       const count = u8[off];
       for (let i = 0; i < count; i++) {
@@ -176,7 +181,8 @@ export function innerAdd(
     case T_N4:
     case T_N16: {
       const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
-      const children = (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
+      const children =
+        (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
         1;
       let i = count;
       while (i > 0 && u8[keys + i - 1] > byte) {
@@ -216,7 +222,8 @@ export function innerRemove(
     case T_N4:
     case T_N16: {
       const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
-      const children = (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
+      const children =
+        (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
         1;
       let i = 0;
       while (u8[keys + i] !== byte) i++;
