@@ -1,11 +1,20 @@
 /**
- * Multi-frame maintenance: spilling subtrees of a full frame into a fresh
- * frame behind Blob edges, compacting a frame with much garbage, and
- * merging a subtree of a small child frame back into its parent.
+ * Multi-frame maintenance: making room in a full frame, compacting a frame
+ * with much garbage, and merging a subtree of a small child frame back
+ * into its parent.
  *
- * A frame other than the tree's root frame holds one or more subtrees,
- * each named by one Blob edge elsewhere (its slot is marked in the frame's
- * root bitmap); the frame is released when its last subtree goes.
+ * Every frame but the tree's root frame holds one or more subtrees, each
+ * named by one Blob node elsewhere; the frame's root table records each
+ * subtree's root slot with the (frame, slot) of that Blob node, and the
+ * frame is released when its last subtree goes. A full frame makes room in
+ * one of two ways:
+ *
+ * - a *split* moves some of its subtrees, whole, to a fresh sibling frame
+ *   and repoints their Blob nodes: the frame tree stays shallow, like a
+ *   B-tree's leaves;
+ * - a *spill* moves subtrees from inside the frame into a fresh child frame
+ *   behind new Blob nodes: the only way for the root frame, or for a frame
+ *   holding one subtree, to shed bytes.
  *
  * @module
  */
@@ -14,15 +23,18 @@ import { assert, type Frame } from "../frame/frame.ts";
 import {
   BLOB_BYTES,
   FRAME_BYTES,
+  MAX_ROOTS,
   SLOT_COUNT,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
 } from "../frame/layout.ts";
+import { compare } from "./cursor.ts";
+import { relayout } from "./relayout.ts";
 import { childSlots, remapChildren, subtreeSlots } from "./subtree.ts";
 import type { ArtTree } from "./tree.ts";
 
-/** A full frame with at least this much garbage is compacted, not split. */
+/** A full frame with at least this much garbage is compacted instead. */
 export const COMPACT_GARBAGE_BYTES: number = FRAME_BYTES / 8;
 /** Leaves smaller than this are not worth a Blob edge of their own. */
 const MIN_LEAF_SPILL_BYTES = 1024;
@@ -32,14 +44,20 @@ const MERGE_SLACK_BYTES = FRAME_BYTES / 8;
 const slotMap = new Uint16Array(SLOT_COUNT);
 
 /**
- * Frees room in `frame`, which could not take an allocation: compacts it
- * when it holds enough garbage, else spills subtrees into a new frame.
+ * Frees room in `frame`, which could not take an allocation on the way to
+ * a key below its subtree `enteredSlot`: compacts it when it holds enough
+ * garbage, else splits it, else spills from it.
  */
-export function makeRoom(tree: ArtTree, frame: Frame): void {
+export function makeRoom(
+  tree: ArtTree,
+  frame: Frame,
+  enteredSlot: number,
+): void {
   if (frame.garbageBytes >= COMPACT_GARBAGE_BYTES) {
-    frame.compact();
+    relayout(tree, frame);
     return;
   }
+  if (frame.id !== tree.rootFrameId && split(tree, frame, enteredSlot)) return;
   spill(tree, frame);
 }
 
@@ -48,10 +66,92 @@ export function frameRoots(tree: ArtTree, frame: Frame): number[] {
   return frame.id === tree.rootFrameId ? [frame.rootSlot] : frame.rootSlots();
 }
 
+/** Bytes of every node of the subtree at `rootSlot` within its frame. */
+function subtreeBytes(frame: Frame, rootSlot: number): number {
+  let bytes = 0;
+  for (const slot of subtreeSlots(frame, rootSlot)) {
+    bytes += frame.bodyBytes(slot);
+  }
+  return bytes;
+}
+
+/** Key bytes of the first leaf below the subtree at `slot` of `frame`
+ * (following Blob edges), for ordering subtrees. */
+function firstKey(tree: ArtTree, frame: Frame, slot: number): Uint8Array {
+  for (;;) {
+    const nodeType = frame.type(slot);
+    const off = frame.offset(slot);
+    if (nodeType === T_LEAF) {
+      return frame.u8.subarray(off + 16, off + 16 + frame.u16[off >>> 1]);
+    }
+    if (nodeType === T_BLOB) {
+      slot = frame.u32[(off >>> 2) + 1];
+      frame = tree.source.frame(frame.u32[off >>> 2]);
+      continue;
+    }
+    const children: number[] = [];
+    childSlots(frame, slot, children);
+    slot = children[0];
+  }
+}
+
 /**
- * Moves about half of `frame`'s live bytes into a fresh frame: the largest
- * disjoint subtrees that fit the half, each behind its own Blob edge, so
- * both frames end up about half full. Then compacts `frame`.
+ * Moves some of `frame`'s subtrees to a fresh sibling frame. When the
+ * subtree being written to is the one with the greatest keys (keys arrive
+ * in order), only it moves: the frame keeps its full, cold subtrees.
+ * Otherwise the largest subtrees that fit half the frame move. Returns
+ * false when no useful split exists (one subtree, or one too large).
+ */
+function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
+  const roots = frame.rootSlots();
+  if (roots.length < 2) return false;
+  const sizes = roots.map((slot) => subtreeBytes(frame, slot));
+  const live = frame.liveBytes;
+  let moving: number[] = [];
+  const entered = roots.indexOf(enteredSlot);
+  if (entered >= 0) {
+    const enteredKey = firstKey(tree, frame, enteredSlot);
+    const isLast = roots.every((slot) =>
+      slot === enteredSlot ||
+      compare(firstKey(tree, frame, slot), enteredKey) < 0
+    );
+    if (isLast && sizes[entered] <= live * 7 / 8) moving = [entered];
+  }
+  if (moving.length === 0) {
+    const bySize = roots.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
+    let remaining = live / 2;
+    for (const i of bySize) {
+      if (sizes[i] > remaining) continue;
+      moving.push(i);
+      remaining -= sizes[i];
+    }
+    const movedBytes = live / 2 - remaining;
+    if (movedBytes < live / 8 || moving.length === roots.length) return false;
+  }
+  const sibling = freshFrame(tree);
+  for (const i of moving) {
+    const slot = roots[i];
+    const parent = tree.source.frame(frame.rootParentFrame(slot));
+    const parentSlot = frame.rootParentSlot(slot);
+    const copied = copySubtree(tree, frame, slot, sibling);
+    sibling.markRoot(copied, parent.id, parentSlot);
+    const blobOff = parent.offset(parentSlot);
+    parent.u32[blobOff >>> 2] = sibling.id;
+    parent.u32[(blobOff >>> 2) + 1] = copied;
+    parent.touch();
+    frame.unmarkRoot(slot);
+    freeSubtree(frame, slot);
+  }
+  sibling.touch();
+  relayout(tree, frame);
+  tree.modCount++;
+  return true;
+}
+
+/**
+ * Moves up to 7/8 of `frame`'s live bytes into a fresh child frame: the
+ * largest disjoint subtrees (never a subtree root of `frame` itself), each
+ * behind its own Blob edge. Then compacts `frame`.
  */
 export function spill(tree: ArtTree, frame: Frame): void {
   // Preorder over every subtree of the frame, with sizes and spans.
@@ -87,9 +187,8 @@ export function spill(tree: ArtTree, frame: Frame): void {
     }
   }
   const movable = (i: number, anyLeaf: boolean) => {
-    const slot = order[i];
     if (parents[i] < 0) return false;
-    const nodeType = frame.type(slot);
+    const nodeType = frame.type(order[i]);
     if (nodeType === T_BLOB || nodeType === T_EMPTY_ROOT) return false;
     return nodeType !== T_LEAF || anyLeaf || sizes[i] >= MIN_LEAF_SPILL_BYTES;
   };
@@ -98,10 +197,11 @@ export function spill(tree: ArtTree, frame: Frame): void {
     if (movable(i, false)) candidates.push(i);
   }
   candidates.sort((a, b) => sizes[b] - sizes[a]);
-  const targetBytes = frame.liveBytes / 2;
+  const targetBytes = frame.liveBytes * 7 / 8;
   let remaining = targetBytes;
   const taken: number[] = [];
   for (const i of candidates) {
+    if (taken.length === MAX_ROOTS) break;
     if (sizes[i] > remaining) continue;
     let overlaps = false;
     for (const t of taken) {
@@ -113,10 +213,10 @@ export function spill(tree: ArtTree, frame: Frame): void {
     if (overlaps) continue;
     taken.push(i);
     remaining -= sizes[i];
-    if (remaining < targetBytes / 8) break;
+    if (remaining < targetBytes / 16) break;
   }
   if (taken.length === 0) {
-    // Nothing fits the half: move the single largest movable subtree.
+    // Nothing fits: move the single largest movable subtree.
     let largest = -1;
     for (let i = 0; i < order.length; i++) {
       if (movable(i, true) && (largest < 0 || sizes[i] > sizes[largest])) {
@@ -126,47 +226,83 @@ export function spill(tree: ArtTree, frame: Frame): void {
     assert(largest >= 0, `frame ${frame.id} is full but has nothing to spill`);
     taken.push(largest);
   }
-  const child = tree.source.create();
-  child.freeNode(child.rootSlot);
-  child.rootSlot = 0;
-  for (const i of taken) moveSubtree(frame, order[i], child);
+  const child = freshFrame(tree);
+  for (const i of taken) moveSubtree(tree, frame, order[i], child);
   child.touch();
-  frame.compact();
+  relayout(tree, frame);
   tree.modCount++;
 }
 
-/** Copies the subtree at `rootSlot` of `from` into `to` and returns the
- * slot of the copy's root in `to`. `to` must have room. */
-function copySubtree(from: Frame, rootSlot: number, to: Frame): number {
+/** A new frame with no node at all, to receive subtrees. */
+function freshFrame(tree: ArtTree): Frame {
+  const frame = tree.source.create();
+  frame.freeNode(frame.rootSlot);
+  frame.rootSlot = 0;
+  return frame;
+}
+
+/**
+ * Copies the subtree at `rootSlot` of `from` into `to` and returns the
+ * slot of the copy's root in `to`; `to` must have room. Child frames named
+ * by copied Blob nodes learn their parent's new place.
+ */
+function copySubtree(
+  tree: ArtTree,
+  from: Frame,
+  rootSlot: number,
+  to: Frame,
+): number {
   const order = subtreeSlots(from, rootSlot);
+  const fromWords = from.u32;
+  const toWords = to.u32;
   for (const slot of order) {
     const bytes = from.bodyBytes(slot);
     const off = to.alloc(bytes, true);
     const copy = to.allocSlot();
     assert(off !== 0 && copy !== 0, `frame ${to.id} has room for the copy`);
-    const src = from.offset(slot);
-    to.u8.set(from.u8.subarray(src, src + bytes), off);
+    const src = from.offset(slot) >>> 2;
+    const dst = off >>> 2;
+    for (let word = 0; word < bytes >>> 2; word++) {
+      toWords[dst + word] = fromWords[src + word];
+    }
     to.setSlot(copy, from.type(slot), off);
     slotMap[slot] = copy;
   }
-  for (const slot of order) remapChildren(to, slotMap[slot], slotMap);
+  for (const slot of order) {
+    const copy = slotMap[slot];
+    if (to.type(copy) === T_BLOB) {
+      const off = to.offset(copy);
+      tree.source.frame(to.u32[off >>> 2]).setRootParent(
+        to.u32[(off >>> 2) + 1],
+        to.id,
+        copy,
+      );
+    } else {
+      remapChildren(to, copy, slotMap);
+    }
+  }
   return slotMap[rootSlot];
 }
 
-/** Frees every node of the subtree at `rootSlot` except the root's slot. */
-function freeSubtreeBelow(frame: Frame, rootSlot: number): void {
-  const order = subtreeSlots(frame, rootSlot);
-  for (let i = 1; i < order.length; i++) frame.freeNode(order[i]);
+/** Frees every node of the subtree at `rootSlot`, its root included. */
+function freeSubtree(frame: Frame, rootSlot: number): void {
+  for (const slot of subtreeSlots(frame, rootSlot)) frame.freeNode(slot);
 }
 
 /** Moves the subtree in `slot` of `frame` into `child`; `slot` becomes a
  * Blob edge that reuses the first 8 bytes of the old root's body. */
-function moveSubtree(frame: Frame, slot: number, child: Frame): void {
-  const copied = copySubtree(frame, slot, child);
-  child.markRoot(copied);
+function moveSubtree(
+  tree: ArtTree,
+  frame: Frame,
+  slot: number,
+  child: Frame,
+): void {
+  const copied = copySubtree(tree, frame, slot, child);
+  child.markRoot(copied, frame.id, slot);
   const rootBytes = frame.bodyBytes(slot);
   const off = frame.offset(slot);
-  freeSubtreeBelow(frame, slot);
+  const below = subtreeSlots(frame, slot);
+  for (let i = 1; i < below.length; i++) frame.freeNode(below[i]);
   if (rootBytes > BLOB_BYTES) {
     frame.free(off + BLOB_BYTES, rootBytes - BLOB_BYTES);
   }
@@ -197,40 +333,59 @@ export function mergeSubtree(
   const needBytes = bytes + MERGE_SLACK_BYTES;
   if (parent.bumpFreeBytes < needBytes) {
     if (parent.bumpFreeBytes + parent.garbageBytes < needBytes) return false;
-    parent.compact();
+    blobSlot = relayout(tree, parent)[blobSlot];
   }
-  const copied = copySubtree(child, rootSlot, parent);
+  const copied = copySubtree(tree, child, rootSlot, parent);
   parent.free(parent.offset(blobSlot), BLOB_BYTES);
   parent.copySlot(blobSlot, copied);
   parent.freeSlot(copied);
+  if (parent.type(blobSlot) === T_BLOB) {
+    // The merged root was itself a Blob node: its child moved parent slot.
+    const off = parent.offset(blobSlot);
+    tree.source.frame(parent.u32[off >>> 2]).setRootParent(
+      parent.u32[(off >>> 2) + 1],
+      parent.id,
+      blobSlot,
+    );
+  }
   parent.touch();
   child.unmarkRoot(rootSlot);
   if (child.rootCount === 0) {
     tree.source.release(child.id);
   } else {
-    freeSubtreeBelow(child, rootSlot);
-    child.freeNode(rootSlot);
+    freeSubtree(child, rootSlot);
     child.touch();
   }
   tree.modCount++;
   return true;
 }
 
-/** Merges subtrees of child frames below `FRAME_BYTES / 4` live bytes into
- * parents with room (deepest first), then compacts every frame holding
- * garbage. */
+/** Merges the subtrees of child frames below `FRAME_BYTES / 4` live bytes
+ * into parents with room (deepest frames first), then rewrites every frame
+ * densely. */
 export function compactTree(tree: ArtTree): void {
-  const edges = blobEdges(tree);
-  for (let i = edges.length - 1; i >= 0; i--) {
-    const { parent, slot } = edges[i];
-    const child = tree.source.frame(parent.u32[parent.offset(slot) >>> 2]);
-    if (child.liveBytes < FRAME_BYTES / 4) mergeSubtree(tree, parent, slot);
+  const depths = new Map<number, number>();
+  depths.set(tree.rootFrameId, 0);
+  for (const { parent, slot } of blobEdges(tree)) {
+    const childId = parent.u32[parent.offset(slot) >>> 2];
+    depths.set(childId, depths.get(parent.id)! + 1);
+  }
+  const deepestFirst = [...depths.keys()].sort((a, b) =>
+    depths.get(b)! - depths.get(a)!
+  );
+  for (const frameId of deepestFirst) {
+    if (frameId === tree.rootFrameId) continue;
+    const frame = tree.source.frame(frameId);
+    if (frame.liveBytes >= FRAME_BYTES / 4) continue;
+    for (const root of frame.rootSlots()) {
+      const parent = tree.source.frame(frame.rootParentFrame(root));
+      if (!mergeSubtree(tree, parent, frame.rootParentSlot(root))) break;
+      if (frame.rootCount === 0) break;
+    }
   }
   for (const frameId of tree.source.frameIds()) {
-    const frame = tree.source.frame(frameId);
-    if (frame.garbageBytes > 0) frame.compact();
+    relayout(tree, tree.source.frame(frameId));
   }
-  tree.modCount++;
 }
 
 /** Every Blob edge of the tree, each parent's edges before its children's. */

@@ -24,16 +24,26 @@ import {
   EMPTY_ROOT_BYTES,
   FRAME_BYTES,
   H_F64_TREE_SEQ,
+  H_ROOT_SLOT,
   INNER_CAPACITY,
+  INNER_END,
   INNER_SHRINK_AT,
+  LEAF_HEADER_BYTES,
   N16_BYTES,
+  N16_CHILDREN,
+  N16_KEYS,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
+  PREFIX_HEADER_BYTES,
   PREFIX_MAX_BYTES,
+  SLOT_BASE_U32,
+  SLOT_OFFSET_MASK,
+  SLOT_TYPE_SHIFT,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
+  T_N16,
   T_N4,
   T_PREFIX,
 } from "../frame/layout.ts";
@@ -95,8 +105,11 @@ export class ArtTree {
   #stepOffsets: number[] = [];
   #stepSizes: number[] = [];
   #stepSlots: number[] = [];
-  // Frame that was full in the last failed step.
+  // Frame that was full in the last failed step, and the subtree of it the
+  // step's walk entered through.
   #fullFrame: Frame;
+  #fullEntered = 0;
+  #entered = 0;
   // Erase path, reused between calls.
   #pathFrames: Frame[] = [];
   #pathSlots: number[] = [];
@@ -136,38 +149,70 @@ export class ArtTree {
   findLeaf(key: Uint8Array, keyBytes: number): number {
     const source = this.source;
     let frame = source.frame(this.rootFrameId);
-    let slot = frame.rootSlot;
+    let u8 = frame.u8;
+    let u16 = frame.u16;
+    let u32 = frame.u32;
+    let slot = u32[H_ROOT_SLOT];
     let depth = 0;
     for (;;) {
-      const entry = frame.entry(slot);
-      const nodeType = entry >>> 17;
-      const off = (entry & 0x1ffff) << 3;
+      const entry = u32[SLOT_BASE_U32 + slot];
+      const nodeType = entry >>> SLOT_TYPE_SHIFT;
+      const off = (entry & SLOT_OFFSET_MASK) << 3;
+      if (nodeType === T_N16) {
+        // The common case of path-shaped keys: up to 16 sorted key bytes.
+        if (depth === keyBytes) {
+          slot = u16[(off + INNER_END) >>> 1];
+        } else {
+          const byte = key[depth++];
+          const count = u8[off];
+          const keys = off + N16_KEYS;
+          slot = 0;
+          for (let i = 0; i < count; i++) {
+            const candidate = u8[keys + i];
+            if (candidate >= byte) {
+              if (candidate === byte) {
+                slot = u16[((off + N16_CHILDREN) >>> 1) + i];
+              }
+              break;
+            }
+          }
+        }
+        if (slot === 0) return -1;
+        continue;
+      }
       switch (nodeType) {
-        case T_LEAF:
-          if (!leafKeyEquals(frame, off, key, keyBytes)) return -1;
+        case T_LEAF: {
+          if (u16[off >>> 1] !== keyBytes) return -1;
+          const start = off + LEAF_HEADER_BYTES;
+          for (let i = keyBytes - 1; i >= 0; i--) {
+            if (u8[start + i] !== key[i]) return -1;
+          }
           this.hitFrame = frame;
           return off;
+        }
         case T_PREFIX: {
-          const length = frame.u8[off];
+          const length = u8[off];
           if (depth + length > keyBytes) return -1;
-          const u8 = frame.u8;
-          const start = off + 4;
-          for (let i = 0; i < length; i++) {
-            if (u8[start + i] !== key[depth + i]) return -1;
+          const start = off + PREFIX_HEADER_BYTES - depth;
+          for (let i = depth; i < depth + length; i++) {
+            if (u8[start + i] !== key[i]) return -1;
           }
           depth += length;
-          slot = frame.u16[(off + 2) >>> 1];
+          slot = u16[(off + 2) >>> 1];
           break;
         }
         case T_BLOB:
-          slot = frame.u32[(off >>> 2) + 1];
-          frame = source.frame(frame.u32[off >>> 2]);
+          slot = u32[(off >>> 2) + 1];
+          frame = source.frame(u32[off >>> 2]);
+          u8 = frame.u8;
+          u16 = frame.u16;
+          u32 = frame.u32;
           break;
         case T_EMPTY_ROOT:
           return -1;
         default:
           if (depth === keyBytes) {
-            slot = frame.u16[(off + 2) >>> 1];
+            slot = u16[(off + INNER_END) >>> 1];
           } else {
             slot = innerFind(frame, nodeType, off, key[depth]);
             depth++;
@@ -193,7 +238,7 @@ export class ArtTree {
         this.modCount++;
         return outcome === CREATED;
       }
-      makeRoom(this, this.#fullFrame);
+      makeRoom(this, this.#fullFrame, this.#fullEntered);
     }
     throw new Error("holt invariant violated: no room after repeated splits");
   }
@@ -230,6 +275,7 @@ export class ArtTree {
     }
     for (const slot of this.#stepSlots) frame.freeSlot(slot);
     this.#fullFrame = frame;
+    this.#fullEntered = this.#entered;
     return FULL;
   }
 
@@ -243,6 +289,7 @@ export class ArtTree {
     let frame = source.frame(this.rootFrameId);
     let slot = frame.rootSlot;
     let depth = 0;
+    this.#entered = slot;
     for (;;) {
       const nodeType = frame.type(slot);
       const off = frame.offset(slot);
@@ -302,6 +349,7 @@ export class ArtTree {
         case T_BLOB:
           slot = frame.u32[(off >>> 2) + 1];
           frame = source.frame(frame.u32[off >>> 2]);
+          this.#entered = slot;
           break;
         default: {
           if (depth === keyBytes) {

@@ -248,6 +248,16 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
           break;
         }
         checks.get(childId)!.edges++;
+        if (
+          child.rootParentFrame(childSlot) !== frame.id ||
+          child.rootParentSlot(childSlot) !== slot
+        ) {
+          report(
+            `${where}: frame ${childId} root ${childSlot} names parent ${
+              child.rootParentFrame(childSlot)
+            }/${child.rootParentSlot(childSlot)}`,
+          );
+        }
         frames.push(child);
         slots.push(childSlot);
         depths.push(depth);

@@ -30,12 +30,13 @@ import {
   H_ROOT_SLOT,
   H_SLOT_HIGH,
   LEAF_HEADER_BYTES,
+  MAX_ROOTS,
   N16_BYTES,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
   PREFIX_HEADER_BYTES,
-  ROOT_BITMAP_OFFSET,
+  ROOT_TABLE_OFFSET,
   SLOT_BASE_U32,
   SLOT_COUNT,
   SLOT_OFFSET_MASK,
@@ -97,39 +98,90 @@ export class Frame {
     this.u32[H_ROOT_SLOT] = slot;
   }
 
-  /** Number of this frame's slots named by Blob edges elsewhere. */
+  /** Number of this frame's subtrees named by Blob edges elsewhere. */
   get rootCount(): number {
     return this.u32[H_ROOT_COUNT];
   }
 
-  /** Whether a Blob edge in another frame names `slot`. */
-  isRoot(slot: number): boolean {
-    return (this.u8[ROOT_BITMAP_OFFSET + (slot >>> 3)] & (1 << (slot & 7))) !==
-      0;
+  /** Index of `slot` in the root table, or -1 when no Blob edge names it. */
+  #rootIndex(slot: number): number {
+    const count = this.u32[H_ROOT_COUNT];
+    const base = ROOT_TABLE_OFFSET >>> 1;
+    for (let i = 0; i < count; i++) {
+      if (this.u16[base + i * 4] === slot) return i;
+    }
+    return -1;
   }
 
-  /** Records that a Blob edge now names `slot`. */
-  markRoot(slot: number): void {
+  /** Whether a Blob edge in another frame names `slot`. */
+  isRoot(slot: number): boolean {
+    return this.#rootIndex(slot) >= 0;
+  }
+
+  /** Records that the Blob node in slot `parentSlot` of frame
+   * `parentFrameId` now names `slot`. */
+  markRoot(slot: number, parentFrameId: number, parentSlot: number): void {
     assert(!this.isRoot(slot), `slot ${slot} is already a root`);
-    this.u8[ROOT_BITMAP_OFFSET + (slot >>> 3)] |= 1 << (slot & 7);
-    this.u32[H_ROOT_COUNT]++;
+    const count = this.u32[H_ROOT_COUNT];
+    assert(count < MAX_ROOTS, `frame ${this.id} root table is full`);
+    this.u32[H_ROOT_COUNT] = count + 1;
+    this.#setRootEntry(count, slot, parentFrameId, parentSlot);
+  }
+
+  /** Moves the parent of root `slot` to (`parentFrameId`, `parentSlot`). */
+  setRootParent(slot: number, parentFrameId: number, parentSlot: number): void {
+    const index = this.#rootIndex(slot);
+    assert(index >= 0, `slot ${slot} is not a root`);
+    this.#setRootEntry(index, slot, parentFrameId, parentSlot);
+  }
+
+  #setRootEntry(
+    index: number,
+    slot: number,
+    parentFrameId: number,
+    parentSlot: number,
+  ): void {
+    const at = ROOT_TABLE_OFFSET + index * 8;
+    this.u16[at >>> 1] = slot;
+    this.u16[(at >>> 1) + 1] = parentSlot;
+    this.u32[(at >>> 2) + 1] = parentFrameId;
   }
 
   /** Records that no Blob edge names `slot` any more. */
   unmarkRoot(slot: number): void {
-    assert(this.isRoot(slot), `slot ${slot} is not a root`);
-    this.u8[ROOT_BITMAP_OFFSET + (slot >>> 3)] &= ~(1 << (slot & 7));
-    this.u32[H_ROOT_COUNT]--;
+    const index = this.#rootIndex(slot);
+    assert(index >= 0, `slot ${slot} is not a root`);
+    const last = this.u32[H_ROOT_COUNT] - 1;
+    const base = ROOT_TABLE_OFFSET >>> 2;
+    this.u32[base + index * 2] = this.u32[base + last * 2];
+    this.u32[base + index * 2 + 1] = this.u32[base + last * 2 + 1];
+    this.u32[base + last * 2] = 0;
+    this.u32[base + last * 2 + 1] = 0;
+    this.u32[H_ROOT_COUNT] = last;
   }
 
   /** The slots named by Blob edges elsewhere, ascending. */
   rootSlots(): number[] {
     const slots: number[] = [];
-    const high = this.u32[H_SLOT_HIGH];
-    for (let slot = 1; slot < high; slot++) {
-      if (this.isRoot(slot)) slots.push(slot);
+    const count = this.u32[H_ROOT_COUNT];
+    for (let i = 0; i < count; i++) {
+      slots.push(this.u16[(ROOT_TABLE_OFFSET >>> 1) + i * 4]);
     }
-    return slots;
+    return slots.sort((a, b) => a - b);
+  }
+
+  /** Frame id of the Blob node naming root `slot`. */
+  rootParentFrame(slot: number): number {
+    const index = this.#rootIndex(slot);
+    assert(index >= 0, `slot ${slot} is not a root`);
+    return this.u32[(ROOT_TABLE_OFFSET >>> 2) + index * 2 + 1];
+  }
+
+  /** Slot of the Blob node naming root `slot`. */
+  rootParentSlot(slot: number): number {
+    const index = this.#rootIndex(slot);
+    assert(index >= 0, `slot ${slot} is not a root`);
+    return this.u16[(ROOT_TABLE_OFFSET >>> 1) + index * 4 + 1];
   }
 
   /** Counter bumped on every change; cursors and caches compare it. */
@@ -284,33 +336,6 @@ export class Frame {
       default:
         throw new Error(`holt invariant violated: body of free slot ${slot}`);
     }
-  }
-
-  /**
-   * Rewrites the data area densely: same slots, same node bodies, no
-   * garbage and empty free lists. Parents are untouched because they name
-   * slots, not offsets.
-   */
-  compact(): void {
-    const before = new Frame(this.buffer.slice(0));
-    const u32 = this.u32;
-    const high = u32[H_SLOT_HIGH];
-    let bump = DATA_START;
-    for (let slot = 1; slot < high; slot++) {
-      const nodeType = before.type(slot);
-      if (nodeType === T_FREE) continue;
-      const from = before.offset(slot);
-      const size = before.bodyBytes(slot);
-      this.u8.set(before.u8.subarray(from, from + size), bump);
-      this.setSlot(slot, nodeType, bump);
-      bump += size;
-    }
-    this.u8.fill(0, bump);
-    u32.fill(0, H_FREE_HEADS, H_FREE_HEADS + FREE_CLASSES + 1);
-    u32[H_BUMP] = bump;
-    u32[H_GARBAGE_BYTES] = 0;
-    u32[H_LIVE_BYTES] = bump - DATA_START;
-    this.touch();
   }
 }
 

@@ -60,7 +60,7 @@ export const H_LIVE_NODES = 9;
 export const H_CHECKSUM = 10;
 /** u32 @44: bumped on every change of the frame's bytes. */
 export const H_MOD_COUNT = 11;
-/** u32 @48: number of slots of this frame named by Blob edges elsewhere. */
+/** u32 @48: number of live entries in the root table. */
 export const H_ROOT_COUNT = 12;
 /** f64 @64 (Float64Array index 8): the tree's version counter, meaningful
  * in a tree's root frame. */
@@ -69,9 +69,13 @@ export const H_F64_TREE_SEQ = 8;
  * bytes, 1 <= c <= FREE_CLASSES) has its head at index
  * `H_FREE_HEADS + c`. A head is a body's byte offset, 0 when empty. */
 export const H_FREE_HEADS = 32;
-/** Byte offset of the root bitmap: bit `slot` is set when a Blob edge in
- * another frame names `slot` (1280 bytes, @2048..@3328). */
-export const ROOT_BITMAP_OFFSET = 2048;
+/** Byte offset of the root table: one 8-byte entry per subtree of this
+ * frame that a Blob edge elsewhere names: `u16 rootSlot @0, u16 parentSlot
+ * @2, u32 parentFrameId @4`, where (parentFrameId, parentSlot) is that Blob
+ * node. Entries `[0, H_ROOT_COUNT)` are live, in no particular order. */
+export const ROOT_TABLE_OFFSET = 2048;
+/** Most subtrees one frame holds for Blob edges elsewhere. */
+export const MAX_ROOTS = 256;
 /** Size classes with a free list; larger freed bodies stay garbage until
  * compaction. */
 export const FREE_CLASSES = 256;
