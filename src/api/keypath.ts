@@ -14,18 +14,13 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 /**
- * One path segment: a non-empty string without `"/"` (UTF-8 encoded), or
- * non-empty bytes without `0x2f`.
- */
-export type KeySegment = string | Uint8Array;
-
-/**
  * An immutable path-shaped key: a namespace followed by segments, joined
  * with `"/"`. `push` returns a new `KeyPath`; `bytes` is the key to store
  * and `prefix()` the same path ending in `"/"`, the prefix for listing
- * everything below it. Segments are validated when added and a bad one
- * throws `HoltError` `INVALID_ARGUMENT`; length limits are checked by the
- * tree, not here.
+ * everything below it. A segment (the namespace too) is a non-empty string
+ * without `"/"`, UTF-8 encoded, or non-empty bytes without `0x2f`; a bad
+ * one throws `HoltError` `INVALID_ARGUMENT` when added. Length limits are
+ * checked by the tree, not here.
  *
  * @example
  * ```ts
@@ -56,7 +51,7 @@ export class KeyPath {
    * if (root.toString() !== "objects") throw new Error();
    * ```
    */
-  static withNamespace(namespace: KeySegment): KeyPath {
+  static withNamespace(namespace: string | Uint8Array): KeyPath {
     return new KeyPath(encodeSegment(namespace, "namespace"));
   }
 
@@ -75,7 +70,7 @@ export class KeyPath {
    * if (object.toString() !== "objects/bucket-a/01") throw new Error();
    * ```
    */
-  push(segment: KeySegment): KeyPath {
+  push(segment: string | Uint8Array): KeyPath {
     const segmentBytes = encodeSegment(segment, "segment");
     const pathBytes = new Uint8Array(
       this.#pathBytes.length + 1 + segmentBytes.length,

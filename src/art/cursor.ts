@@ -12,9 +12,15 @@ import type { Frame } from "../frame/frame.ts";
 import { innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
 import {
   LEAF_HEADER_BYTES,
+  N16_CHILDREN,
+  N16_KEYS,
+  N4_CHILDREN,
+  N4_KEYS,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
+  T_N16,
+  T_N4,
   T_PREFIX,
 } from "../frame/layout.ts";
 import { prefixChild, prefixLength, prefixStart } from "../frame/prefix.ts";
@@ -111,8 +117,8 @@ export class Cursor {
       for (let i = 0; i < prefix.length; i++) {
         if (u8[start + i] !== prefix[i]) return false;
       }
-      this.last = ensure(this.last, keyBytes, 0);
-      this.last.set(u8.subarray(start, start + keyBytes));
+      const last = this.last = ensure(this.last, keyBytes, 0);
+      for (let i = 0; i < keyBytes; i++) last[i] = u8[start + i];
       this.lastBytes = keyBytes;
       return true;
     }
@@ -229,7 +235,12 @@ export class Cursor {
             return;
           }
           const byte = bound[depth];
-          this.#push(frame, slot, depth, byte + 1);
+          this.#push(
+            frame,
+            slot,
+            depth,
+            positionAfter(frame, nodeType, off, byte),
+          );
           path[depth] = byte;
           if (byte === delimiter && depth >= rollFrom) return;
           slot = innerFind(frame, nodeType, off, byte);
@@ -308,23 +319,36 @@ export class Cursor {
             if (end !== 0) this.#push(frame, end, depth, -1);
             break;
           }
-          const byte = innerNextByte(frame, nodeType, off, position);
-          if (byte === 256) {
-            this.#size--;
-            break;
+          // Node4/16 positions index their sorted keys; Node48/256
+          // positions are bytes.
+          let byte: number;
+          let child: number;
+          if (nodeType === T_N4 || nodeType === T_N16) {
+            if (position >= frame.u8[off]) {
+              this.#size--;
+              break;
+            }
+            const small = nodeType === T_N4;
+            byte = frame.u8[off + (small ? N4_KEYS : N16_KEYS) + position];
+            child = frame.u16[
+              ((off + (small ? N4_CHILDREN : N16_CHILDREN)) >>> 1) + position
+            ];
+            this.#positions[top] = position + 1;
+          } else {
+            byte = innerNextByte(frame, nodeType, off, position);
+            if (byte === 256) {
+              this.#size--;
+              break;
+            }
+            child = innerFind(frame, nodeType, off, byte);
+            this.#positions[top] = byte + 1;
           }
-          this.#positions[top] = byte + 1;
           this.#path = ensure(this.#path, depth + 2, depth);
           this.#path[depth] = byte;
           if (byte === delimiter && depth >= rollFrom) {
             return this.#emitPrefix(depth + 1);
           }
-          this.#push(
-            frame,
-            innerFind(frame, nodeType, off, byte),
-            depth + 1,
-            -1,
-          );
+          this.#push(frame, child, depth + 1, -1);
         }
       }
     }
@@ -338,6 +362,22 @@ export class Cursor {
     this.lastBytes = bytes;
     return ENTRY_PREFIX;
   }
+}
+
+/** The cursor position of an inner node just past child `byte`: an index
+ * into the sorted keys of a Node4/16, a byte for a Node48/256. */
+function positionAfter(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  byte: number,
+): number {
+  if (nodeType !== T_N4 && nodeType !== T_N16) return byte + 1;
+  const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
+  const count = frame.u8[off];
+  let position = 0;
+  while (position < count && frame.u8[keys + position] <= byte) position++;
+  return position;
 }
 
 /** Lexicographic byte order: negative, zero or positive. */

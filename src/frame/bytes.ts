@@ -38,10 +38,22 @@ export function copyOut(
   length: number,
 ): Uint8Array {
   const out = allocBytes(length);
-  if (length <= LOOP_COPY_BYTES) {
-    for (let i = 0; i < length; i++) out[i] = src[start + i];
-  } else {
-    out.set(src.subarray(start, start + length));
-  }
+  copyBytes(src, start, length, out, 0);
   return out;
+}
+
+/** Copies `src[start..start + length)` to `dst` at `at`; a loop for short
+ * runs, where creating a subarray would cost more than the copy. */
+export function copyBytes(
+  src: Uint8Array,
+  start: number,
+  length: number,
+  dst: Uint8Array,
+  at: number,
+): void {
+  if (length <= LOOP_COPY_BYTES) {
+    for (let i = 0; i < length; i++) dst[at + i] = src[start + i];
+  } else {
+    dst.set(src.subarray(start, start + length), at);
+  }
 }

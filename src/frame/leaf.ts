@@ -8,6 +8,7 @@
  */
 
 import type { Frame } from "./frame.ts";
+import { copyBytes } from "./bytes.ts";
 import { align8, LEAF_HEADER_BYTES } from "./layout.ts";
 
 /** Allocated bytes of a leaf with the given key and value lengths. */
@@ -64,10 +65,7 @@ export function writeLeaf(
   frame.u32[(off + 4) >>> 2] = 0;
   frame.f64[(off + 8) >>> 3] = version;
   writeLeafValue(frame, off, keyBytes, value, version);
-  frame.u8.set(
-    keyBytes === key.length ? key : key.subarray(0, keyBytes),
-    off + LEAF_HEADER_BYTES,
-  );
+  copyBytes(key, 0, keyBytes, frame.u8, off + LEAF_HEADER_BYTES);
 }
 
 /** Replaces the value and version of the leaf at `off` in place; the
@@ -81,5 +79,11 @@ export function writeLeafValue(
 ): void {
   frame.u16[(off >>> 1) + 1] = value.length;
   frame.f64[(off + 8) >>> 3] = version;
-  frame.u8.set(value, off + LEAF_HEADER_BYTES + keyBytes);
+  copyBytes(
+    value,
+    0,
+    value.length,
+    frame.u8,
+    off + LEAF_HEADER_BYTES + keyBytes,
+  );
 }
