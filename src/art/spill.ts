@@ -28,7 +28,9 @@ import {
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
+  T_PREFIX,
 } from "../frame/layout.ts";
+import { innerEnd } from "../frame/inner.ts";
 import { compare } from "./cursor.ts";
 import { relayout } from "./relayout.ts";
 import { childSlots, remapChildren, subtreeSlots } from "./subtree.ts";
@@ -39,26 +41,30 @@ export const COMPACT_GARBAGE_BYTES: number = FRAME_BYTES / 8;
 /** Leaves smaller than this are not worth a Blob edge of their own. */
 const MIN_LEAF_SPILL_BYTES = 1024;
 /** Room a parent keeps free after taking a subtree back. */
-const MERGE_SLACK_BYTES = FRAME_BYTES / 8;
+const MERGE_SLACK_BYTES = FRAME_BYTES / 32;
 
 const slotMap = new Uint16Array(SLOT_COUNT);
 
 /**
  * Frees room in `frame`, which could not take an allocation on the way to
- * a key below its subtree `enteredSlot`: compacts it when it holds enough
- * garbage, else splits it, else spills from it.
+ * a key below its subtree `enteredSlot`: rewrites it densely when it holds
+ * enough garbage and `mayRelayout`, else splits it, else spills from it.
+ * Returns true when it only rewrote the frame.
  */
 export function makeRoom(
   tree: ArtTree,
   frame: Frame,
   enteredSlot: number,
-): void {
-  if (frame.garbageBytes >= COMPACT_GARBAGE_BYTES) {
+  mayRelayout: boolean,
+): boolean {
+  if (mayRelayout && frame.garbageBytes >= COMPACT_GARBAGE_BYTES) {
     relayout(tree, frame);
-    return;
+    return true;
   }
-  if (frame.id !== tree.rootFrameId && split(tree, frame, enteredSlot)) return;
-  spill(tree, frame);
+  if (frame.id === tree.rootFrameId || !split(tree, frame, enteredSlot)) {
+    spill(tree, frame);
+  }
+  return false;
 }
 
 /** The slots where `frame`'s subtrees start. */
@@ -186,11 +192,21 @@ export function spill(tree: ArtTree, frame: Frame): void {
       spans[parent] += spans[i];
     }
   }
+  // End leaves stay with their inner node: an end slot names a leaf.
   const movable = (i: number, anyLeaf: boolean) => {
     if (parents[i] < 0) return false;
     const nodeType = frame.type(order[i]);
     if (nodeType === T_BLOB || nodeType === T_EMPTY_ROOT) return false;
-    return nodeType !== T_LEAF || anyLeaf || sizes[i] >= MIN_LEAF_SPILL_BYTES;
+    if (nodeType !== T_LEAF) return true;
+    const parent = order[parents[i]];
+    const parentType = frame.type(parent);
+    if (
+      parentType !== T_PREFIX &&
+      innerEnd(frame, frame.offset(parent)) === order[i]
+    ) {
+      return false;
+    }
+    return anyLeaf || sizes[i] >= MIN_LEAF_SPILL_BYTES;
   };
   const candidates: number[] = [];
   for (let i = 0; i < order.length; i++) {

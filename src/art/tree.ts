@@ -232,13 +232,24 @@ export class ArtTree {
     value: Uint8Array,
     version: number,
   ): boolean {
+    // A frame relayouted by the previous attempt that is full again needs
+    // a split: its garbage could not make the room.
+    let relayouted = -1;
     for (let attempt = 0; attempt < MAX_ROOM_ATTEMPTS; attempt++) {
       const outcome = this.#tryUpsert(key, keyBytes, value, version);
       if (outcome !== FULL) {
         this.modCount++;
         return outcome === CREATED;
       }
-      makeRoom(this, this.#fullFrame, this.#fullEntered);
+      const frame = this.#fullFrame;
+      relayouted = makeRoom(
+          this,
+          frame,
+          this.#fullEntered,
+          relayouted !== frame.id,
+        )
+        ? frame.id
+        : -1;
     }
     throw new Error("holt invariant violated: no room after repeated splits");
   }
@@ -270,10 +281,12 @@ export class ArtTree {
   /** Undoes the step's allocations and reports the frame as full. */
   #stepFull(): number {
     const frame = this.#stepFrame;
-    for (let i = 0; i < this.#stepOffsets.length; i++) {
-      frame.free(this.#stepOffsets[i], this.#stepSizes[i]);
+    for (let i = this.#stepOffsets.length - 1; i >= 0; i--) {
+      frame.unalloc(this.#stepOffsets[i], this.#stepSizes[i]);
     }
-    for (const slot of this.#stepSlots) frame.freeSlot(slot);
+    for (let i = this.#stepSlots.length - 1; i >= 0; i--) {
+      frame.freeSlot(this.#stepSlots[i]);
+    }
     this.#fullFrame = frame;
     this.#fullEntered = this.#entered;
     return FULL;

@@ -289,6 +289,21 @@ export class Frame {
     return bump;
   }
 
+  /**
+   * Undoes the most recent allocations, newest first: a body at the bump
+   * pointer's end gives its bytes back to the bump allocator, any other
+   * goes back to its free list. Leaves no garbage behind an aborted step.
+   */
+  unalloc(offsetBytes: number, sizeBytes: number): void {
+    const u32 = this.u32;
+    if (offsetBytes + sizeBytes === u32[H_BUMP]) {
+      u32[H_BUMP] = offsetBytes;
+      u32[H_LIVE_BYTES] -= sizeBytes;
+      return;
+    }
+    this.free(offsetBytes, sizeBytes);
+  }
+
   /** Frees a body of `sizeBytes` at `offsetBytes`. */
   free(offsetBytes: number, sizeBytes: number): void {
     const u32 = this.u32;
