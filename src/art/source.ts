@@ -15,6 +15,8 @@ export interface FrameSource {
   create(): Frame;
   /** Forgets frame `frameId`; its id may be reused. */
   release(frameId: number): void;
+  /** Whether frame `frameId` exists. */
+  has(frameId: number): boolean;
   /** Ids of every live frame, in no particular order. */
   frameIds(): number[];
 }

@@ -23,6 +23,7 @@ import { assert, type Frame } from "../frame/frame.ts";
 import {
   BLOB_BYTES,
   FRAME_BYTES,
+  H_SIBLING,
   MAX_ROOTS,
   SLOT_COUNT,
   T_BLOB,
@@ -40,6 +41,10 @@ import type { ArtTree } from "./tree.ts";
 export const COMPACT_GARBAGE_BYTES: number = FRAME_BYTES / 8;
 /** Leaves smaller than this are not worth a Blob edge of their own. */
 const MIN_LEAF_SPILL_BYTES = 1024;
+/** Subtrees below this size are never the spill frontier on their own. */
+const MIN_FRONTIER_BYTES = 4096;
+/** Room a split partner keeps free after taking subtrees. */
+const REDISTRIBUTE_SLACK_BYTES = FRAME_BYTES / 8;
 /** Room a parent keeps free after taking a subtree back. */
 const MERGE_SLACK_BYTES = FRAME_BYTES / 32;
 
@@ -123,18 +128,53 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
     );
     if (isLast && sizes[entered] <= live * 7 / 8) moving = [entered];
   }
-  if (moving.length === 0) {
-    const bySize = roots.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
-    let remaining = live / 2;
+  const bySize = roots.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
+  // The largest subtrees whose sizes add up to at most `budget` bytes;
+  // empty unless they reach `live / 8` and leave this frame a subtree.
+  const pick = (budget: number, maxCount: number): number[] => {
+    const picked: number[] = [];
+    let remaining = budget;
     for (const i of bySize) {
+      if (picked.length === maxCount) break;
       if (sizes[i] > remaining) continue;
-      moving.push(i);
+      picked.push(i);
       remaining -= sizes[i];
     }
-    const movedBytes = live / 2 - remaining;
-    if (movedBytes < live / 8 || moving.length === roots.length) return false;
+    const enough = budget - remaining >= live / 8;
+    return enough && picked.length < roots.length ? picked : [];
+  };
+  let sibling: Frame | undefined;
+  if (moving.length === 0) {
+    // First offer subtrees to the last split partner when it has room (as a
+    // B*-tree redistributes before it splits): frames stay fuller.
+    const partnerId = frame.u32[H_SIBLING] - 1;
+    if (
+      partnerId >= 0 && partnerId !== tree.rootFrameId &&
+      partnerId !== frame.id && tree.source.has(partnerId)
+    ) {
+      const partner = tree.source.frame(partnerId);
+      const roomBytes = partner.bumpFreeBytes + partner.garbageBytes -
+        REDISTRIBUTE_SLACK_BYTES;
+      const roomSlots = SLOT_COUNT - 1 - partner.liveNodes - 256;
+      moving = pick(
+        Math.min(live / 2, roomBytes, roomSlots * 64),
+        MAX_ROOTS - partner.rootCount,
+      );
+      if (moving.length > 0) {
+        sibling = partner;
+        let movedBytes = 0;
+        for (const i of moving) movedBytes += sizes[i];
+        if (partner.bumpFreeBytes < movedBytes + REDISTRIBUTE_SLACK_BYTES) {
+          relayout(tree, partner);
+        }
+      }
+    }
   }
-  const sibling = freshFrame(tree);
+  if (moving.length === 0) moving = pick(live / 2, MAX_ROOTS);
+  if (moving.length === 0) return false;
+  sibling ??= freshFrame(tree);
+  frame.u32[H_SIBLING] = sibling.id + 1;
+  sibling.u32[H_SIBLING] = frame.id + 1;
   for (const i of moving) {
     const slot = roots[i];
     const parent = tree.source.frame(frame.rootParentFrame(slot));
@@ -208,15 +248,27 @@ export function spill(tree: ArtTree, frame: Frame): void {
     }
     return anyLeaf || sizes[i] >= MIN_LEAF_SPILL_BYTES;
   };
+  // Prefer the frontier of subtrees just below a size cap: many
+  // middle-sized subtrees make a child frame that later splits evenly
+  // among siblings, where a few large ones would force spills ever deeper.
+  const capBytes = Math.max(frame.liveBytes / 16, MIN_FRONTIER_BYTES);
+  const frontier: number[] = [];
   const candidates: number[] = [];
   for (let i = 0; i < order.length; i++) {
-    if (movable(i, false)) candidates.push(i);
+    if (!movable(i, false)) continue;
+    candidates.push(i);
+    if (sizes[i] <= capBytes && sizes[parents[i]] > capBytes) frontier.push(i);
   }
+  frontier.sort((a, b) => sizes[b] - sizes[a]);
   candidates.sort((a, b) => sizes[b] - sizes[a]);
   const targetBytes = frame.liveBytes * 7 / 8;
+  let frontierBytes = 0;
+  for (const i of frontier) frontierBytes += sizes[i];
   let remaining = targetBytes;
   const taken: number[] = [];
-  for (const i of candidates) {
+  for (
+    const i of frontierBytes >= frame.liveBytes / 4 ? frontier : candidates
+  ) {
     if (taken.length === MAX_ROOTS) break;
     if (sizes[i] > remaining) continue;
     let overlaps = false;

@@ -166,8 +166,9 @@ export class FileStore {
   #image: ManifestImage;
   /** Locations `frames.dat` spans; new ones are appended past it. */
   #fileLocations: number;
-  /** Free locations below `#fileLocations`, lowest last (popped first). */
-  #free: number[];
+  /** Free locations below `#fileLocations`; the lowest is taken first,
+   * keeping the file dense. */
+  #free = new LocationHeap();
   #pending = new Set<number>();
   #held: number[] = [];
   #commitTail: Promise<void> = Promise.resolve();
@@ -198,8 +199,7 @@ export class FileStore {
     this.#image = image;
     this.#fileLocations = fileLocations;
     const used = new Set(image.frames.values());
-    this.#free = [];
-    for (let location = fileLocations - 1; location >= 0; location--) {
+    for (let location = 0; location < fileLocations; location++) {
       if (!used.has(location)) this.#free.push(location);
     }
   }
@@ -215,7 +215,10 @@ export class FileStore {
    * file is missing (and may not be created) or an operation fails;
    * `INVALID_ARGUMENT` for bad options.
    */
-  static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
+  static async open(
+    dir: string,
+    options: FileStoreOptions,
+  ): Promise<FileStore> {
     if (typeof dir !== "string" || dir.length === 0) {
       throw new HoltError(
         "INVALID_ARGUMENT",
@@ -355,7 +358,7 @@ export class FileStore {
       generation: this.#image.generation,
       frames: this.#image.frames.size,
       fileLocations: this.#fileLocations,
-      freeLocations: this.#free.length,
+      freeLocations: this.#free.size,
       pendingLocations: this.#pending.size,
       heldLocations: this.#held.length,
       direct: this.direct,
@@ -442,8 +445,15 @@ export class FileStore {
       const counts = this.#backend.readMany(requests);
       for (let index = first; index < last; index++) {
         const buf = requests[index - first].buf;
-        this.#verify(frameIds[index], locations[index], buf, counts[index - first]);
-        frames.push(this.direct ? new Frame(buf.slice().buffer) : chunk[index - first]);
+        this.#verify(
+          frameIds[index],
+          locations[index],
+          buf,
+          counts[index - first],
+        );
+        frames.push(
+          this.direct ? new Frame(buf.slice().buffer) : chunk[index - first],
+        );
       }
       this.#framesRead += last - first;
     }
@@ -543,7 +553,10 @@ export class FileStore {
 
   async #writeFrames(frames: readonly Frame[]): Promise<Map<number, number>> {
     if (!Array.isArray(frames)) {
-      throw new HoltError("INVALID_ARGUMENT", "writeFrames needs an array of frames");
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        "writeFrames needs an array of frames",
+      );
     }
     const seen = new Set<number>();
     for (const frame of frames) {
@@ -592,7 +605,9 @@ export class FileStore {
       for (const location of locations) this.#releaseLocation(location);
       throw asIoError(
         error,
-        `writing ${frames.length} frames to ${JSON.stringify(this.#framesPath)}`,
+        `writing ${frames.length} frames to ${
+          JSON.stringify(this.#framesPath)
+        }`,
       );
     }
     for (let index = 0; index < frames.length; index++) {
@@ -695,7 +710,10 @@ export class FileStore {
     }
     const meta = request.meta === undefined ? current.meta : request.meta;
     if (!(meta instanceof Uint8Array)) {
-      throw new HoltError("INVALID_ARGUMENT", "commit meta must be a Uint8Array");
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        "commit meta must be a Uint8Array",
+      );
     }
     const image: ManifestImage = {
       generation: current.generation + 1,
@@ -754,7 +772,9 @@ export class FileStore {
     if (location === undefined) {
       throw new HoltError(
         "CORRUPTION",
-        `frame ${String(frameId)} is not in the manifest (generation ${this.#image.generation}) of store ${
+        `frame ${
+          String(frameId)
+        } is not in the manifest (generation ${this.#image.generation}) of store ${
           JSON.stringify(this.dir)
         }`,
       );
@@ -763,8 +783,8 @@ export class FileStore {
   }
 
   #takeLocation(): number {
-    const location = this.#free.length > 0
-      ? this.#free.pop()!
+    const location = this.#free.size > 0
+      ? this.#free.pop()
       : this.#fileLocations++;
     this.#pending.add(location);
     return location;
@@ -791,6 +811,48 @@ export class FileStore {
         `file store ${JSON.stringify(this.dir)} is open read-only`,
       );
     }
+  }
+}
+
+/** A binary min-heap of free locations. */
+class LocationHeap {
+  readonly #items: number[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  push(location: number): void {
+    const items = this.#items;
+    let index = items.length;
+    items.push(location);
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (items[parent] <= location) break;
+      items[index] = items[parent];
+      index = parent;
+    }
+    items[index] = location;
+  }
+
+  /** Removes and returns the lowest location; the heap must not be empty. */
+  pop(): number {
+    const items = this.#items;
+    const lowest = items[0];
+    const last = items.pop()!;
+    const count = items.length;
+    if (count === 0) return lowest;
+    let index = 0;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= count) break;
+      if (child + 1 < count && items[child + 1] < items[child]) child++;
+      if (items[child] >= last) break;
+      items[index] = items[child];
+      index = child;
+    }
+    items[index] = last;
+    return lowest;
   }
 }
 

@@ -43,6 +43,11 @@ export class MemoryFrameStore {
     this.#live--;
   }
 
+  /** Whether frame `frameId` exists. */
+  has(frameId: number): boolean {
+    return this.#frames[frameId] !== undefined;
+  }
+
   /** Ids of every live frame. */
   frameIds(): number[] {
     const ids: number[] = [];

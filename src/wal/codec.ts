@@ -70,7 +70,8 @@ const LENGTH_BYTES = 2;
 const LOOP_COPY_BYTES = 64;
 
 /** Scratch for reading an f64 from arbitrary offsets without allocating. */
-const f64Scratch = new DataView(new ArrayBuffer(8));
+const f64ScratchBytes = new Uint8Array(8);
+const f64ScratchView = new DataView(f64ScratchBytes.buffer);
 
 /** Reads a little-endian u32 at `offset` of `bytes`. */
 export function readU32(bytes: Uint8Array, offset: number): number {
@@ -80,10 +81,11 @@ export function readU32(bytes: Uint8Array, offset: number): number {
 
 /** Reads a little-endian f64 at `offset` of `bytes` (no allocation). */
 export function readF64(bytes: Uint8Array, offset: number): number {
+  const scratch = f64ScratchBytes;
   for (let index = 0; index < 8; index++) {
-    f64Scratch.setUint8(index, bytes[offset + index]);
+    scratch[index] = bytes[offset + index];
   }
-  return f64Scratch.getFloat64(0, true);
+  return f64ScratchView.getFloat64(0, true);
 }
 
 /** The `walSeq` of the record starting at `offset` of `bytes` (not validated). */
@@ -282,9 +284,7 @@ export class WalRecordEncoder {
     if (needBytes > MAX_RECORD_BYTES) {
       throw new HoltError(
         "INVALID_ARGUMENT",
-        `WAL record would reach ${needBytes} bytes with this op (${
-          this.#opCount
-        } ops so far); the limit is ${MAX_RECORD_BYTES} bytes: split the batch`,
+        `WAL record would reach ${needBytes} bytes with this op (${this.#opCount} ops so far); the limit is ${MAX_RECORD_BYTES} bytes: split the batch`,
       );
     }
     if (needBytes > this.#bytes.length) {

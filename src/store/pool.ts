@@ -1,0 +1,472 @@
+/**
+ * The buffer pool: the walker's frame source over a file store (it has the
+ * shape of `FrameSource` in `src/art/source.ts`, which the store layer does
+ * not import), holding at most `bufferPoolSize` frames resident and loading the others
+ * on demand.
+ *
+ * - Dirty detection needs no help from the walker: every change bumps a
+ *   frame's `modCount`, and the pool compares it with the value recorded
+ *   when the frame was loaded or last written out.
+ * - Eviction is the clock algorithm (a referenced bit per resident frame,
+ *   cleared by the sweeping hand). It never evicts a dirty frame, a frame
+ *   pinned by the current operation (every frame touched since the last
+ *   {@linkcode BufferPool.beginOperation}) or a root the caller asked to
+ *   keep resident. When nothing can go, the pool grows past its bound (the
+ *   bound is soft) and counts an overflow.
+ * - An evicted frame's bytes are never reused: a stale `Frame` held by a
+ *   cursor keeps its bytes, and a reload is a new object.
+ * - Frame ids: `create()` never hands out an id the committed manifest or
+ *   a pending delete still names; a released id becomes free only after a
+ *   commit that deletes it ({@linkcode BufferPool.deletesCommitted}).
+ *
+ * A checkpoint takes {@linkcode BufferPool.snapshotDirty} (byte copies, so
+ * foreground work continues during its I/O), writes and commits them, then
+ * calls {@linkcode BufferPool.markClean} per frame and
+ * {@linkcode BufferPool.deletesCommitted}.
+ *
+ * @module
+ */
+
+import { assert, createFrame, Frame } from "../frame/frame.ts";
+import { HoltError } from "../api/errors.ts";
+
+/** What the pool needs of a store: committed frames by id. `FileStore`
+ * provides it. */
+export interface PoolStore {
+  /** Reads and verifies committed frame `frameId` (a new object). */
+  readFrame(frameId: number): Frame;
+  /** Reads several committed frames at once, in the order given. */
+  readFrames(frameIds: readonly number[]): Frame[];
+  /** Whether the committed manifest names `frameId`. */
+  hasFrame(frameId: number): boolean;
+  /** Ids the committed manifest names. */
+  frameIds(): number[];
+}
+
+/** Options of a {@linkcode BufferPool}. */
+export interface BufferPoolOptions {
+  /** Resident frames the pool aims to stay within (a soft bound), >= 1. */
+  readonly bufferPoolSize: number;
+}
+
+/** Counters of a {@linkcode BufferPool}. */
+export interface BufferPoolStats {
+  /** The configured bound on resident frames. */
+  readonly bufferPoolSize: number;
+  /** `frame()` calls served from memory. */
+  readonly hits: number;
+  /** `frame()` calls that loaded from the store. */
+  readonly misses: number;
+  /** Clean frames dropped to make room. */
+  readonly evictions: number;
+  /** Times the pool went past its bound because every resident frame was
+   * dirty, pinned or a kept root. */
+  readonly overflows: number;
+  /** Frames resident now. */
+  readonly resident: number;
+  /** Resident frames changed since they were last written out. */
+  readonly dirty: number;
+  /** Released frames whose delete is not yet committed. */
+  readonly pendingDeletes: number;
+}
+
+/** Byte copies of the dirty frames at one instant, for a checkpoint. */
+export interface DirtySnapshot {
+  /** A copy of each dirty frame, owned by the caller. */
+  readonly copies: Frame[];
+  /** Frame id -> `modCount` at the snapshot, for {@linkcode BufferPool.markClean}. */
+  readonly modCounts: Map<number, number>;
+  /** Released frame ids to pass as the commit's `deleted`. */
+  readonly deleted: number[];
+}
+
+/** `cleanModCount` of a frame that has never been written out. */
+const NEVER_CLEAN = -1;
+
+/** One resident frame. */
+interface Entry {
+  readonly frameId: number;
+  readonly frame: Frame;
+  /** `frame.modCount` when last known equal to the stored image. */
+  cleanModCount: number;
+  /** Clock bit: touched since the hand last passed. */
+  referenced: boolean;
+  /** The operation epoch that last touched the frame. */
+  pinEpoch: number;
+  /** Position in the clock ring. */
+  ringIndex: number;
+}
+
+/**
+ * A bounded cache of frames over a {@linkcode PoolStore}, serving the walker.
+ *
+ * Call {@linkcode beginOperation} at the start of every tree operation:
+ * frames touched since then stay pinned (not evicted) until the next call,
+ * so a synchronous operation never sees a frame on its path replaced by a
+ * reloaded copy. A pool whose `beginOperation` is never called pins
+ * everything it ever touched.
+ *
+ * @example
+ * ```ts
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { createBackend } from "../io/select.ts";
+ * import { FileStore } from "./file.ts";
+ * import { BufferPool } from "./pool.ts";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "holt-pool-"));
+ * const backend = await createBackend("posix");
+ * const store = await FileStore.open(dir, { backend });
+ * const pool = new BufferPool(store, { bufferPoolSize: 4 });
+ * pool.beginOperation();
+ * const root = pool.create();
+ * const snapshot = pool.snapshotDirty();
+ * const locations = await store.writeFrames(snapshot.copies);
+ * await store.commit({ locations, deleted: snapshot.deleted });
+ * for (const [id, modCount] of snapshot.modCounts) pool.markClean(id, modCount);
+ * pool.deletesCommitted(snapshot.deleted);
+ * if (pool.stats().dirty !== 0 || pool.frame(root.id) !== root) throw new Error();
+ * await store.close();
+ * backend.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export class BufferPool {
+  readonly #store: PoolStore;
+  readonly #capacity: number;
+  /** Resident entries by frame id (ids are small and dense). */
+  readonly #entries: (Entry | undefined)[] = [];
+  /** Resident entries in clock order. */
+  readonly #ring: Entry[] = [];
+  #hand = 0;
+  #epoch = 0;
+  readonly #roots = new Set<number>();
+  readonly #pendingDeletes = new Set<number>();
+  /** Ids below `#nextId` that are free, largest first (popped last). */
+  readonly #freeIds: number[] = [];
+  #nextId: number;
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+  #overflows = 0;
+
+  /**
+   * Makes a pool over `store`, empty (frames load on first use).
+   *
+   * Throws `INVALID_ARGUMENT` unless `bufferPoolSize` is a positive
+   * integer.
+   */
+  constructor(store: PoolStore, options: BufferPoolOptions) {
+    const size = options?.bufferPoolSize;
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `bufferPoolSize must be a positive integer, got ${String(size)}`,
+      );
+    }
+    this.#store = store;
+    this.#capacity = size;
+    const committed = store.frameIds();
+    let maxId = -1;
+    for (const frameId of committed) maxId = Math.max(maxId, frameId);
+    this.#nextId = maxId + 1;
+    const used = new Set(committed);
+    for (let frameId = maxId; frameId >= 0; frameId--) {
+      if (!used.has(frameId)) this.#freeIds.push(frameId);
+    }
+  }
+
+  /** The configured bound on resident frames. */
+  get bufferPoolSize(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * Starts a new operation: frames pinned by the previous one become
+   * evictable. Frames touched from now on are pinned until the next call.
+   */
+  beginOperation(): void {
+    this.#epoch++;
+  }
+
+  /**
+   * The frame numbered `frameId`: the resident object, or loaded (and
+   * verified) synchronously from the store. Pins it for the current
+   * operation.
+   *
+   * Throws `CORRUPTION` or `IO` from the load; asserts that the frame was
+   * not released.
+   */
+  frame(frameId: number): Frame {
+    const entry = this.#entries[frameId];
+    if (entry !== undefined) {
+      this.#hits++;
+      entry.referenced = true;
+      entry.pinEpoch = this.#epoch;
+      return entry.frame;
+    }
+    assert(
+      !this.#pendingDeletes.has(frameId),
+      `frame ${frameId} was released`,
+    );
+    this.#misses++;
+    const frame = this.#store.readFrame(frameId);
+    this.#insert(frameId, frame, frame.modCount, this.#epoch);
+    return frame;
+  }
+
+  /**
+   * A new resident, dirty frame with a fresh id whose root is an EmptyRoot
+   * node, pinned for the current operation.
+   */
+  create(): Frame {
+    const frameId = this.#takeId();
+    const frame = createFrame(frameId);
+    this.#insert(frameId, frame, NEVER_CLEAN, this.#epoch);
+    return frame;
+  }
+
+  /**
+   * Drops frame `frameId` and records a pending delete for the next
+   * commit; its id stays taken until {@linkcode deletesCommitted}. A `Frame`
+   * object still held elsewhere keeps its bytes.
+   */
+  release(frameId: number): void {
+    const entry = this.#entries[frameId];
+    assert(
+      !this.#pendingDeletes.has(frameId) &&
+        (entry !== undefined || this.#store.hasFrame(frameId)),
+      `release of frame ${frameId}, which is not live`,
+    );
+    if (entry !== undefined) this.#remove(entry);
+    this.#roots.delete(frameId);
+    this.#pendingDeletes.add(frameId);
+  }
+
+  /** Ids of every live frame: committed and not released, or created here. */
+  frameIds(): number[] {
+    const ids: number[] = [];
+    for (const frameId of this.#store.frameIds()) {
+      if (!this.#pendingDeletes.has(frameId)) ids.push(frameId);
+    }
+    for (const entry of this.#ring) {
+      if (!this.#store.hasFrame(entry.frameId)) ids.push(entry.frameId);
+    }
+    return ids;
+  }
+
+  /**
+   * Keeps frame `frameId` (a tree's root frame) resident until
+   * {@linkcode unpinRoot}; loads it now when it is not. Returns the frame.
+   */
+  pinRoot(frameId: number): Frame {
+    const frame = this.frame(frameId);
+    this.#roots.add(frameId);
+    return frame;
+  }
+
+  /** Lets frame `frameId` be evicted again (when clean and unpinned). */
+  unpinRoot(frameId: number): void {
+    this.#roots.delete(frameId);
+  }
+
+  /** Whether frame `frameId` is resident now. */
+  isResident(frameId: number): boolean {
+    return this.#entries[frameId] !== undefined;
+  }
+
+  /** Whether resident frame `frameId` changed since it was last written out
+   * (false when not resident: only resident frames can be dirty). */
+  isDirty(frameId: number): boolean {
+    const entry = this.#entries[frameId];
+    return entry !== undefined && isDirty(entry);
+  }
+
+  /**
+   * Loads the given committed frames that are not resident in one batch
+   * (parallel reads on io_uring), as many as fit under the bound, without
+   * pinning them. Returns how many were loaded.
+   */
+  prefetch(frameIds: readonly number[]): number {
+    const wanted: number[] = [];
+    const seen = new Set<number>();
+    const room = Math.max(0, this.#capacity - this.#ring.length);
+    for (const frameId of frameIds) {
+      if (wanted.length >= room) break;
+      if (
+        this.#entries[frameId] === undefined && !seen.has(frameId) &&
+        !this.#pendingDeletes.has(frameId) && this.#store.hasFrame(frameId)
+      ) {
+        wanted.push(frameId);
+        seen.add(frameId);
+      }
+    }
+    if (wanted.length === 0) return 0;
+    const frames = this.#store.readFrames(wanted);
+    for (let index = 0; index < wanted.length; index++) {
+      this.#misses++;
+      this.#insert(
+        wanted[index],
+        frames[index],
+        frames[index].modCount,
+        this.#epoch - 1,
+      );
+    }
+    return wanted.length;
+  }
+
+  /** The resident frames changed since they were last written out. */
+  dirtyFrames(): Frame[] {
+    const frames: Frame[] = [];
+    for (const entry of this.#ring) {
+      if (isDirty(entry)) frames.push(entry.frame);
+    }
+    return frames;
+  }
+
+  /**
+   * Byte copies of every dirty frame with their `modCount`s, and the
+   * pending deletes, all as of now: a checkpoint writes the copies while
+   * foreground work goes on changing the originals.
+   */
+  snapshotDirty(): DirtySnapshot {
+    const copies: Frame[] = [];
+    const modCounts = new Map<number, number>();
+    for (const entry of this.#ring) {
+      if (!isDirty(entry)) continue;
+      copies.push(new Frame(entry.frame.buffer.slice(0)));
+      modCounts.set(entry.frameId, entry.frame.modCount);
+    }
+    return { copies, modCounts, deleted: [...this.#pendingDeletes] };
+  }
+
+  /**
+   * Marks frame `frameId` clean, now that the bytes it had at
+   * `modCountAtSnapshot` are committed, unless it changed since (then it
+   * stays dirty for the next checkpoint). Returns whether it became clean.
+   */
+  markClean(frameId: number, modCountAtSnapshot: number): boolean {
+    const entry = this.#entries[frameId];
+    if (entry === undefined || entry.frame.modCount !== modCountAtSnapshot) {
+      return false;
+    }
+    entry.cleanModCount = modCountAtSnapshot;
+    return true;
+  }
+
+  /**
+   * Records that a commit deleted `frameIds` (a snapshot's `deleted`): they
+   * stop being pending and their ids may be handed out again.
+   */
+  deletesCommitted(frameIds: readonly number[]): void {
+    for (const frameId of frameIds) {
+      if (!this.#pendingDeletes.delete(frameId)) continue;
+      if (
+        this.#entries[frameId] === undefined &&
+        !this.#store.hasFrame(frameId)
+      ) {
+        this.#freeIds.push(frameId);
+      }
+    }
+  }
+
+  /** Counters; see {@linkcode BufferPoolStats}. */
+  stats(): BufferPoolStats {
+    let dirty = 0;
+    for (const entry of this.#ring) if (isDirty(entry)) dirty++;
+    return {
+      bufferPoolSize: this.#capacity,
+      hits: this.#hits,
+      misses: this.#misses,
+      evictions: this.#evictions,
+      overflows: this.#overflows,
+      resident: this.#ring.length,
+      dirty,
+      pendingDeletes: this.#pendingDeletes.size,
+    };
+  }
+
+  #insert(
+    frameId: number,
+    frame: Frame,
+    cleanModCount: number,
+    pinEpoch: number,
+  ): void {
+    while (this.#ring.length >= this.#capacity) {
+      if (!this.#evictOne()) {
+        this.#overflows++;
+        break;
+      }
+    }
+    const entry: Entry = {
+      frameId,
+      frame,
+      cleanModCount,
+      referenced: true,
+      pinEpoch,
+      ringIndex: this.#ring.length,
+    };
+    this.#ring.push(entry);
+    this.#entries[frameId] = entry;
+  }
+
+  /** Evicts one clean, unpinned, non-root frame; false when there is none. */
+  #evictOne(): boolean {
+    const ring = this.#ring;
+    // Two sweeps: the first may only clear referenced bits.
+    for (let step = 2 * ring.length; step > 0; step--) {
+      if (this.#hand >= ring.length) this.#hand = 0;
+      const entry = ring[this.#hand];
+      if (
+        entry.pinEpoch === this.#epoch || isDirty(entry) ||
+        this.#roots.has(entry.frameId)
+      ) {
+        this.#hand++;
+      } else if (entry.referenced) {
+        entry.referenced = false;
+        this.#hand++;
+      } else {
+        this.#remove(entry);
+        this.#evictions++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Takes `entry` out of the ring (swapping the last one into its place). */
+  #remove(entry: Entry): void {
+    const ring = this.#ring;
+    const last = ring.pop()!;
+    if (last !== entry) {
+      ring[entry.ringIndex] = last;
+      last.ringIndex = entry.ringIndex;
+    }
+    this.#entries[entry.frameId] = undefined;
+  }
+
+  #takeId(): number {
+    while (this.#freeIds.length > 0) {
+      const frameId = this.#freeIds.pop()!;
+      if (
+        this.#entries[frameId] === undefined &&
+        !this.#pendingDeletes.has(frameId) && !this.#store.hasFrame(frameId)
+      ) {
+        return frameId;
+      }
+    }
+    while (
+      this.#store.hasFrame(this.#nextId) ||
+      this.#pendingDeletes.has(this.#nextId) ||
+      this.#entries[this.#nextId] !== undefined
+    ) {
+      this.#nextId++;
+    }
+    return this.#nextId++;
+  }
+}
+
+function isDirty(entry: Entry): boolean {
+  return entry.frame.modCount !== entry.cleanModCount;
+}

@@ -1,0 +1,669 @@
+/**
+ * The WAL writer: appends finished records to `wal.log` through a journal
+ * buffer and makes them durable, one fdatasync per group of waiters.
+ *
+ * Durability contract (what the tree's `sync` options rely on):
+ *
+ * - {@linkcode WalWriter.append} copies a record into the journal. The
+ *   journal drains to the OS (one positional write) when the next record
+ *   would not fit in its 64 KiB, and at the end of the current task: a
+ *   drain is queued with `queueMicrotask`, which runs before the runtime
+ *   takes the next macrotask (timer, I/O callback) in Deno, Bun and Node
+ *   alike, so nothing outside the process can observe an acknowledgement
+ *   before the record reached the OS.
+ * - {@linkcode WalWriter.syncNow} drains and fdatasyncs before it returns
+ *   (synchronously: `sync: true` mutations and batches).
+ * - {@linkcode WalWriter.sync} is the group commit: every caller waiting
+ *   for a round shares one fdatasync; callers arriving while one is in
+ *   flight wait for the next round, which covers all of them.
+ * - A failed write or fdatasync (EIO, ENOSPC, ...) fails the writer for
+ *   good: pending `sync()` calls reject and every later call throws `IO`
+ *   naming the file and errno. After a failed fdatasync the kernel may
+ *   have dropped the dirty pages, so retrying would claim durability that
+ *   does not exist; reopening (and replaying) is the only way on.
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { HoltError } from "../api/errors.ts";
+import { type IoBackend, ioError } from "../io/backend.ts";
+import {
+  readU32,
+  RECORD_HEADER_BYTES,
+  RECORD_TOTAL_OFFSET,
+  recordWalSeq,
+} from "./codec.ts";
+import { encodeWalHeader, WAL_FILE_NAME, WAL_HEADER_BYTES } from "./header.ts";
+import { scanWal, type WalReadResult, type WalRecord } from "./reader.ts";
+
+/** Bytes of the journal buffer: it drains when the next record would not fit. */
+export const WAL_JOURNAL_BYTES: number = 64 * 1024;
+
+/** How to open a WAL. */
+export interface WalOpenOptions {
+  /**
+   * The walSeq the last durable checkpoint covers (0 for a new store).
+   * A new log starts after it; an existing log whose last record is
+   * before it is reset to start after it (its records are all in the
+   * checkpoint); records up to it are not handed to `onRecord`. Default 0.
+   */
+  readonly checkpointSeq?: number;
+  /**
+   * Replay visitor: called for each whole record after `checkpointSeq`,
+   * in order, while the log is opened (see `readWal`).
+   */
+  readonly onRecord?: (record: WalRecord) => void;
+}
+
+/** One group-commit round: the waiters that one fdatasync will serve. */
+interface SyncRound {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  /** The file offset the round's fdatasync covers; set when it starts. */
+  targetOffset: number;
+}
+
+function newRound(): SyncRound {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  // A round nobody awaits (its callers stopped listening) must not
+  // surface as an unhandled rejection; the failure stays on the writer.
+  promise.catch(() => {});
+  return { promise, resolve, reject, targetOffset: 0 };
+}
+
+/** A fresh random u32 that differs from `previous`. */
+function newSalt(previous?: number): number {
+  const salt = crypto.getRandomValues(new Uint32Array(1))[0];
+  return salt === previous ? (salt ^ 1) >>> 0 : salt;
+}
+
+/**
+ * Appends WAL records to `<dir>/wal.log` and makes them durable; one
+ * writer per log (the store's exclusive lock guarantees it).
+ *
+ * Records come finished from a `WalRecordEncoder`, numbered
+ * `lastSeq + 1` and checksummed with {@linkcode salt}. Offsets and
+ * counters are in bytes. Every method throws `CLOSED` after
+ * {@linkcode close} and `IO` once the writer failed.
+ *
+ * @example
+ * ```ts
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { createBackend } from "../io/select.ts";
+ * import { WalRecordEncoder } from "./codec.ts";
+ * import { WalWriter } from "./writer.ts";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "holt-wal-"));
+ * const io = await createBackend("auto");
+ * const wal = await WalWriter.open(dir, io);
+ * const encoder = new WalRecordEncoder();
+ * const key = new TextEncoder().encode("k");
+ * encoder.put(0, 1, key, key.length, new Uint8Array([42]));
+ * wal.append(encoder.finish(wal.lastSeq + 1, wal.salt));
+ * await wal.sync(); // durable now
+ * if (wal.walSyncs !== 1 || wal.lastSeq !== 1) throw new Error("unexpected");
+ * await wal.close();
+ * io.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export class WalWriter {
+  /** The log file's path. */
+  readonly path: string;
+  /** What opening found in the log (before any torn tail was cut off). */
+  readonly recovery: WalReadResult;
+  readonly #backend: IoBackend;
+  readonly #fd: number;
+  #journal: Uint8Array = new Uint8Array(WAL_JOURNAL_BYTES);
+  #journalBytes = 0;
+  /** The file offset where the journal's bytes will land. */
+  #writtenOffset: number;
+  /** Every byte before this offset is on stable storage. */
+  #durableOffset: number;
+  #baseSeq: number;
+  #lastSeq: number;
+  #salt: number;
+  #walBytes = 0;
+  #walRecords = 0;
+  #walSyncs = 0;
+  #drainQueued = false;
+  #inFlight: SyncRound | undefined;
+  #nextRound: SyncRound | undefined;
+  /** Bumped by truncate: a round started before it must not move `#durableOffset`. */
+  #generation = 0;
+  /** True while a truncation's header is not durable: nothing may be written behind it. */
+  #fenced = false;
+  readonly #pendingSyncs = new Set<Promise<void>>();
+  #failure: HoltError | undefined;
+  /** Set when close() begins: no more records or syncs are accepted. */
+  #closing = false;
+  /** Set when the file is closed. */
+  #closed = false;
+  #closePromise: Promise<void> | undefined;
+
+  private constructor(
+    path: string,
+    backend: IoBackend,
+    fd: number,
+    recovery: WalReadResult,
+  ) {
+    this.path = path;
+    this.recovery = recovery;
+    this.#backend = backend;
+    this.#fd = fd;
+    this.#writtenOffset = recovery.validBytes;
+    this.#durableOffset = recovery.validBytes;
+    this.#baseSeq = recovery.baseSeq;
+    this.#lastSeq = recovery.lastSeq;
+    this.#salt = recovery.salt;
+  }
+
+  /**
+   * Opens (or creates) `<dir>/wal.log` for appending, replaying its
+   * records through `options.onRecord` on the way.
+   *
+   * A new log is created beside the final name and renamed into place
+   * (then the directory is synced), so `wal.log` always has a whole
+   * header. A torn tail is cut off at the last whole record, and the log
+   * is fdatasynced once, so everything replayed is on stable storage
+   * before the caller acts on it. `dir` must exist. Rejects with
+   * `CORRUPTION` (see `readWal`) or `IO`.
+   */
+  static async open(
+    dir: string,
+    backend: IoBackend,
+    options: WalOpenOptions = {},
+  ): Promise<WalWriter> {
+    const checkpointSeq = options.checkpointSeq ?? 0;
+    const path = join(dir, WAL_FILE_NAME);
+    if (!fs.existsSync(path)) {
+      await createLog(dir, path, backend, checkpointSeq);
+    }
+    const fd = backend.openFile(path);
+    let writer: WalWriter;
+    try {
+      const recovery = scanWal(backend, fd, path, {
+        checkpointSeq,
+        onRecord: options.onRecord,
+      });
+      if (recovery.validBytes < recovery.fileBytes) {
+        backend.truncate(fd, recovery.validBytes);
+      }
+      await backend.fdatasync(fd);
+      writer = new WalWriter(path, backend, fd, recovery);
+    } catch (error) {
+      backend.closeFile(fd);
+      throw error;
+    }
+    if (writer.#lastSeq < checkpointSeq) {
+      // Every record is in the checkpoint (a crash hit between the
+      // checkpoint and the truncation that follows it): restart the
+      // numbering after the checkpoint.
+      await writer.truncate(checkpointSeq);
+    }
+    return writer;
+  }
+
+  /** The walSeq before the first record of the current log. */
+  get baseSeq(): number {
+    return this.#baseSeq;
+  }
+
+  /** The walSeq of the last record appended; the next record must carry `lastSeq + 1`. */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** The salt to finish records with (changes at every truncate). */
+  get salt(): number {
+    return this.#salt;
+  }
+
+  /** Record bytes appended since open. */
+  get walBytes(): number {
+    return this.#walBytes;
+  }
+
+  /** Records appended since open. */
+  get walRecords(): number {
+    return this.#walRecords;
+  }
+
+  /** fdatasyncs issued since open (group rounds, `syncNow`, truncations). */
+  get walSyncs(): number {
+    return this.#walSyncs;
+  }
+
+  /** Bytes of the log: header, records written and records in the journal. */
+  get logBytes(): number {
+    return this.#writtenOffset + this.#journalBytes;
+  }
+
+  /** The error that failed the writer, or undefined while it works. */
+  get failure(): HoltError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Copies the finished record `record` (from `WalRecordEncoder.finish`,
+   * with walSeq `lastSeq + 1`) into the journal.
+   *
+   * When the journal is too full for it, the journal first drains, and a
+   * failure of that write throws `IO` (the record is not appended and the
+   * writer is failed). Throws `INVALID_ARGUMENT` for a record whose length
+   * field or walSeq is wrong.
+   */
+  append(record: Uint8Array): void {
+    this.#checkUsable();
+    const recordBytes = record?.length;
+    if (
+      !(record instanceof Uint8Array) || recordBytes < RECORD_HEADER_BYTES ||
+      readU32(record, RECORD_TOTAL_OFFSET) !== recordBytes
+    ) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `WAL append needs one finished record (a Uint8Array whose length field matches its length), got ${
+          record instanceof Uint8Array ? `${recordBytes} bytes` : typeof record
+        }`,
+      );
+    }
+    const walSeq = recordWalSeq(record);
+    if (walSeq !== this.#lastSeq + 1) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `WAL record has walSeq ${walSeq}, expected ${this.#lastSeq + 1}`,
+      );
+    }
+    if (this.#journalBytes + recordBytes > this.#journal.length) {
+      this.#drain();
+    }
+    if (this.#journalBytes + recordBytes > this.#journal.length) {
+      if (this.#fenced) {
+        this.#growJournal(this.#journalBytes + recordBytes);
+      } else {
+        // Larger than the whole journal (the drain above emptied it).
+        this.#write(record);
+        this.#accept(recordBytes);
+        return;
+      }
+    }
+    const journal = this.#journal;
+    const at = this.#journalBytes;
+    if (recordBytes <= 64) {
+      for (let index = 0; index < recordBytes; index++) {
+        journal[at + index] = record[index];
+      }
+    } else {
+      journal.set(record, at);
+    }
+    this.#journalBytes = at + recordBytes;
+    this.#accept(recordBytes);
+    if (!this.#drainQueued) {
+      this.#drainQueued = true;
+      queueMicrotask(this.#drainAtEndOfTask);
+    }
+  }
+
+  /**
+   * Drains the journal and fdatasyncs the log before returning: every
+   * record appended so far is on stable storage. Skips the fdatasync when
+   * nothing was written since the last one. Blocks the thread for the
+   * sync (this is `sync: true`'s per-mutation cost). Throws `IO` on
+   * failure, which fails the writer.
+   */
+  syncNow(): void {
+    this.#checkUsable();
+    if (this.#fenced) {
+      // A truncation's header must be durable before records follow it.
+      this.#fdatasyncNow();
+      this.#fenced = false;
+      this.#durableOffset = Math.max(this.#durableOffset, WAL_HEADER_BYTES);
+    }
+    this.#drain();
+    const targetOffset = this.#writtenOffset;
+    if (targetOffset <= this.#durableOffset) return;
+    this.#fdatasyncNow();
+    this.#durableOffset = targetOffset;
+  }
+
+  /**
+   * Resolves when every record appended before the call is on stable
+   * storage. Concurrent callers share one fdatasync: the first call of a
+   * round queues it for the end of the current task, so all callers of
+   * that task join it; callers that come while it is in flight join the
+   * next round. Rejects with `IO` when a write or the fdatasync fails.
+   */
+  sync(): Promise<void> {
+    try {
+      this.#checkUsable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#joinRound();
+  }
+
+  #joinRound(): Promise<void> {
+    const targetOffset = this.#writtenOffset + this.#journalBytes;
+    if (targetOffset <= this.#durableOffset) return Promise.resolve();
+    const inFlight = this.#inFlight;
+    if (inFlight !== undefined && targetOffset <= inFlight.targetOffset) {
+      return inFlight.promise;
+    }
+    let round = this.#nextRound;
+    if (round === undefined) {
+      round = this.#nextRound = newRound();
+      if (inFlight === undefined) queueMicrotask(this.#startRound);
+    }
+    return round.promise;
+  }
+
+  /**
+   * Empties the log after a checkpoint that covers every record up to
+   * `checkpointSeq` is durable: the header is rewritten (baseSeq
+   * `checkpointSeq`, a new salt), the file cut to its header, and
+   * fdatasynced; the next record is `checkpointSeq + 1`.
+   *
+   * Throws `INVALID_ARGUMENT` when records after `checkpointSeq` were
+   * appended (they would be lost: truncate only when nothing was appended
+   * since the checkpoint's snapshot). Records appended while the
+   * fdatasync runs wait in the journal until the new header is durable.
+   * Callers waiting in `sync()` are released at once: their records are
+   * in the checkpoint.
+   */
+  async truncate(checkpointSeq: number): Promise<void> {
+    this.#checkUsable();
+    if (
+      !Number.isSafeInteger(checkpointSeq) || checkpointSeq < this.#lastSeq
+    ) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `WAL truncate to checkpointSeq ${
+          String(checkpointSeq)
+        } would drop records up to walSeq ${this.#lastSeq}`,
+      );
+    }
+    if (this.#fenced) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `WAL ${JSON.stringify(this.path)}: a truncate is already running`,
+      );
+    }
+    this.#nextRound?.resolve();
+    this.#inFlight?.resolve();
+    this.#nextRound = undefined;
+    this.#inFlight = undefined;
+    this.#generation++;
+    const salt = newSalt(this.#salt);
+    this.#journalBytes = 0;
+    this.#writeAt(encodeWalHeader(checkpointSeq, salt), 0);
+    try {
+      this.#backend.truncate(this.#fd, WAL_HEADER_BYTES);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    this.#salt = salt;
+    this.#baseSeq = checkpointSeq;
+    this.#lastSeq = checkpointSeq;
+    this.#writtenOffset = WAL_HEADER_BYTES;
+    this.#durableOffset = 0;
+    this.#fenced = true;
+    try {
+      await this.#fdatasync();
+    } finally {
+      this.#fenced = false;
+    }
+    this.#durableOffset = Math.max(this.#durableOffset, WAL_HEADER_BYTES);
+    if (this.#closed || this.#failure !== undefined) return;
+    try {
+      this.#drain();
+    } catch {
+      // The writer is failed now; the next call reports it.
+    }
+    this.#startRound();
+  }
+
+  /**
+   * Drains the journal, waits for the fdatasyncs in flight, makes the log
+   * durable and closes the file. Idempotent. Rejects with the writer's
+   * `IO` failure if it failed at any time (after releasing the file), so a
+   * failure nobody awaited still surfaces. Calls after the first return
+   * the first call's Promise.
+   */
+  close(): Promise<void> {
+    this.#closePromise ??= this.#close();
+    return this.#closePromise;
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true;
+    if (this.#failure === undefined) {
+      try {
+        await this.#joinRound();
+      } catch {
+        // Recorded in #failure, thrown below once the file is closed.
+      }
+    }
+    while (this.#pendingSyncs.size > 0) {
+      await Promise.allSettled([...this.#pendingSyncs]);
+    }
+    this.#closed = true;
+    this.#journalBytes = 0;
+    try {
+      this.#backend.closeFile(this.#fd);
+    } catch (error) {
+      if (this.#failure === undefined) throw error;
+    }
+    if (this.#failure !== undefined) throw this.#failedError();
+  }
+
+  #accept(recordBytes: number): void {
+    this.#lastSeq++;
+    this.#walRecords++;
+    this.#walBytes += recordBytes;
+  }
+
+  readonly #drainAtEndOfTask = (): void => {
+    this.#drainQueued = false;
+    if (this.#closed || this.#failure !== undefined) return;
+    try {
+      this.#drain();
+    } catch {
+      // #fail recorded it and rejected the waiters; the next append,
+      // sync or close throws it (a throw here would be uncaught).
+    }
+  };
+
+  /** Writes the journal at the end of the log (nothing while fenced). */
+  #drain(): void {
+    const journalBytes = this.#journalBytes;
+    if (journalBytes === 0 || this.#fenced) return;
+    this.#write(this.#journal.subarray(0, journalBytes));
+    this.#journalBytes = 0;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.#writeAt(bytes, this.#writtenOffset);
+    this.#writtenOffset += bytes.length;
+  }
+
+  #writeAt(bytes: Uint8Array, offsetBytes: number): void {
+    try {
+      this.#backend.write(this.#fd, bytes, offsetBytes);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  #growJournal(needBytes: number): void {
+    let capacity = this.#journal.length * 2;
+    while (capacity < needBytes) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#journal.subarray(0, this.#journalBytes));
+    this.#journal = grown;
+  }
+
+  readonly #startRound = (): void => {
+    const round = this.#nextRound;
+    if (round === undefined || this.#inFlight !== undefined || this.#fenced) {
+      return;
+    }
+    this.#nextRound = undefined;
+    if (this.#closed) {
+      round.reject(new HoltError("CLOSED", `WAL ${this.path} is closed`));
+      return;
+    }
+    if (this.#failure !== undefined) {
+      round.reject(this.#failedError());
+      return;
+    }
+    try {
+      this.#drain();
+    } catch (error) {
+      round.reject(error);
+      return;
+    }
+    const targetOffset = this.#writtenOffset;
+    if (targetOffset <= this.#durableOffset) {
+      round.resolve();
+      return;
+    }
+    round.targetOffset = targetOffset;
+    this.#inFlight = round;
+    const generation = this.#generation;
+    this.#fdatasync().then(() => {
+      if (generation === this.#generation) {
+        this.#durableOffset = Math.max(this.#durableOffset, targetOffset);
+        this.#inFlight = undefined;
+      }
+      round.resolve();
+      this.#startRound();
+    }, (error: unknown) => {
+      if (generation === this.#generation) this.#inFlight = undefined;
+      round.reject(error);
+    });
+  };
+
+  /** One asynchronous fdatasync of the log; a failure fails the writer. */
+  #fdatasync(): Promise<void> {
+    this.#walSyncs++;
+    const pending = this.#backend.fdatasync(this.#fd).catch(
+      (error: unknown) => {
+        throw this.#fail(error);
+      },
+    );
+    const tracked = pending.then(() => {}, () => {}).finally(() => {
+      this.#pendingSyncs.delete(tracked);
+    });
+    this.#pendingSyncs.add(tracked);
+    return pending;
+  }
+
+  #fdatasyncNow(): void {
+    this.#walSyncs++;
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      throw this.#fail(
+        ioError(
+          `fdatasync of ${JSON.stringify(this.path)} (fd ${this.#fd})`,
+          typeof code === "string" ? code : String(error),
+          false,
+          error,
+        ),
+      );
+    }
+  }
+
+  /**
+   * Records the first failure, rejects the waiting round, and returns the
+   * error to throw.
+   */
+  #fail(error: unknown): HoltError {
+    if (this.#failure === undefined) {
+      this.#failure = error instanceof HoltError && error.code === "IO"
+        ? error
+        : new HoltError(
+          "IO",
+          `WAL ${JSON.stringify(this.path)} failed: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        );
+      const waiting = this.#nextRound;
+      this.#nextRound = undefined;
+      waiting?.reject(this.#failure);
+    }
+    return this.#failure;
+  }
+
+  #failedError(): HoltError {
+    const failure = this.#failure as HoltError;
+    return new HoltError(
+      "IO",
+      `WAL ${
+        JSON.stringify(this.path)
+      } failed earlier and accepts nothing more (reopen the store to recover): ${failure.message}`,
+      { cause: failure },
+    );
+  }
+
+  #checkUsable(): void {
+    if (this.#closing) {
+      throw new HoltError(
+        "CLOSED",
+        `WAL ${JSON.stringify(this.path)} is closed`,
+      );
+    }
+    if (this.#failure !== undefined) throw this.#failedError();
+  }
+}
+
+/**
+ * Creates an empty log at `path` whose numbering starts after `baseSeq`:
+ * header written to a temporary file, synced, renamed into place, and the
+ * directory synced so the name survives a crash.
+ */
+async function createLog(
+  dir: string,
+  path: string,
+  backend: IoBackend,
+  baseSeq: number,
+): Promise<void> {
+  const tmpPath = `${path}.tmp`;
+  const fd = backend.openFile(tmpPath, { create: true });
+  try {
+    backend.truncate(fd, 0);
+    backend.write(fd, encodeWalHeader(baseSeq, newSalt()), 0);
+    await backend.fdatasync(fd);
+  } finally {
+    backend.closeFile(fd);
+  }
+  try {
+    fs.renameSync(tmpPath, path);
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    throw ioError(
+      `rename of ${JSON.stringify(tmpPath)} to ${JSON.stringify(path)}`,
+      typeof code === "string" ? code : String(error),
+      false,
+      error,
+    );
+  }
+  const dirFd = backend.openFile(dir, { readOnly: true });
+  try {
+    await backend.fdatasync(dirFd);
+  } finally {
+    backend.closeFile(dirFd);
+  }
+}
