@@ -41,7 +41,14 @@
  * network file system. A reader in a directory it cannot write (a
  * read-only mount, no permission) cannot register; it opens when no live
  * writer is registered, and is then invisible to a writer that comes
- * later.
+ * later. Under Deno the liveness check needs read access to `/proc` (or,
+ * off Linux, `--allow-run` for `kill`); where it cannot tell, it counts
+ * the holder as alive, so a stale lock then reports `LOCKED` (naming its
+ * file) instead of being broken.
+ *
+ * A handle that is dropped without `release()` keeps its file until this
+ * process exits; after that the file is stale and the next open removes
+ * it.
  *
  * @module
  */

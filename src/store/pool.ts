@@ -143,7 +143,8 @@ export class BufferPool {
   #epoch = 0;
   readonly #roots = new Set<number>();
   readonly #pendingDeletes = new Set<number>();
-  /** Ids below `#nextId` that are free, largest first (popped last). */
+  /** Ids below `#nextId` that are free, descending (the lowest is popped
+   * first). */
   readonly #freeIds: number[] = [];
   #nextId: number;
   #hits = 0;
@@ -242,6 +243,13 @@ export class BufferPool {
     if (entry !== undefined) this.#remove(entry);
     this.#roots.delete(frameId);
     this.#pendingDeletes.add(frameId);
+  }
+
+  /** Whether frame `frameId` is live: created here, or committed and not
+   * released. Loads nothing. */
+  has(frameId: number): boolean {
+    if (this.#entries[frameId] !== undefined) return true;
+    return this.#store.hasFrame(frameId) && !this.#pendingDeletes.has(frameId);
   }
 
   /** Ids of every live frame: committed and not released, or created here. */
@@ -366,7 +374,7 @@ export class BufferPool {
         this.#entries[frameId] === undefined &&
         !this.#store.hasFrame(frameId)
       ) {
-        this.#freeIds.push(frameId);
+        this.#freeId(frameId);
       }
     }
   }
@@ -444,6 +452,20 @@ export class BufferPool {
       last.ringIndex = entry.ringIndex;
     }
     this.#entries[entry.frameId] = undefined;
+  }
+
+  /** Inserts `frameId` into `#freeIds`, kept descending so the lowest free
+   * id is taken first. */
+  #freeId(frameId: number): void {
+    const ids = this.#freeIds;
+    let low = 0;
+    let high = ids.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (ids[middle] > frameId) low = middle + 1;
+      else high = middle;
+    }
+    ids.splice(low, 0, frameId);
   }
 
   #takeId(): number {
