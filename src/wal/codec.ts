@@ -360,7 +360,7 @@ export class WalOpCursor {
   /** The tree the current op applies to. */
   treeId = 0;
   /** The version the op writes (PUT, RENAME destination); `NaN` for DELETE. */
-  version = NaN;
+  version: number = NaN;
   /** Where the key (a RENAME's source) starts in `record`. */
   keyStart = 0;
   /** Length of the key (a RENAME's source). */

@@ -57,6 +57,9 @@ export interface WalOpenOptions {
   readonly onRecord?: (record: WalRecord) => void;
 }
 
+/** Records up to this length are copied with a loop: cheaper than `set`. */
+const LOOP_COPY_BYTES = 64;
+
 /** One group-commit round: the waiters that one fdatasync will serve. */
 interface SyncRound {
   readonly promise: Promise<void>;
@@ -202,14 +205,19 @@ export class WalWriter {
       await backend.fdatasync(fd);
       writer = new WalWriter(path, backend, fd, recovery);
     } catch (error) {
-      backend.closeFile(fd);
+      closeQuietly(backend, fd);
       throw error;
     }
     if (writer.#lastSeq < checkpointSeq) {
       // Every record is in the checkpoint (a crash hit between the
       // checkpoint and the truncation that follows it): restart the
       // numbering after the checkpoint.
-      await writer.truncate(checkpointSeq);
+      try {
+        await writer.truncate(checkpointSeq);
+      } catch (error) {
+        await writer.close().catch(() => {});
+        throw error;
+      }
     }
     return writer;
   }
@@ -299,7 +307,7 @@ export class WalWriter {
     }
     const journal = this.#journal;
     const at = this.#journalBytes;
-    if (recordBytes <= 64) {
+    if (recordBytes <= LOOP_COPY_BYTES) {
       for (let index = 0; index < recordBytes; index++) {
         journal[at + index] = record[index];
       }
@@ -428,6 +436,9 @@ export class WalWriter {
       this.#drain();
     } catch {
       // The writer is failed now; the next call reports it.
+    }
+    if (this.#journal.length > WAL_JOURNAL_BYTES && this.#journalBytes === 0) {
+      this.#journal = new Uint8Array(WAL_JOURNAL_BYTES);
     }
     this.#startRound();
   }
@@ -630,6 +641,18 @@ export class WalWriter {
 }
 
 /**
+ * Closes `fd` on an error path, where the error being thrown matters more
+ * than a failure to close.
+ */
+function closeQuietly(backend: IoBackend, fd: number): void {
+  try {
+    backend.closeFile(fd);
+  } catch {
+    // The original error is what the caller needs to see.
+  }
+}
+
+/**
  * Creates an empty log at `path` whose numbering starts after `baseSeq`:
  * header written to a temporary file, synced, renamed into place, and the
  * directory synced so the name survives a crash.
@@ -646,9 +669,11 @@ async function createLog(
     backend.truncate(fd, 0);
     backend.write(fd, encodeWalHeader(baseSeq, newSalt()), 0);
     await backend.fdatasync(fd);
-  } finally {
-    backend.closeFile(fd);
+  } catch (error) {
+    closeQuietly(backend, fd);
+    throw error;
   }
+  backend.closeFile(fd);
   try {
     fs.renameSync(tmpPath, path);
   } catch (error) {
@@ -663,7 +688,9 @@ async function createLog(
   const dirFd = backend.openFile(dir, { readOnly: true });
   try {
     await backend.fdatasync(dirFd);
-  } finally {
-    backend.closeFile(dirFd);
+  } catch (error) {
+    closeQuietly(backend, dirFd);
+    throw error;
   }
+  backend.closeFile(dirFd);
 }

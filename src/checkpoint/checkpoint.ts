@@ -1,0 +1,187 @@
+/**
+ * The checkpoint protocol: make the frames changed since the last
+ * checkpoint part of a new committed image, then let the WAL shrink.
+ *
+ * 1. In one synchronous step: byte copies of the dirty frames, the pending
+ *    frame deletes, the WAL sequence `S` they cover, and the meta bytes.
+ * 2. Sync the WAL up to `S` (the write-ahead rule).
+ * 3. Write the copies to free locations of the data file and sync it.
+ * 4. Commit the manifest naming the new locations, dropping the deleted
+ *    frames, recording `S`; then the superseded locations become free.
+ * 5. Mark each frame clean if it did not change since step 1.
+ * 6. Truncate the WAL only when nothing is dirty or pending any more and
+ *    no record came after `S`.
+ *
+ * A failure in any phase leaves its state as it was: frames stay dirty,
+ * deletes stay pending, written locations return to the free list, the
+ * last committed image stays the one on disk; the next round retries.
+ * Foreground work goes on during steps 2-4: the checkpoint writes copies.
+ *
+ * @module
+ */
+
+import type { FileStore } from "../store/file.ts";
+import type { BufferPool } from "../store/pool.ts";
+import type { WalWriter } from "../wal/writer.ts";
+
+/** What a checkpoint works on. */
+export interface CheckpointTarget {
+  /** The frames. */
+  readonly pool: BufferPool;
+  /** The data file and manifest. */
+  readonly store: FileStore;
+  /** The log. */
+  readonly wal: WalWriter;
+  /** The meta bytes describing the current roots, taken with the snapshot. */
+  meta(): Uint8Array;
+}
+
+/** When the background checkpointer starts a round. */
+export interface CheckpointPolicy {
+  /** How often the thresholds are checked, in milliseconds. */
+  readonly intervalMs: number;
+  /** A round starts once the log holds this many bytes. */
+  readonly walBytes: number;
+  /** A round starts once this many frames are dirty. */
+  readonly dirtyFrames: number;
+}
+
+/** Checkpoint counters. */
+export interface CheckpointStats {
+  /** Rounds that committed a new image. */
+  readonly checkpoints: number;
+  /** Rounds that failed (the store kept its previous image). */
+  readonly failures: number;
+  /** The error of the last failed round, if the last round failed. */
+  readonly lastError: Error | undefined;
+}
+
+/** Runs checkpoints one at a time, on demand and in the background. */
+export class Checkpointer {
+  readonly #target: CheckpointTarget;
+  #queue: Promise<void> = Promise.resolve();
+  #running = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #checkpoints = 0;
+  #failures = 0;
+  #lastError: Error | undefined;
+
+  /** A checkpointer for `target`; nothing runs until asked. */
+  constructor(target: CheckpointTarget) {
+    this.#target = target;
+  }
+
+  /** Counters of the rounds run so far. */
+  stats(): CheckpointStats {
+    return {
+      checkpoints: this.#checkpoints,
+      failures: this.#failures,
+      lastError: this.#lastError,
+    };
+  }
+
+  /** Whether a round is in progress. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * Runs a round after any round in progress, so every mutation made
+   * before this call is in the committed image when it resolves. Rejects
+   * with the round's error; the store keeps its previous image then.
+   */
+  checkpoint(): Promise<void> {
+    const round = this.#queue.then(() => this.#round());
+    this.#queue = round.catch(() => {});
+    return round;
+  }
+
+  /** Starts checking `policy`'s thresholds every `intervalMs`. */
+  startBackground(policy: CheckpointPolicy): void {
+    this.stopBackground();
+    const timer = setInterval(() => {
+      if (this.#running) return;
+      const { pool, wal } = this.#target;
+      if (
+        wal.logBytes < policy.walBytes &&
+        pool.stats().dirty < policy.dirtyFrames
+      ) {
+        return;
+      }
+      // The error stays in stats(); the next round retries.
+      this.checkpoint().catch(() => {});
+    }, policy.intervalMs);
+    unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** Stops the background checks (a round in progress completes). */
+  stopBackground(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Waits for every round queued so far. */
+  async idle(): Promise<void> {
+    await this.#queue;
+  }
+
+  async #round(): Promise<void> {
+    const { pool, store, wal } = this.#target;
+    this.#running = true;
+    try {
+      const snapshot = pool.snapshotDirty();
+      const walSeq = wal.lastSeq;
+      const meta = this.#target.meta();
+      if (
+        snapshot.copies.length === 0 && snapshot.deleted.length === 0 &&
+        walSeq === store.walSeq
+      ) {
+        return;
+      }
+      await wal.sync();
+      const locations = await store.writeFrames(snapshot.copies);
+      try {
+        await store.commit({
+          locations,
+          deleted: snapshot.deleted,
+          walSeq,
+          meta,
+        });
+      } catch (error) {
+        store.discardWritten(locations.values());
+        throw error;
+      }
+      for (const [frameId, modCount] of snapshot.modCounts) {
+        pool.markClean(frameId, modCount);
+      }
+      pool.deletesCommitted(snapshot.deleted);
+      const after = pool.stats();
+      if (
+        after.dirty === 0 && after.pendingDeletes === 0 &&
+        wal.lastSeq === walSeq
+      ) {
+        await wal.truncate(walSeq);
+      }
+      this.#checkpoints++;
+      this.#lastError = undefined;
+    } catch (error) {
+      this.#failures++;
+      this.#lastError = error as Error;
+      throw error;
+    } finally {
+      this.#running = false;
+    }
+  }
+}
+
+/** Lets the process exit while a timer is pending (Deno, Bun and Node). */
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } })
+    .Deno;
+  if (typeof timer === "number") {
+    deno?.unrefTimer(timer);
+  } else {
+    (timer as { unref?: () => void }).unref?.();
+  }
+}

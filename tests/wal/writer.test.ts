@@ -1,0 +1,538 @@
+/**
+ * The WAL writer against every I/O backend: creation, drains (64 KiB and
+ * end of task), group commit, `syncNow`, truncation, reopen after a torn
+ * tail, and real I/O failures (EBADF, EINVAL from fdatasync, ENOSPC on a
+ * tiny tmpfs when this process may mount one).
+ *
+ * @module
+ */
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import type { IoBackend } from "../../src/io/backend.ts";
+import { WalRecordEncoder } from "../../src/wal/codec.ts";
+import { WAL_HEADER_BYTES } from "../../src/wal/header.ts";
+import { readWal } from "../../src/wal/reader.ts";
+import { WAL_JOURNAL_BYTES, WalWriter } from "../../src/wal/writer.ts";
+import {
+  assertRejectsCode,
+  assertThrowsCode,
+  backendCases,
+  freshDir,
+  nextMacrotask,
+  patternBytes,
+  sampleRecord,
+  sizeOf,
+  swapDescriptor,
+} from "./support.ts";
+
+/** Appends one sample record (value of `valueBytes`) with the next walSeq; returns it. */
+function appendSample(wal: WalWriter, valueBytes = 16): Uint8Array {
+  const record = sampleRecord(wal.lastSeq + 1, wal.salt, valueBytes);
+  wal.append(record);
+  return record;
+}
+
+/** Mounts a tmpfs of `sizeBytes` at a fresh directory; undefined when not allowed. */
+function mountTinyTmpfs(sizeBytes: number): string | undefined {
+  if (process.platform !== "linux") return undefined;
+  const mountPoint = freshDir();
+  const mounted = spawnSync("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    `size=${sizeBytes}`,
+    "tmpfs",
+    mountPoint,
+  ]);
+  if (mounted.status !== 0) {
+    fs.rmSync(mountPoint, { recursive: true, force: true });
+    return undefined;
+  }
+  return mountPoint;
+}
+
+function unmount(mountPoint: string): void {
+  spawnSync("umount", [mountPoint]);
+  fs.rmSync(mountPoint, { recursive: true, force: true });
+}
+
+for (const backendCase of backendCases) {
+  describe(`WAL writer (${backendCase.name})`, () => {
+    let io: IoBackend;
+    let root: string;
+    let dirCount = 0;
+    const freshStore = (): string => {
+      const dir = join(root, `store-${dirCount++}`);
+      fs.mkdirSync(dir);
+      return dir;
+    };
+
+    before(async () => {
+      io = await backendCase.create();
+      root = freshDir();
+    });
+
+    after(() => {
+      io.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    });
+
+    it("creates wal.log with a whole header and no temporary file", async () => {
+      const dir = freshStore();
+      const wal = await WalWriter.open(dir, io, { checkpointSeq: 7 });
+      assert.equal(wal.path, join(dir, "wal.log"));
+      assert.deepEqual(fs.readdirSync(dir), ["wal.log"]);
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
+      assert.equal(wal.baseSeq, 7);
+      assert.equal(wal.lastSeq, 7);
+      assert.equal(wal.recovery.tornTailOffset, undefined);
+      await wal.close();
+      assert.equal(readWal(wal.path, io, { checkpointSeq: 7 }).baseSeq, 7);
+    });
+
+    it("appends, reopens, replays and continues the numbering", async () => {
+      const dir = freshStore();
+      let wal = await WalWriter.open(dir, io);
+      const written = [
+        appendSample(wal),
+        appendSample(wal, 0),
+        appendSample(wal, 65535),
+      ];
+      assert.equal(wal.walRecords, 3);
+      assert.equal(
+        wal.walBytes,
+        written.reduce((sum, record) => sum + record.length, 0),
+      );
+      assert.equal(wal.logBytes, WAL_HEADER_BYTES + wal.walBytes);
+      await wal.close();
+      const replayed: Uint8Array[] = [];
+      wal = await WalWriter.open(dir, io, {
+        onRecord: (record) => replayed.push(record.bytes.slice()),
+      });
+      assert.deepEqual(replayed, written);
+      assert.equal(wal.lastSeq, 3);
+      appendSample(wal);
+      await wal.close();
+      const result = readWal(wal.path, io);
+      assert.equal(result.lastSeq, 4);
+      assert.equal(result.tornTailOffset, undefined);
+    });
+
+    it("append rejects records that are not the next one", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      assertThrowsCode(
+        () => wal.append(sampleRecord(2, wal.salt)),
+        "INVALID_ARGUMENT",
+        /walSeq 2, expected 1/,
+      );
+      const record = sampleRecord(1, wal.salt);
+      assertThrowsCode(
+        () => wal.append(record.subarray(0, record.length - 1)),
+        "INVALID_ARGUMENT",
+      );
+      // deno-lint-ignore no-explicit-any
+      assertThrowsCode(() => wal.append("x" as any), "INVALID_ARGUMENT");
+      assert.equal(wal.lastSeq, 0);
+      await wal.close();
+    });
+
+    it("drains when the next record would overflow 64 KiB", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      let journaled = 0;
+      let record = sampleRecord(1, wal.salt, 1000);
+      while (journaled + record.length <= WAL_JOURNAL_BYTES) {
+        wal.append(record);
+        journaled += record.length;
+        record = sampleRecord(wal.lastSeq + 1, wal.salt, 1000);
+      }
+      // Everything so far fits: still in the journal.
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
+      wal.append(record);
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES + journaled);
+      // A record larger than the journal goes straight to the file, in order.
+      const big = sampleRecord(wal.lastSeq + 1, wal.salt, 65535);
+      assert.ok(big.length > WAL_JOURNAL_BYTES);
+      wal.append(big);
+      assert.equal(
+        sizeOf(wal.path),
+        WAL_HEADER_BYTES + journaled + record.length + big.length,
+      );
+      await wal.close();
+      assert.equal(readWal(wal.path, io).lastSeq, wal.lastSeq);
+    });
+
+    it("drains at the end of the task", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      const record = appendSample(wal);
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
+      await nextMacrotask();
+      const onDisk = fs.readFileSync(wal.path);
+      assert.equal(onDisk.length, WAL_HEADER_BYTES + record.length);
+      assert.deepEqual(
+        new Uint8Array(onDisk.subarray(WAL_HEADER_BYTES)),
+        record,
+      );
+      assert.equal(wal.walSyncs, 0, "draining is not syncing");
+      await wal.close();
+    });
+
+    it("sync() groups concurrent callers into one fdatasync", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      for (let index = 0; index < 10; index++) appendSample(wal);
+      const before = wal.walSyncs;
+      const started = performance.now();
+      const waiters = Array.from({ length: 64 }, () => wal.sync());
+      await Promise.all(waiters);
+      const elapsedMs = performance.now() - started;
+      const syncs = wal.walSyncs - before;
+      console.log(
+        `64 concurrent sync(): ${syncs} fdatasync(s), ${
+          elapsedMs.toFixed(2)
+        } ms`,
+      );
+      assert.ok(syncs >= 1 && syncs <= 2, `${syncs} fdatasyncs`);
+      // Nothing new: no fdatasync at all.
+      await wal.sync();
+      assert.equal(wal.walSyncs - before, syncs);
+      await wal.close();
+    });
+
+    it("64 clients that each append then sync share at most two rounds", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      const before = wal.walSyncs;
+      const clients = Array.from({ length: 64 }, async () => {
+        appendSample(wal);
+        await wal.sync();
+      });
+      await Promise.all(clients);
+      assert.ok(
+        wal.walSyncs - before <= 2,
+        `${wal.walSyncs - before} fdatasyncs`,
+      );
+      await wal.close();
+      assert.equal(readWal(wal.path, io).lastSeq, 64);
+    });
+
+    it("callers arriving during a sync wait for the next round", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      appendSample(wal);
+      const before = wal.walSyncs;
+      const first = wal.sync();
+      await Promise.resolve(); // the round starts at the end of this task
+      assert.equal(wal.walSyncs - before, 1, "first round in flight");
+      const late = appendSample(wal);
+      const order: string[] = [];
+      const second = wal.sync().then(() => order.push("second"));
+      const third = wal.sync().then(() => order.push("third"));
+      await first.then(() => order.push("first"));
+      await Promise.all([second, third]);
+      assert.deepEqual(order, ["first", "second", "third"]);
+      assert.equal(
+        wal.walSyncs - before,
+        2,
+        "the late callers share one round",
+      );
+      const onDisk = fs.readFileSync(wal.path);
+      assert.deepEqual(
+        new Uint8Array(onDisk.subarray(onDisk.length - late.length)),
+        late,
+      );
+      await wal.close();
+    });
+
+    it("syncNow() writes and fdatasyncs before returning", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      const record = appendSample(wal);
+      const before = wal.walSyncs;
+      wal.syncNow();
+      assert.equal(wal.walSyncs - before, 1);
+      const fresh = fs.openSync(wal.path, "r");
+      const back = new Uint8Array(record.length);
+      fs.readSync(fresh, back, 0, back.length, WAL_HEADER_BYTES);
+      fs.closeSync(fresh);
+      assert.deepEqual(back, record);
+      assert.equal(readWal(wal.path, io).lastSeq, 1);
+      wal.syncNow();
+      assert.equal(wal.walSyncs - before, 1, "nothing new: no fdatasync");
+      // One batch record, one fdatasync.
+      const encoder = new WalRecordEncoder();
+      for (let index = 0; index < 100; index++) {
+        encoder.put(
+          0,
+          index,
+          patternBytes(8, index),
+          8,
+          patternBytes(50, index),
+        );
+      }
+      wal.append(encoder.finish(wal.lastSeq + 1, wal.salt));
+      wal.syncNow();
+      assert.equal(wal.walSyncs - before, 2);
+      await wal.sync();
+      assert.equal(wal.walSyncs - before, 2, "sync() after syncNow() is free");
+      await wal.close();
+    });
+
+    it("truncate() empties the log and continues the numbering", async () => {
+      const dir = freshStore();
+      const wal = await WalWriter.open(dir, io);
+      for (let index = 0; index < 5; index++) appendSample(wal);
+      await wal.sync();
+      const oldSalt = wal.salt;
+      await assert.rejects(
+        wal.truncate(4),
+        /would drop records up to walSeq 5/,
+      );
+      const waiter = wal.sync(); // nothing new since the sync: resolves
+      await wal.truncate(5);
+      await waiter;
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
+      assert.equal(wal.baseSeq, 5);
+      assert.equal(wal.lastSeq, 5);
+      assert.notEqual(wal.salt, oldSalt);
+      appendSample(wal);
+      appendSample(wal);
+      await wal.close();
+      const result = readWal(wal.path, io, { checkpointSeq: 5 });
+      assert.equal(result.baseSeq, 5);
+      assert.equal(result.lastSeq, 7);
+      assert.equal(result.records, 2);
+    });
+
+    it("records appended while a truncation syncs follow the new header", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      for (let index = 0; index < 3; index++) appendSample(wal, 2000);
+      await wal.sync();
+      const truncation = wal.truncate(3);
+      // More than the journal holds: it grows while it may not drain.
+      let earlyBytes = 0;
+      for (let index = 0; index < 80; index++) {
+        earlyBytes += appendSample(wal, 1000).length;
+      }
+      assert.ok(earlyBytes > WAL_JOURNAL_BYTES);
+      const waiter = wal.sync();
+      await nextMacrotask();
+      await truncation;
+      await waiter;
+      const onDisk = fs.readFileSync(wal.path);
+      assert.equal(onDisk.length, WAL_HEADER_BYTES + earlyBytes);
+      await wal.close();
+      const result = readWal(wal.path, io, { checkpointSeq: 3 });
+      assert.equal(result.lastSeq, 83);
+      assert.equal(result.tornTailOffset, undefined);
+    });
+
+    it("syncNow() during a truncation makes the header durable first", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      appendSample(wal);
+      await wal.sync();
+      const truncation = wal.truncate(1);
+      appendSample(wal);
+      wal.syncNow();
+      assert.equal(readWal(wal.path, io, { checkpointSeq: 1 }).lastSeq, 2);
+      await truncation;
+      await wal.close();
+      assert.equal(readWal(wal.path, io, { checkpointSeq: 1 }).lastSeq, 2);
+    });
+
+    it("reopening cuts a torn tail and continues after the last whole record", async () => {
+      const dir = freshStore();
+      let wal = await WalWriter.open(dir, io);
+      for (let index = 0; index < 5; index++) appendSample(wal);
+      await wal.close();
+      const wholeBytes = sizeOf(wal.path);
+      const next = sampleRecord(6, wal.salt, 100);
+      fs.appendFileSync(wal.path, next.subarray(0, 40));
+      fs.appendFileSync(wal.path, new Uint8Array(4096));
+      wal = await WalWriter.open(dir, io);
+      assert.equal(wal.recovery.tornTailOffset, wholeBytes);
+      assert.equal(wal.recovery.fileBytes, wholeBytes + 40 + 4096);
+      assert.equal(sizeOf(wal.path), wholeBytes);
+      assert.equal(wal.lastSeq, 5);
+      appendSample(wal);
+      await wal.close();
+      const result = readWal(wal.path, io);
+      assert.equal(result.lastSeq, 6);
+      assert.equal(result.tornTailOffset, undefined);
+    });
+
+    it("reopening after a crashed truncation resets to the checkpoint", async () => {
+      const dir = freshStore();
+      let wal = await WalWriter.open(dir, io);
+      for (let index = 0; index < 3; index++) appendSample(wal);
+      await wal.close();
+      // The checkpoint covered walSeq 9 and the crash came before the
+      // truncation: every record is in the checkpoint.
+      const replayed: number[] = [];
+      wal = await WalWriter.open(dir, io, {
+        checkpointSeq: 9,
+        onRecord: (record) => replayed.push(record.walSeq),
+      });
+      assert.deepEqual(replayed, []);
+      assert.equal(wal.baseSeq, 9);
+      assert.equal(wal.lastSeq, 9);
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
+      appendSample(wal);
+      await wal.close();
+      assert.equal(readWal(wal.path, io, { checkpointSeq: 9 }).lastSeq, 10);
+      await assertRejectsCode(
+        WalWriter.open(dir, io, { checkpointSeq: 2 }),
+        "CORRUPTION",
+        /missing/,
+      );
+    });
+
+    it("reopening refuses mid-file corruption", async () => {
+      const dir = freshStore();
+      const wal = await WalWriter.open(dir, io);
+      for (let index = 0; index < 3; index++) appendSample(wal);
+      await wal.close();
+      const bytes = fs.readFileSync(wal.path);
+      bytes[WAL_HEADER_BYTES + 25] ^= 0x08;
+      fs.writeFileSync(wal.path, bytes);
+      await assertRejectsCode(
+        WalWriter.open(dir, io),
+        "CORRUPTION",
+        new RegExp(`at offset ${WAL_HEADER_BYTES} `),
+      );
+      assert.equal(sizeOf(wal.path), bytes.length, "the log is left as it was");
+    });
+
+    it("after close every call throws CLOSED; close is idempotent", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      appendSample(wal);
+      const closing = wal.close();
+      assert.equal(wal.close(), closing);
+      await closing;
+      assertThrowsCode(() => appendSample(wal), "CLOSED");
+      assertThrowsCode(() => wal.syncNow(), "CLOSED");
+      await assertRejectsCode(wal.sync(), "CLOSED");
+      await assertRejectsCode(wal.truncate(5), "CLOSED");
+      assert.equal(readWal(wal.path, io).lastSeq, 1);
+    });
+
+    describe("real I/O failures", () => {
+      const linuxProc = fs.existsSync("/proc/self/fd");
+
+      it(
+        "a write on a descriptor turned read-only fails with IO and the writer stays failed",
+        {
+          skip: !linuxProc,
+        },
+        async () => {
+          const wal = await WalWriter.open(freshStore(), io);
+          appendSample(wal);
+          await wal.sync();
+          appendSample(wal);
+          const pending = wal.sync();
+          swapDescriptor(wal.path, wal.path, "r");
+          const error = await assertRejectsCode(pending, "IO", /EBADF/);
+          assert.ok(error.message.includes(wal.path), error.message);
+          assert.equal(wal.failure?.code, "IO");
+          assertThrowsCode(
+            () => appendSample(wal),
+            "IO",
+            /failed earlier.*EBADF/,
+          );
+          assertThrowsCode(() => wal.syncNow(), "IO", /EBADF/);
+          await assertRejectsCode(wal.sync(), "IO", /EBADF/);
+          await assertRejectsCode(wal.truncate(10), "IO", /EBADF/);
+          await assertRejectsCode(wal.close(), "IO", /EBADF/);
+          assert.equal(readWal(wal.path, io).lastSeq, 1);
+        },
+      );
+
+      it("an end-of-task drain that fails surfaces at the next call", {
+        skip: !linuxProc,
+      }, async () => {
+        const wal = await WalWriter.open(freshStore(), io);
+        appendSample(wal);
+        swapDescriptor(wal.path, wal.path, "r");
+        await nextMacrotask();
+        assert.equal(wal.failure?.code, "IO");
+        assert.match(wal.failure?.message ?? "", /EBADF/);
+        const error = assertThrowsCode(() => appendSample(wal), "IO", /EBADF/);
+        assert.ok(error.message.includes(wal.path));
+        await assertRejectsCode(wal.close(), "IO");
+      });
+
+      it("syncNow() reports a failed write", { skip: !linuxProc }, async () => {
+        const wal = await WalWriter.open(freshStore(), io);
+        appendSample(wal);
+        swapDescriptor(wal.path, wal.path, "r");
+        assertThrowsCode(() => wal.syncNow(), "IO", /EBADF/);
+        assertThrowsCode(() => wal.syncNow(), "IO", /failed earlier/);
+        await assertRejectsCode(wal.close(), "IO");
+      });
+
+      it("a failed fdatasync rejects every waiter and fails the writer", {
+        skip: !linuxProc,
+      }, async () => {
+        const wal = await WalWriter.open(freshStore(), io);
+        // Writes to /dev/null succeed; fdatasync on it fails with EINVAL.
+        swapDescriptor(wal.path, "/dev/null", "r+");
+        appendSample(wal);
+        const waiters = Array.from({ length: 8 }, () => wal.sync());
+        for (const waiter of waiters) {
+          const error = await assertRejectsCode(
+            waiter,
+            "IO",
+            /fdatasync.*EINVAL/,
+          );
+          assert.ok(error.message.includes(wal.path), error.message);
+        }
+        assertThrowsCode(() => appendSample(wal), "IO", /EINVAL/);
+        await assertRejectsCode(wal.close(), "IO");
+      });
+
+      it(
+        "a failed synchronous fdatasync throws IO",
+        { skip: !linuxProc },
+        async () => {
+          const wal = await WalWriter.open(freshStore(), io);
+          swapDescriptor(wal.path, "/dev/null", "r+");
+          appendSample(wal);
+          const error = assertThrowsCode(
+            () => wal.syncNow(),
+            "IO",
+            /fdatasync.*EINVAL/,
+          );
+          assert.ok(error.message.includes(wal.path), error.message);
+          await assertRejectsCode(wal.sync(), "IO", /EINVAL/);
+          await assertRejectsCode(wal.close(), "IO");
+        },
+      );
+
+      it("a full file system (ENOSPC) fails the writer", async (context) => {
+        const mountPoint = mountTinyTmpfs(64 * 1024);
+        if (mountPoint === undefined) {
+          context.skip("cannot mount a tmpfs here (needs root on Linux)");
+          return;
+        }
+        try {
+          const wal = await WalWriter.open(mountPoint, io);
+          const error = assertThrowsCode(
+            () => {
+              for (let index = 0; index < 200; index++) appendSample(wal, 1000);
+            },
+            "IO",
+            /ENOSPC/,
+          );
+          assert.ok(error.message.includes(wal.path), error.message);
+          await assertRejectsCode(wal.sync(), "IO", /ENOSPC/);
+          assertThrowsCode(() => wal.syncNow(), "IO", /ENOSPC/);
+          await assertRejectsCode(wal.close(), "IO", /ENOSPC/);
+          // What reached the disk replays up to the last whole record.
+          const result = readWal(wal.path, io);
+          assert.ok(result.lastSeq >= 1);
+        } finally {
+          unmount(mountPoint);
+        }
+      });
+    });
+  });
+}
