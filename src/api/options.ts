@@ -55,12 +55,47 @@ export function checkTreeOptions(options: unknown): TreeOptions {
         }`,
       );
     }
-    // File-backed trees arrive with the persistence layer (issue #3).
+  }
+  if (
+    opts.bufferPoolSize !== undefined &&
+    (!Number.isSafeInteger(opts.bufferPoolSize) || opts.bufferPoolSize < 2)
+  ) {
     throw new HoltError(
       "INVALID_ARGUMENT",
-      `file-backed trees are not available in this version (path ${
-        describe(opts.path)
-      }); open with { memory: true }`,
+      `options.bufferPoolSize must be an integer >= 2, got ${
+        describe(opts.bufferPoolSize)
+      }`,
+    );
+  }
+  const durability = opts.durability;
+  if (durability !== undefined) {
+    const kind = (durability as { kind?: unknown })?.kind;
+    if (kind === "stateMachine") {
+      throw new HoltError(
+        "WRONG_DURABILITY",
+        "durability stateMachine is only for a DB (DB.open), not a single tree",
+      );
+    }
+    const sync = (durability as { sync?: unknown }).sync;
+    if (kind !== "wal" || (sync !== undefined && typeof sync !== "boolean")) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `options.durability must be { kind: "wal", sync?: boolean }, got ${
+          describe(JSON.stringify(durability))
+        }`,
+      );
+    }
+  }
+  if (opts.io !== undefined && !["auto", "uring", "posix"].includes(opts.io)) {
+    throw new HoltError(
+      "INVALID_ARGUMENT",
+      `options.io must be "auto", "uring" or "posix", got ${describe(opts.io)}`,
+    );
+  }
+  if (opts.readOnly !== undefined && typeof opts.readOnly !== "boolean") {
+    throw new HoltError(
+      "INVALID_ARGUMENT",
+      `options.readOnly must be a boolean, got ${describe(opts.readOnly)}`,
     );
   }
   return opts;

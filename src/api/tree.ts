@@ -12,7 +12,9 @@ import { ArtTree } from "../art/tree.ts";
 import { type VerifyReport, verifyTree } from "../art/verify.ts";
 import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
 import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
-import { MemoryFrameStore } from "../store/memory.ts";
+import type { IoBackend } from "../io/backend.ts";
+import { WAL_OP_DELETE, WAL_OP_PUT, WalOpCursor } from "../wal/codec.ts";
+import type { WalRecord } from "../wal/reader.ts";
 import { copyOut } from "../frame/bytes.ts";
 import { HoltError } from "./errors.ts";
 import {
@@ -26,6 +28,7 @@ import {
   type Value,
 } from "./keys.ts";
 import { checkTreeOptions, type TreeOptions } from "./options.ts";
+import { Storage, type StorageStats } from "./storage.ts";
 import {
   type KeyEntry,
   KeyScan,
@@ -50,25 +53,9 @@ export interface RenameOptions {
   force?: boolean;
 }
 
-/** What {@linkcode Tree.stats} reports. */
-export interface TreeStats extends ShapeStats {
-  /** The storage backend: `"memory"` for memory trees. */
-  io: "uring" | "posix" | "memory";
-  /** Frame lookups served from memory. */
-  cacheHits: number;
-  /** Frame lookups that had to load a frame. */
-  cacheMisses: number;
-  /** Frames evicted from the buffer pool. */
-  evictions: number;
-  /** Bytes appended to the write-ahead log. */
-  walBytes: number;
-  /** Records appended to the write-ahead log. */
-  walRecords: number;
-  /** fdatasync calls on the write-ahead log. */
-  walSyncs: number;
-  /** Frames changed since the last checkpoint. */
-  dirtyFrames: number;
-}
+/** What {@linkcode Tree.stats} reports: the shape of the tree and the
+ * counters of its storage. */
+export interface TreeStats extends ShapeStats, StorageStats {}
 
 /**
  * One Holt tree: an adaptive radix tree over path-shaped keys, ordered by
@@ -88,22 +75,25 @@ export interface TreeStats extends ShapeStats {
  */
 export class Tree {
   readonly #art: ArtTree;
-  readonly #store: MemoryFrameStore;
+  readonly #storage: Storage;
   readonly #keys = new KeyEncoder();
   readonly #otherKeys = new KeyEncoder();
   #closed = false;
   readonly #ensureOpen = (): void => {
     if (this.#closed) throw new HoltError("CLOSED", "the tree is closed");
+    this.#storage.beginOperation();
   };
 
-  private constructor(store: MemoryFrameStore, art: ArtTree) {
-    this.#store = store;
+  private constructor(storage: Storage, art: ArtTree) {
+    this.#storage = storage;
     this.#art = art;
   }
 
   /**
-   * Opens a tree. `{ memory: true }` makes a tree that lives in memory only.
-   * Throws `INVALID_ARGUMENT` for malformed options.
+   * Opens a tree: `{ memory: true }` lives in memory only; `{ path }` opens
+   * (or creates) the file-backed tree in that directory, replaying its log.
+   * Throws `INVALID_ARGUMENT` for malformed options, `LOCKED` when another
+   * handle holds the store, `CORRUPTION` or `IO` from recovery.
    *
    * @example
    * ```ts
@@ -113,24 +103,79 @@ export class Tree {
    * await tree.close();
    * ```
    */
-  static open(options: TreeOptions): Promise<Tree> {
-    try {
-      checkTreeOptions(options);
-    } catch (error) {
-      return Promise.reject(error);
+  static async open(options: TreeOptions): Promise<Tree> {
+    return await Tree.openWith(checkTreeOptions(options), undefined);
+  }
+
+  /** @internal Opens with checked options over an optional injected
+   * backend. */
+  static async openWith(
+    options: TreeOptions,
+    backend: IoBackend | undefined,
+  ): Promise<Tree> {
+    if (options.memory === true) {
+      const storage = Storage.memory();
+      const root = storage.source.create();
+      return new Tree(storage, new ArtTree(storage.source, root.id));
     }
-    const store = new MemoryFrameStore();
-    const root = store.create();
-    return Promise.resolve(new Tree(store, new ArtTree(store, root.id)));
+    const storage = await Storage.open(options, backend);
+    try {
+      const source = storage.source;
+      const committed = storage.committedMeta;
+      const rootFrameId = committed.length === 0
+        ? source.create().id
+        : decodeTreeMeta(committed, options.path!);
+      storage.pinRoot(rootFrameId);
+      const art = new ArtTree(source, rootFrameId);
+      const ops = new WalOpCursor();
+      const meta = encodeTreeMeta(rootFrameId);
+      await storage.recover((record) => replay(art, ops, record), () => meta);
+      return new Tree(storage, art);
+    } catch (error) {
+      await storage.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Starts a mutation: open, writable, its frames pinned. */
+  #beginWrite(): void {
+    this.#ensureOpen();
+    this.#storage.checkWritable();
   }
 
   /** Writes `value` under `key`, creating or replacing it. */
   put(key: Key, value: Value): void {
-    this.#ensureOpen();
+    this.#beginWrite();
     const bytes = this.#keys.encode(key, "key");
+    const keyBytes = this.#keys.length;
     const valueBytes = encodeValue(value);
+    this.#put(bytes, keyBytes, valueBytes);
+  }
+
+  /** Logs and applies a put of checked arguments. */
+  #put(bytes: Uint8Array, keyBytes: number, value: Uint8Array): void {
     const art = this.#art;
-    art.upsert(bytes, this.#keys.length, valueBytes, art.nextVersion());
+    const version = art.nextVersion();
+    const storage = this.#storage;
+    const log = storage.log;
+    if (log !== undefined) {
+      log.put(TREE_ID, version, bytes, keyBytes, value);
+      storage.append();
+    }
+    art.upsert(bytes, keyBytes, value, version);
+    storage.settle();
+  }
+
+  /** Logs and applies a delete of a key known to exist. */
+  #delete(bytes: Uint8Array, keyBytes: number): void {
+    const storage = this.#storage;
+    const log = storage.log;
+    if (log !== undefined) {
+      log.delete(TREE_ID, bytes, keyBytes);
+      storage.append();
+    }
+    this.#art.erase(bytes, keyBytes);
+    storage.settle();
   }
 
   /** A fresh copy of the value under `key`, or undefined. */
@@ -173,44 +218,49 @@ export class Tree {
 
   /** Removes `key`. Returns whether it existed. */
   delete(key: Key): boolean {
-    this.#ensureOpen();
+    this.#beginWrite();
     const bytes = this.#keys.encode(key, "key");
-    return this.#art.erase(bytes, this.#keys.length);
+    const keyBytes = this.#keys.length;
+    if (this.#art.findLeaf(bytes, keyBytes) < 0) return false;
+    this.#delete(bytes, keyBytes);
+    return true;
   }
 
   /** Writes `value` under `key` only if the key is absent. Returns whether
    * it was created. */
   putIfAbsent(key: Key, value: Value): boolean {
-    this.#ensureOpen();
+    this.#beginWrite();
     const bytes = this.#keys.encode(key, "key");
+    const keyBytes = this.#keys.length;
     const valueBytes = encodeValue(value);
-    const art = this.#art;
-    if (art.findLeaf(bytes, this.#keys.length) >= 0) return false;
-    art.upsert(bytes, this.#keys.length, valueBytes, art.nextVersion());
+    if (this.#art.findLeaf(bytes, keyBytes) >= 0) return false;
+    this.#put(bytes, keyBytes, valueBytes);
     return true;
   }
 
   /** Replaces the value under `key` only if its version is `version`.
    * Returns whether it was swapped (false also when the key is absent). */
   compareAndPut(key: Key, version: number, value: Value): boolean {
-    this.#ensureOpen();
+    this.#beginWrite();
     const bytes = this.#keys.encode(key, "key");
+    const keyBytes = this.#keys.length;
     checkVersion(version);
     const valueBytes = encodeValue(value);
-    if (this.#versionOf(bytes, this.#keys.length) !== version) return false;
-    const art = this.#art;
-    art.upsert(bytes, this.#keys.length, valueBytes, art.nextVersion());
+    if (this.#versionOf(bytes, keyBytes) !== version) return false;
+    this.#put(bytes, keyBytes, valueBytes);
     return true;
   }
 
   /** Removes `key` only if its version is `version`. Returns whether it was
    * deleted. */
   deleteIfVersion(key: Key, version: number): boolean {
-    this.#ensureOpen();
+    this.#beginWrite();
     const bytes = this.#keys.encode(key, "key");
+    const keyBytes = this.#keys.length;
     checkVersion(version);
-    if (this.#versionOf(bytes, this.#keys.length) !== version) return false;
-    return this.#art.erase(bytes, this.#keys.length);
+    if (this.#versionOf(bytes, keyBytes) !== version) return false;
+    this.#delete(bytes, keyBytes);
+    return true;
   }
 
   /**
@@ -219,23 +269,19 @@ export class Tree {
    * and `force` is not set; nothing changes then.
    */
   rename(src: Key, dst: Key, options: RenameOptions = {}): void {
-    this.#ensureOpen();
+    this.#beginWrite();
     const srcBytes = this.#keys.encode(src, "source key");
     const dstBytes = this.#otherKeys.encode(dst, "destination key");
     const force = checkForce(options);
     const art = this.#art;
     const srcLength = this.#keys.length;
     const dstLength = this.#otherKeys.length;
-    const off = art.findLeaf(srcBytes, srcLength);
-    if (off < 0) {
+    if (art.findLeaf(srcBytes, srcLength) < 0) {
       throw new HoltError(
         "NOT_FOUND",
         `rename source ${describe(src)} not found`,
       );
     }
-    const frame = art.hitFrame;
-    const start = off + LEAF_HEADER_BYTES + srcLength;
-    const value = copyOut(frame.u8, start, leafValueBytes(frame, off));
     if (!force && art.findLeaf(dstBytes, dstLength) >= 0) {
       throw new HoltError(
         "ALREADY_EXISTS",
@@ -243,8 +289,15 @@ export class Tree {
       );
     }
     if (sameBytes(srcBytes, srcLength, dstBytes, dstLength)) return;
-    art.upsert(dstBytes, dstLength, value, art.nextVersion());
-    art.erase(srcBytes, srcLength);
+    const version = art.nextVersion();
+    const storage = this.#storage;
+    const log = storage.log;
+    if (log !== undefined) {
+      log.rename(TREE_ID, version, srcBytes, srcLength, dstBytes, dstLength);
+      storage.append();
+    }
+    applyRename(art, srcBytes, srcLength, dstBytes, dstLength, version);
+    storage.settle();
   }
 
   /** Whether no key starts with `prefix` (the empty prefix: the whole tree). */
@@ -321,42 +374,37 @@ export class Tree {
     };
   }
 
-  /** Durability barrier. A memory tree has nothing to make durable. */
-  sync(): Promise<void> {
-    try {
-      this.#ensureOpen();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return Promise.resolve();
-  }
-
-  /** Checkpoint. A memory tree has nothing to write. */
-  checkpoint(): Promise<void> {
-    return this.sync();
-  }
-
-  /** Merges small frames into their parents and compacts every frame with
-   * garbage. */
-  compact(): void {
+  /**
+   * Durability barrier: resolves when every mutation acknowledged before
+   * the call is on stable storage. Concurrent callers share one fdatasync.
+   * A memory tree has nothing to make durable.
+   */
+  async sync(): Promise<void> {
     this.#ensureOpen();
+    await this.#storage.sync();
+  }
+
+  /**
+   * Writes every frame changed so far into a new committed image and lets
+   * the log shrink. Foreground operations continue while it runs. A memory
+   * or read-only tree has nothing to write.
+   */
+  async checkpoint(): Promise<void> {
+    this.#ensureOpen();
+    await this.#storage.checkpoint();
+  }
+
+  /** Merges small frames into their parents and rewrites every frame
+   * densely. */
+  compact(): void {
+    this.#beginWrite();
     compactTree(this.#art);
   }
 
-  /** Shape and I/O counters of this tree. */
+  /** Shape, cache and log counters of this tree. Walks every frame. */
   stats(): TreeStats {
     this.#ensureOpen();
-    return {
-      ...shapeStats(this.#art),
-      io: "memory",
-      cacheHits: 0,
-      cacheMisses: 0,
-      evictions: 0,
-      walBytes: 0,
-      walRecords: 0,
-      walSyncs: 0,
-      dirtyFrames: 0,
-    };
+    return { ...shapeStats(this.#art), ...this.#storage.stats() };
   }
 
   /** Checks every structural invariant of every frame. */
@@ -365,15 +413,96 @@ export class Tree {
     return verifyTree(this.#art);
   }
 
-  /** Releases the tree; later calls throw `CLOSED`. Closing twice is fine. */
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      for (const frameId of this.#store.frameIds()) {
-        this.#store.release(frameId);
+  /**
+   * Checkpoints (file-backed writers), then releases the tree and its
+   * lock; later calls throw `CLOSED`. Closing twice is fine.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#storage.close();
+  }
+}
+
+/** The log's tree id of a standalone tree. */
+const TREE_ID = 0;
+
+/** Meta bytes of a standalone tree's image: `u32 format = 1, u32 root
+ * frame id`. */
+function encodeTreeMeta(rootFrameId: number): Uint8Array {
+  const meta = new Uint8Array(8);
+  const view = new DataView(meta.buffer);
+  view.setUint32(0, 1, true);
+  view.setUint32(4, rootFrameId, true);
+  return meta;
+}
+
+function decodeTreeMeta(meta: Uint8Array, path: string): number {
+  const view = new DataView(meta.buffer, meta.byteOffset, meta.byteLength);
+  if (meta.length !== 8 || view.getUint32(0, true) !== 1) {
+    throw new HoltError(
+      "CORRUPTION",
+      `manifest of ${path} does not describe a tree (${meta.length} meta bytes)`,
+    );
+  }
+  return view.getUint32(4, true);
+}
+
+/** Applies a rename whose checks passed: `dst` gets `src`'s value at
+ * `version`, `src` goes. */
+function applyRename(
+  art: ArtTree,
+  src: Uint8Array,
+  srcBytes: number,
+  dst: Uint8Array,
+  dstBytes: number,
+  version: number,
+): void {
+  const off = art.findLeaf(src, srcBytes);
+  const frame = art.hitFrame;
+  const start = off + LEAF_HEADER_BYTES + srcBytes;
+  const value = copyOut(frame.u8, start, leafValueBytes(frame, off));
+  art.upsert(dst, dstBytes, value, version);
+  art.erase(src, srcBytes);
+}
+
+/** Applies one log record to `art` during recovery. */
+function replay(art: ArtTree, ops: WalOpCursor, record: WalRecord): void {
+  ops.reset(record.bytes, record.offsetBytes);
+  while (ops.next()) {
+    if (ops.treeId !== TREE_ID) {
+      throw new HoltError(
+        "CORRUPTION",
+        `log record ${record.walSeq} names tree ${ops.treeId} in a single-tree store`,
+      );
+    }
+    switch (ops.kind) {
+      case WAL_OP_PUT:
+        art.observeVersion(ops.version);
+        art.upsert(ops.key(), ops.keyBytes, ops.value(), ops.version);
+        break;
+      case WAL_OP_DELETE:
+        art.erase(ops.key(), ops.keyBytes);
+        break;
+      default: {
+        art.observeVersion(ops.version);
+        const src = ops.key();
+        if (art.findLeaf(src, ops.keyBytes) < 0) {
+          throw new HoltError(
+            "CORRUPTION",
+            `log record ${record.walSeq} renames a missing key`,
+          );
+        }
+        applyRename(
+          art,
+          src,
+          ops.keyBytes,
+          ops.dst(),
+          ops.dstBytes,
+          ops.version,
+        );
       }
     }
-    return Promise.resolve();
   }
 }
 

@@ -139,7 +139,17 @@ export class ArtTree {
     const root = this.rootFrame;
     const version = root.f64[H_F64_TREE_SEQ] + 1;
     root.f64[H_F64_TREE_SEQ] = version;
+    root.touch();
     return version;
+  }
+
+  /** Raises the version counter to at least `version` (log replay). */
+  observeVersion(version: number): void {
+    const root = this.rootFrame;
+    if (root.f64[H_F64_TREE_SEQ] < version) {
+      root.f64[H_F64_TREE_SEQ] = version;
+      root.touch();
+    }
   }
 
   /**

@@ -1,0 +1,304 @@
+/**
+ * What a tree stands on: its frames (a memory store, or a buffer pool over
+ * a file store), its write-ahead log and its checkpointer. `Tree` (and
+ * later `DB`) drive it; it knows nothing of keys beyond the log records.
+ *
+ * A file-backed storage opens in two phases: {@linkcode Storage.open}
+ * reads the committed image (manifest, meta bytes naming the roots), the
+ * caller builds its trees over {@linkcode Storage.source}, then
+ * {@linkcode Storage.recover} replays the log into them and opens it for
+ * appending.
+ *
+ * @module
+ */
+
+import type { FrameSource } from "../art/source.ts";
+import {
+  Checkpointer,
+  type CheckpointPolicy,
+} from "../checkpoint/checkpoint.ts";
+import type { IoBackend } from "../io/backend.ts";
+import { createBackend } from "../io/select.ts";
+import { FileStore } from "../store/file.ts";
+import { MemoryFrameStore } from "../store/memory.ts";
+import { BufferPool } from "../store/pool.ts";
+import { WalRecordEncoder } from "../wal/codec.ts";
+import { readWal, type WalRecord } from "../wal/reader.ts";
+import { WalWriter } from "../wal/writer.ts";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { WAL_FILE_NAME } from "../wal/header.ts";
+import { HoltError } from "./errors.ts";
+import type { TreeOptions } from "./options.ts";
+
+/** Resident frames when `bufferPoolSize` is not given. */
+export const DEFAULT_BUFFER_POOL_SIZE = 256;
+
+/** I/O and cache counters of a storage. */
+export interface StorageStats {
+  /** The backend: `"uring"`, `"posix"` or `"memory"`. */
+  io: "uring" | "posix" | "memory";
+  /** Frame lookups served from memory. */
+  cacheHits: number;
+  /** Frame lookups that loaded a frame. */
+  cacheMisses: number;
+  /** Frames evicted from the buffer pool. */
+  evictions: number;
+  /** Bytes appended to the log since open. */
+  walBytes: number;
+  /** Records appended to the log since open. */
+  walRecords: number;
+  /** fdatasync calls on the log since open. */
+  walSyncs: number;
+  /** Bytes in the log now: what the next checkpoint retires. */
+  walLogBytes: number;
+  /** Frames changed since the last checkpoint. */
+  dirtyFrames: number;
+  /** Frames resident in memory. */
+  residentFrames: number;
+  /** Checkpoints committed since open. */
+  checkpoints: number;
+  /** Checkpoint rounds that failed since open. */
+  checkpointFailures: number;
+  /** Where replay found a torn log tail at open, if it did. */
+  tornTailOffset: number | undefined;
+  /** Log records replayed at open. */
+  replayedRecords: number;
+}
+
+/** The frames, log and checkpointer under one or more trees. */
+export class Storage {
+  /** Where the walker gets frames. */
+  readonly source: FrameSource;
+  /** The backend kind, or `"memory"`. */
+  readonly io: "uring" | "posix" | "memory";
+  /** Opened read-only: mutations throw `READ_ONLY`, nothing is written. */
+  readonly readOnly: boolean;
+  /** The log record being built by the current mutation (file-backed
+   * writers only). */
+  readonly log: WalRecordEncoder | undefined;
+
+  readonly #pool: BufferPool | undefined;
+  readonly #store: FileStore | undefined;
+  readonly #backend: IoBackend | undefined;
+  readonly #ownsBackend: boolean;
+  readonly #syncEach: boolean;
+  readonly #background: boolean;
+  #wal: WalWriter | undefined;
+  #checkpointer: Checkpointer | undefined;
+  #meta: () => Uint8Array = () => new Uint8Array(0);
+  #tornTailOffset: number | undefined;
+  #replayed = 0;
+  #closed = false;
+
+  private constructor(
+    source: FrameSource,
+    io: "uring" | "posix" | "memory",
+    readOnly: boolean,
+    pool?: BufferPool,
+    store?: FileStore,
+    backend?: IoBackend,
+    ownsBackend = false,
+    syncEach = false,
+    background = false,
+  ) {
+    this.source = source;
+    this.io = io;
+    this.readOnly = readOnly;
+    this.#pool = pool;
+    this.#store = store;
+    this.#backend = backend;
+    this.#ownsBackend = ownsBackend;
+    this.#syncEach = syncEach;
+    this.#background = background;
+    this.log = store !== undefined && !readOnly
+      ? new WalRecordEncoder()
+      : undefined;
+  }
+
+  /** A storage living in memory only. */
+  static memory(): Storage {
+    return new Storage(new MemoryFrameStore(), "memory", false);
+  }
+
+  /**
+   * Opens the file store of `options.path` (checked options), taking its
+   * lock. `backend` replaces the one `options.io` would pick (tests inject
+   * faults that way). Call {@linkcode recover} next.
+   */
+  static async open(
+    options: TreeOptions,
+    backend?: IoBackend,
+  ): Promise<Storage> {
+    const io = backend ?? await createBackend(options.io ?? "auto");
+    let store: FileStore;
+    try {
+      store = await FileStore.open(options.path!, {
+        backend: io,
+        readOnly: options.readOnly === true,
+      });
+    } catch (error) {
+      if (backend === undefined) io.close();
+      throw error;
+    }
+    const pool = new BufferPool(store, {
+      bufferPoolSize: options.bufferPoolSize ?? DEFAULT_BUFFER_POOL_SIZE,
+    });
+    const durability = options.durability ?? { kind: "wal" };
+    return new Storage(
+      pool,
+      io.kind,
+      options.readOnly === true,
+      pool,
+      store,
+      io,
+      backend === undefined,
+      durability.kind === "wal" && durability.sync === true,
+      options.checkpoint?.background !== false,
+    );
+  }
+
+  /** The meta bytes of the committed image (empty for a new store). */
+  get committedMeta(): Uint8Array {
+    return this.#store?.meta ?? new Uint8Array(0);
+  }
+
+  /** Keeps `frameId` resident for the storage's lifetime. */
+  pinRoot(frameId: number): void {
+    this.#pool?.pinRoot(frameId);
+  }
+
+  /**
+   * Replays the log after the committed image through `apply`, then (for
+   * a writer) opens it for appending and starts the background
+   * checkpointer. `meta` describes the roots at any later moment; a
+   * checkpoint stores it with the image.
+   */
+  async recover(
+    apply: (record: WalRecord) => void,
+    meta: () => Uint8Array,
+  ): Promise<void> {
+    const store = this.#store;
+    if (store === undefined) return;
+    this.#meta = meta;
+    const pool = this.#pool!;
+    const onRecord = (record: WalRecord) => {
+      pool.beginOperation();
+      apply(record);
+      this.#replayed++;
+    };
+    const options = { checkpointSeq: store.walSeq, onRecord };
+    if (this.readOnly) {
+      const path = join(store.dir, WAL_FILE_NAME);
+      if (existsSync(path)) {
+        this.#tornTailOffset = readWal(path, this.#backend!, options)
+          .tornTailOffset;
+      }
+      return;
+    }
+    const wal = await WalWriter.open(store.dir, this.#backend!, options);
+    this.#wal = wal;
+    this.#tornTailOffset = wal.recovery.tornTailOffset;
+    const checkpointer = new Checkpointer({ pool, store, wal, meta });
+    this.#checkpointer = checkpointer;
+    if (this.#background) {
+      checkpointer.startBackground(backgroundPolicy(pool.bufferPoolSize));
+    }
+  }
+
+  /** Starts an operation: the frames it touches stay resident until the
+   * next one starts. */
+  beginOperation(): void {
+    this.#pool?.beginOperation();
+  }
+
+  /** Throws unless a mutation may run now: `READ_ONLY`, or `IO` when the
+   * log failed (the tree must be reopened). */
+  checkWritable(): void {
+    if (this.readOnly) {
+      throw new HoltError("READ_ONLY", "the tree was opened read-only");
+    }
+    const failure = this.#wal?.failure;
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Appends the record built in {@linkcode log} (whose next walSeq it
+   * assigns). Call before applying the mutation. */
+  append(): void {
+    const wal = this.#wal!;
+    wal.append(this.log!.finish(wal.lastSeq + 1, wal.salt));
+  }
+
+  /** Makes the mutation just applied durable when the durability mode asks
+   * for it (`sync: true`: one fdatasync). */
+  settle(): void {
+    if (this.#syncEach) this.#wal!.syncNow();
+  }
+
+  /** Resolves when every mutation acknowledged before the call is on
+   * stable storage; concurrent callers share one fdatasync. */
+  sync(): Promise<void> {
+    return this.#wal?.sync() ?? Promise.resolve();
+  }
+
+  /** Runs a checkpoint (after any in progress). Memory and read-only
+   * storages have nothing to write. */
+  checkpoint(): Promise<void> {
+    return this.#checkpointer?.checkpoint() ?? Promise.resolve();
+  }
+
+  /** I/O and cache counters. */
+  stats(): StorageStats {
+    const pool = this.#pool?.stats();
+    const wal = this.#wal;
+    const checkpoints = this.#checkpointer?.stats();
+    return {
+      io: this.io,
+      cacheHits: pool?.hits ?? 0,
+      cacheMisses: pool?.misses ?? 0,
+      evictions: pool?.evictions ?? 0,
+      walBytes: wal?.walBytes ?? 0,
+      walRecords: wal?.walRecords ?? 0,
+      walSyncs: wal?.walSyncs ?? 0,
+      walLogBytes: wal?.logBytes ?? 0,
+      dirtyFrames: pool?.dirty ?? 0,
+      residentFrames: pool?.resident ?? 0,
+      checkpoints: checkpoints?.checkpoints ?? 0,
+      checkpointFailures: checkpoints?.failures ?? 0,
+      tornTailOffset: this.#tornTailOffset,
+      replayedRecords: this.#replayed,
+    };
+  }
+
+  /**
+   * Checkpoints (a writer whose log is healthy), then closes the log, the
+   * store (releasing its lock) and the backend. Everything is released
+   * even when the checkpoint fails; its error is rethrown then.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const checkpointer = this.#checkpointer;
+    let failure: unknown;
+    if (checkpointer !== undefined) {
+      checkpointer.stopBackground();
+      if (this.#wal?.failure === undefined) {
+        await checkpointer.checkpoint().catch((error) => failure = error);
+      }
+      await checkpointer.idle();
+    }
+    await this.#wal?.close().catch((error) => failure ??= error);
+    await this.#store?.close().catch((error) => failure ??= error);
+    if (this.#ownsBackend) this.#backend?.close();
+    if (failure !== undefined) throw failure;
+  }
+}
+
+/** Background checkpoint thresholds for a pool of `poolFrames` frames. */
+function backgroundPolicy(poolFrames: number): CheckpointPolicy {
+  return {
+    intervalMs: 100,
+    walBytes: 16 * 1024 * 1024,
+    dirtyFrames: Math.max(4, Math.floor(poolFrames / 2)),
+  };
+}
