@@ -22,11 +22,9 @@ export { KeyPath } from "./src/api/keypath.ts";
 export type { Key, Value } from "./src/api/keys.ts";
 export type { Durability, TreeOptions } from "./src/api/options.ts";
 export type { KeyEntry, RecordEntry, ScanOptions } from "./src/api/scan.ts";
-export {
-  type RenameOptions,
-  Tree,
-  type TreeRecord,
-  type TreeStats,
-} from "./src/api/tree.ts";
+export { type RenameOptions, Tree, type TreeStats } from "./src/api/tree.ts";
+export { type TreeRecord, View } from "./src/api/view.ts";
+export { AtomicBatch, type BatchRenameOptions } from "./src/api/batch.ts";
+export type { StorageStats } from "./src/api/storage.ts";
 export type { ShapeStats } from "./src/art/stats.ts";
 export type { VerifyReport } from "./src/art/verify.ts";

@@ -5,21 +5,17 @@
  * @module
  */
 
-import { Cursor, ENTRY_NONE } from "../art/cursor.ts";
 import { compactTree } from "../art/spill.ts";
 import { type ShapeStats, shapeStats } from "../art/stats.ts";
 import { ArtTree } from "../art/tree.ts";
 import { type VerifyReport, verifyTree } from "../art/verify.ts";
-import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
-import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
 import type { IoBackend } from "../io/backend.ts";
-import { WAL_OP_DELETE, WAL_OP_PUT, WalOpCursor } from "../wal/codec.ts";
-import type { WalRecord } from "../wal/reader.ts";
-import { copyOut } from "../frame/bytes.ts";
+import { leafVersion } from "../frame/leaf.ts";
+import { WalOpCursor } from "../wal/codec.ts";
+import { applyRename, commitOps, replayRecord } from "./apply.ts";
+import { AtomicBatch } from "./batch.ts";
 import { HoltError } from "./errors.ts";
 import {
-  checkDelimiter,
-  checkLimit,
   checkVersion,
   describe,
   encodeValue,
@@ -28,24 +24,9 @@ import {
   type Value,
 } from "./keys.ts";
 import { checkTreeOptions, type TreeOptions } from "./options.ts";
+import type { KeyEntry, RecordEntry, ScanOptions } from "./scan.ts";
 import { Storage, type StorageStats } from "./storage.ts";
-import {
-  type KeyEntry,
-  KeyScan,
-  type RecordEntry,
-  RecordScan,
-  type ScanOptions,
-  type ScanPlan,
-  visitPlan,
-} from "./scan.ts";
-
-/** A record's value and version. */
-export interface TreeRecord {
-  /** A fresh copy of the value. */
-  value: Uint8Array;
-  /** The record's version: changes on every write of the key. */
-  version: number;
-}
+import { snapshotTree, type TreeRecord, View } from "./view.ts";
 
 /** Options of {@linkcode Tree.rename}. */
 export interface RenameOptions {
@@ -78,7 +59,9 @@ export class Tree {
   readonly #storage: Storage;
   readonly #keys = new KeyEncoder();
   readonly #otherKeys = new KeyEncoder();
+  readonly #reads: View;
   #closed = false;
+  #inBatch = false;
   readonly #ensureOpen = (): void => {
     if (this.#closed) throw new HoltError("CLOSED", "the tree is closed");
     this.#storage.beginOperation();
@@ -87,6 +70,7 @@ export class Tree {
   private constructor(storage: Storage, art: ArtTree) {
     this.#storage = storage;
     this.#art = art;
+    this.#reads = new View(art, this.#ensureOpen, undefined);
   }
 
   /**
@@ -129,7 +113,11 @@ export class Tree {
       const art = new ArtTree(source, rootFrameId);
       const ops = new WalOpCursor();
       const meta = encodeTreeMeta(rootFrameId);
-      await storage.recover((record) => replay(art, ops, record), () => meta);
+      const treeOf = (treeId: number) => treeId === TREE_ID ? art : undefined;
+      await storage.recover(
+        (record) => replayRecord(treeOf, ops, record),
+        () => meta,
+      );
       return new Tree(storage, art);
     } catch (error) {
       await storage.close().catch(() => {});
@@ -140,6 +128,12 @@ export class Tree {
   /** Starts a mutation: open, writable, its frames pinned. */
   #beginWrite(): void {
     this.#ensureOpen();
+    if (this.#inBatch) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        "the tree cannot be written inside its own atomic batch: use the batch",
+      );
+    }
     this.#storage.checkWritable();
   }
 
@@ -176,39 +170,6 @@ export class Tree {
     }
     this.#art.erase(bytes, keyBytes);
     storage.settle();
-  }
-
-  /** A fresh copy of the value under `key`, or undefined. */
-  get(key: Key): Uint8Array | undefined {
-    this.#ensureOpen();
-    const bytes = this.#keys.encode(key, "key");
-    const art = this.#art;
-    const off = art.findLeaf(bytes, this.#keys.length);
-    if (off < 0) return undefined;
-    const frame = art.hitFrame;
-    const start = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
-    return copyOut(frame.u8, start, leafValueBytes(frame, off));
-  }
-
-  /** The value and version under `key`, or undefined. */
-  getRecord(key: Key): TreeRecord | undefined {
-    this.#ensureOpen();
-    const bytes = this.#keys.encode(key, "key");
-    const art = this.#art;
-    const off = art.findLeaf(bytes, this.#keys.length);
-    if (off < 0) return undefined;
-    const frame = art.hitFrame;
-    const start = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
-    return {
-      value: copyOut(frame.u8, start, leafValueBytes(frame, off)),
-      version: leafVersion(frame, off),
-    };
-  }
-
-  /** The version of the record under `key`, or undefined. */
-  getVersion(key: Key): number | undefined {
-    this.#ensureOpen();
-    return this.#versionOf(this.#keys.encode(key, "key"), this.#keys.length);
   }
 
   #versionOf(bytes: Uint8Array, keyBytes: number): number | undefined {
@@ -300,78 +261,145 @@ export class Tree {
     storage.settle();
   }
 
+  /** A fresh copy of the value under `key`, or undefined. */
+  get(key: Key): Uint8Array | undefined {
+    return this.#reads.get(key);
+  }
+
+  /** The value and version under `key`, or undefined. */
+  getRecord(key: Key): TreeRecord | undefined {
+    return this.#reads.getRecord(key);
+  }
+
+  /** The version of the record under `key`, or undefined. */
+  getVersion(key: Key): number | undefined {
+    return this.#reads.getVersion(key);
+  }
+
   /** Whether no key starts with `prefix` (the empty prefix: the whole tree). */
   isPrefixEmpty(prefix: Key): boolean {
-    this.#ensureOpen();
-    const bytes = this.#keys.copy(prefix, "prefix", true);
-    return new Cursor(this.#art, bytes, -1, undefined).step() === ENTRY_NONE;
+    return this.#reads.isPrefixEmpty(prefix);
   }
 
   /**
-   * Records whose keys start with `prefix`, in byte order. With a
-   * `delimiter`, keys with that byte after the prefix come back once per
-   * distinct common prefix (`kind: "prefix"`), skipping the keys below it.
-   * The iterable stays correct when the tree changes between steps: no key
-   * twice, never backwards, keys inserted ahead of the cursor included.
+   * Records whose keys start with `prefix`, in byte order; see
+   * {@linkcode View.scan}.
    *
    * @example
    * ```ts
    * import { Tree } from "../../mod.ts";
    * const tree = await Tree.open({ memory: true });
-   * for (const name of ["a/1", "a/2", "b/1"]) tree.put(name, name);
-   * const keys = [...tree.scan("a/")].map((e) =>
-   *   e.kind === "key" ? new TextDecoder().decode(e.key) : "");
-   * if (keys.join() !== "a/1,a/2") throw new Error(keys.join());
+   * for (const name of ["a/1", "a/2", "a/x/1", "b/1"]) tree.put(name, name);
+   * const entries = [...tree.scan("a/", { delimiter: "/" })].map((e) =>
+   *   new TextDecoder().decode(e.kind === "key" ? e.key : e.prefix)
+   * );
+   * if (entries.join() !== "a/1,a/2,a/x/") throw new Error(entries.join());
    * ```
    */
   scan(prefix: Key = "", options: ScanOptions = {}): Iterable<RecordEntry> {
-    return new RecordScan(this.#plan(prefix, options));
+    return this.#reads.scan(prefix, options);
   }
 
   /** Like {@linkcode scan} without values: keys, versions and prefixes. */
   scanKeys(prefix: Key = "", options: ScanOptions = {}): Iterable<KeyEntry> {
-    return new KeyScan(this.#plan(prefix, options));
+    return this.#reads.scanKeys(prefix, options);
   }
 
-  /**
-   * Calls `visit(key, isPrefix)` for each entry of a scan without
-   * allocating per entry. The key view is valid only during the call and
-   * must not be modified; return false to stop. Returns the number of
-   * entries visited.
-   */
+  /** The allocation-free visitor; see {@linkcode View.visitKeys}. */
   visitKeys(
     prefix: Key,
     options: ScanOptions,
     visit: (key: Uint8Array, isPrefix: boolean) => boolean | void,
   ): number {
-    const plan = this.#plan(prefix, options ?? {});
-    if (typeof visit !== "function") {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        `visitor must be a function, got ${describe(visit)}`,
-      );
-    }
-    return visitPlan(plan, visit);
+    return this.#reads.visitKeys(prefix, options, visit);
   }
 
-  #plan(prefix: Key, options: ScanOptions): ScanPlan {
-    this.#ensureOpen();
-    if (typeof options !== "object" || options === null) {
+  /**
+   * Runs `fn` with an atomic batch and commits what it recorded as one
+   * unit: one log record, all ops applied or none. Returns true when
+   * committed, false when a guard failed (nothing changed). Throws (with
+   * nothing changed) when `fn` throws, e.g. a rename's `NOT_FOUND` or
+   * `ALREADY_EXISTS`. Writing to the tree itself inside `fn` is
+   * `INVALID_ARGUMENT`; reads see the tree without the batch.
+   *
+   * @example
+   * ```ts
+   * import { Tree } from "../../mod.ts";
+   * const tree = await Tree.open({ memory: true });
+   * tree.put("inode/7", "v1");
+   * const version = tree.getVersion("inode/7")!;
+   * const ok = tree.atomic((b) => {
+   *   b.compareAndPut("inode/7", version, "v2");
+   *   b.putIfAbsent("dentry/a", "7");
+   * });
+   * if (!ok || tree.get("dentry/a") === undefined) throw new Error();
+   * ```
+   */
+  atomic(fn: (batch: AtomicBatch) => void): boolean {
+    this.#beginWrite();
+    if (typeof fn !== "function") {
       throw new HoltError(
         "INVALID_ARGUMENT",
-        `scan options must be an object, got ${describe(options)}`,
+        `atomic needs a function, got ${describe(fn)}`,
       );
     }
-    return {
-      tree: this.#art,
-      prefix: this.#keys.copy(prefix, "prefix", true),
-      startAfter: options.startAfter === undefined
-        ? undefined
-        : this.#keys.copy(options.startAfter, "startAfter", true),
-      delimiter: checkDelimiter(options.delimiter),
-      limit: checkLimit(options.limit),
-      ensureOpen: this.#ensureOpen,
-    };
+    const outcome = { failed: false };
+    const batch = new AtomicBatch(this.#art, outcome);
+    this.#inBatch = true;
+    try {
+      fn(batch);
+    } finally {
+      this.#inBatch = false;
+    }
+    if (outcome.failed) return false;
+    if (batch.ops.length === 0) return true;
+    this.#beginWrite();
+    commitOps(this.#storage, [{
+      art: this.#art,
+      treeId: TREE_ID,
+      ops: batch.ops,
+    }]);
+    return true;
+  }
+
+  /**
+   * Runs `fn` with a stable snapshot of the keys under `prefix` and returns
+   * what it returns. Reads and scans inside `fn` do not see writes made
+   * after the view began (not even `fn`'s own); reading outside `prefix`
+   * throws `OUTSIDE_VIEW_SCOPE`. Costs a copy of the frames under
+   * `prefix` (and those on the path to it), not of the whole tree.
+   *
+   * @example
+   * ```ts
+   * import { Tree } from "../../mod.ts";
+   * const tree = await Tree.open({ memory: true });
+   * tree.put("dir/a", "1");
+   * const seen = tree.view("dir/", (v) => {
+   *   tree.put("dir/b", "2");
+   *   return [...v.scanKeys("dir/")].length;
+   * });
+   * if (seen !== 1) throw new Error(String(seen));
+   * ```
+   */
+  view<T>(prefix: Key, fn: (view: View) => T): T {
+    this.#ensureOpen();
+    if (typeof fn !== "function") {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `view needs a function, got ${describe(fn)}`,
+      );
+    }
+    const scope = this.#otherKeys.copy(prefix, "view prefix", true);
+    let open = true;
+    const view = new View(snapshotTree(this.#art, scope), () => {
+      if (!open) throw new HoltError("CLOSED", "the view has ended");
+      this.#ensureOpen();
+    }, scope);
+    try {
+      return fn(view);
+    } finally {
+      open = false;
+    }
   }
 
   /**
@@ -446,64 +474,6 @@ function decodeTreeMeta(meta: Uint8Array, path: string): number {
     );
   }
   return view.getUint32(4, true);
-}
-
-/** Applies a rename whose checks passed: `dst` gets `src`'s value at
- * `version`, `src` goes. */
-function applyRename(
-  art: ArtTree,
-  src: Uint8Array,
-  srcBytes: number,
-  dst: Uint8Array,
-  dstBytes: number,
-  version: number,
-): void {
-  const off = art.findLeaf(src, srcBytes);
-  const frame = art.hitFrame;
-  const start = off + LEAF_HEADER_BYTES + srcBytes;
-  const value = copyOut(frame.u8, start, leafValueBytes(frame, off));
-  art.upsert(dst, dstBytes, value, version);
-  art.erase(src, srcBytes);
-}
-
-/** Applies one log record to `art` during recovery. */
-function replay(art: ArtTree, ops: WalOpCursor, record: WalRecord): void {
-  ops.reset(record.bytes, record.offsetBytes);
-  while (ops.next()) {
-    if (ops.treeId !== TREE_ID) {
-      throw new HoltError(
-        "CORRUPTION",
-        `log record ${record.walSeq} names tree ${ops.treeId} in a single-tree store`,
-      );
-    }
-    switch (ops.kind) {
-      case WAL_OP_PUT:
-        art.observeVersion(ops.version);
-        art.upsert(ops.key(), ops.keyBytes, ops.value(), ops.version);
-        break;
-      case WAL_OP_DELETE:
-        art.erase(ops.key(), ops.keyBytes);
-        break;
-      default: {
-        art.observeVersion(ops.version);
-        const src = ops.key();
-        if (art.findLeaf(src, ops.keyBytes) < 0) {
-          throw new HoltError(
-            "CORRUPTION",
-            `log record ${record.walSeq} renames a missing key`,
-          );
-        }
-        applyRename(
-          art,
-          src,
-          ops.keyBytes,
-          ops.dst(),
-          ops.dstBytes,
-          ops.version,
-        );
-      }
-    }
-  }
 }
 
 function checkForce(options: unknown): boolean {

@@ -292,8 +292,15 @@ export class Cursor {
           const start = prefixStart(off);
           this.#path = ensure(this.#path, depth + length + 1, depth);
           const path = this.#path;
+          const prefix = this.#prefix;
           for (let i = 0; i < length; i++) {
             const byte = frame.u8[start + i];
+            // Past the scan's prefix: so is everything after, stop here
+            // (without loading frames outside the prefix).
+            if (depth + i < prefix.length && byte !== prefix[depth + i]) {
+              this.#size = 0;
+              return ENTRY_NONE;
+            }
             path[depth + i] = byte;
             if (byte === delimiter && depth + i >= rollFrom) {
               return this.#emitPrefix(depth + i + 1);
@@ -342,6 +349,10 @@ export class Cursor {
             }
             child = innerFind(frame, nodeType, off, byte);
             this.#positions[top] = byte + 1;
+          }
+          if (depth < rollFrom && byte !== this.#prefix[depth]) {
+            this.#size = 0;
+            return ENTRY_NONE;
           }
           this.#path = ensure(this.#path, depth + 2, depth);
           this.#path[depth] = byte;

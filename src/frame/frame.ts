@@ -84,6 +84,11 @@ export class Frame {
     this.f64 = new Float64Array(buffer);
   }
 
+  /** A copy of this frame's bytes in a new frame object. */
+  copy(): Frame {
+    return new Frame(this.buffer.slice(0));
+  }
+
   /** This frame's id. */
   get id(): number {
     return this.u32[H_FRAME_ID];

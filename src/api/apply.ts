@@ -1,0 +1,137 @@
+/**
+ * Applying writes to a tree: the batch commit shared by `Tree.atomic` and
+ * `DB.atomic` (one log record, then every op), and log replay.
+ *
+ * @module
+ */
+
+import type { ArtTree } from "../art/tree.ts";
+import { copyOut } from "../frame/bytes.ts";
+import { assert } from "../frame/frame.ts";
+import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
+import { leafValueBytes } from "../frame/leaf.ts";
+import { WAL_OP_DELETE, WAL_OP_PUT, type WalOpCursor } from "../wal/codec.ts";
+import type { WalRecord } from "../wal/reader.ts";
+import type { BatchOp } from "./batch.ts";
+import { HoltError } from "./errors.ts";
+import type { Storage } from "./storage.ts";
+
+/** The ops one batch recorded for one tree. */
+export interface TreeOps {
+  /** The tree. */
+  readonly art: ArtTree;
+  /** Its id in the log. */
+  readonly treeId: number;
+  /** Its writes, in batch order. */
+  readonly ops: readonly BatchOp[];
+}
+
+/**
+ * Commits checked batch ops: one log record holding all of them, then
+ * each applied in order, then durability as the mode asks. The versions
+ * the batch assigned are exactly the ones the trees hand out now.
+ */
+export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
+  const log = storage.log;
+  if (log !== undefined) {
+    for (const { treeId, ops } of trees) {
+      for (const op of ops) {
+        if (op.kind === "put") {
+          log.put(treeId, op.version, op.key, op.key.length, op.value);
+        } else if (op.kind === "delete") {
+          log.delete(treeId, op.key, op.key.length);
+        } else {
+          log.rename(
+            treeId,
+            op.version,
+            op.src,
+            op.src.length,
+            op.dst,
+            op.dst.length,
+          );
+        }
+      }
+    }
+    storage.append();
+  }
+  for (const { art, ops } of trees) {
+    for (const op of ops) {
+      if (op.kind === "delete") {
+        art.erase(op.key, op.key.length);
+        continue;
+      }
+      const version = art.nextVersion();
+      assert(version === op.version, "batch versions follow the tree's");
+      if (op.kind === "put") {
+        art.upsert(op.key, op.key.length, op.value, version);
+      } else {
+        applyRename(art, op.src, op.src.length, op.dst, op.dst.length, version);
+      }
+    }
+  }
+  storage.settle();
+}
+
+/** Applies a rename whose checks passed: `dst` gets `src`'s value at
+ * `version`, `src` goes. */
+export function applyRename(
+  art: ArtTree,
+  src: Uint8Array,
+  srcBytes: number,
+  dst: Uint8Array,
+  dstBytes: number,
+  version: number,
+): void {
+  const off = art.findLeaf(src, srcBytes);
+  const frame = art.hitFrame;
+  const start = off + LEAF_HEADER_BYTES + srcBytes;
+  const value = copyOut(frame.u8, start, leafValueBytes(frame, off));
+  art.upsert(dst, dstBytes, value, version);
+  art.erase(src, srcBytes);
+}
+
+/** Applies one log record during recovery; `treeOf` maps the log's tree
+ * ids to trees. */
+export function replayRecord(
+  treeOf: (treeId: number) => ArtTree | undefined,
+  ops: WalOpCursor,
+  record: WalRecord,
+): void {
+  ops.reset(record.bytes, record.offsetBytes);
+  while (ops.next()) {
+    const art = treeOf(ops.treeId);
+    if (art === undefined) {
+      throw new HoltError(
+        "CORRUPTION",
+        `log record ${record.walSeq} names unknown tree ${ops.treeId}`,
+      );
+    }
+    switch (ops.kind) {
+      case WAL_OP_PUT:
+        art.observeVersion(ops.version);
+        art.upsert(ops.key(), ops.keyBytes, ops.value(), ops.version);
+        break;
+      case WAL_OP_DELETE:
+        art.erase(ops.key(), ops.keyBytes);
+        break;
+      default: {
+        art.observeVersion(ops.version);
+        const src = ops.key();
+        if (art.findLeaf(src, ops.keyBytes) < 0) {
+          throw new HoltError(
+            "CORRUPTION",
+            `log record ${record.walSeq} renames a missing key`,
+          );
+        }
+        applyRename(
+          art,
+          src,
+          ops.keyBytes,
+          ops.dst(),
+          ops.dstBytes,
+          ops.version,
+        );
+      }
+    }
+  }
+}
