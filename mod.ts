@@ -17,6 +17,13 @@
  * @module
  */
 
+export {
+  DB,
+  DBBatch,
+  type DBOptions,
+  type DBStats,
+  DBView,
+} from "./src/api/db.ts";
 export { HoltError, type HoltErrorCode } from "./src/api/errors.ts";
 export { KeyPath } from "./src/api/keypath.ts";
 export type { Key, Value } from "./src/api/keys.ts";

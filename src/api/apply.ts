@@ -10,7 +10,13 @@ import { copyOut } from "../frame/bytes.ts";
 import { assert } from "../frame/frame.ts";
 import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
 import { leafValueBytes } from "../frame/leaf.ts";
-import { WAL_OP_DELETE, WAL_OP_PUT, type WalOpCursor } from "../wal/codec.ts";
+import {
+  WAL_OP_DELETE,
+  WAL_OP_PUT,
+  WAL_OP_TREE_CREATE,
+  WAL_OP_TREE_DROP,
+  type WalOpCursor,
+} from "../wal/codec.ts";
 import type { WalRecord } from "../wal/reader.ts";
 import type { BatchOp } from "./batch.ts";
 import { HoltError } from "./errors.ts";
@@ -90,48 +96,54 @@ export function applyRename(
   art.erase(src, srcBytes);
 }
 
-/** Applies one log record during recovery; `treeOf` maps the log's tree
- * ids to trees. */
+/** What log replay applies records to. */
+export interface ReplayTarget {
+  /** The tree with log id `treeId`, if it exists. */
+  tree(treeId: number): ArtTree | undefined;
+  /** Creates tree `treeId` named `name` (multi-tree stores). */
+  createTree(treeId: number, name: Uint8Array): void;
+  /** Drops tree `treeId` (multi-tree stores). */
+  dropTree(treeId: number): void;
+}
+
+/** Applies one log record during recovery. */
 export function replayRecord(
-  treeOf: (treeId: number) => ArtTree | undefined,
+  target: ReplayTarget,
   ops: WalOpCursor,
   record: WalRecord,
 ): void {
   ops.reset(record.bytes, record.offsetBytes);
   while (ops.next()) {
-    const art = treeOf(ops.treeId);
+    if (ops.kind === WAL_OP_TREE_CREATE) {
+      target.createTree(ops.treeId, ops.key());
+      continue;
+    }
+    if (ops.kind === WAL_OP_TREE_DROP) {
+      target.dropTree(ops.treeId);
+      continue;
+    }
+    const art = target.tree(ops.treeId);
     if (art === undefined) {
       throw new HoltError(
         "CORRUPTION",
         `log record ${record.walSeq} names unknown tree ${ops.treeId}`,
       );
     }
-    switch (ops.kind) {
-      case WAL_OP_PUT:
-        art.observeVersion(ops.version);
-        art.upsert(ops.key(), ops.keyBytes, ops.value(), ops.version);
-        break;
-      case WAL_OP_DELETE:
-        art.erase(ops.key(), ops.keyBytes);
-        break;
-      default: {
-        art.observeVersion(ops.version);
-        const src = ops.key();
-        if (art.findLeaf(src, ops.keyBytes) < 0) {
-          throw new HoltError(
-            "CORRUPTION",
-            `log record ${record.walSeq} renames a missing key`,
-          );
-        }
-        applyRename(
-          art,
-          src,
-          ops.keyBytes,
-          ops.dst(),
-          ops.dstBytes,
-          ops.version,
+    if (ops.kind === WAL_OP_PUT) {
+      art.observeVersion(ops.version);
+      art.upsert(ops.key(), ops.keyBytes, ops.value(), ops.version);
+    } else if (ops.kind === WAL_OP_DELETE) {
+      art.erase(ops.key(), ops.keyBytes);
+    } else {
+      art.observeVersion(ops.version);
+      const src = ops.key();
+      if (art.findLeaf(src, ops.keyBytes) < 0) {
+        throw new HoltError(
+          "CORRUPTION",
+          `log record ${record.walSeq} renames a missing key`,
         );
       }
+      applyRename(art, src, ops.keyBytes, ops.dst(), ops.dstBytes, ops.version);
     }
   }
 }

@@ -32,7 +32,10 @@ export interface TreeOptions {
 
 /** Checks `options` and returns them; throws `INVALID_ARGUMENT` naming the
  * offending field. */
-export function checkTreeOptions(options: unknown): TreeOptions {
+export function checkTreeOptions(
+  options: unknown,
+  allowStateMachine = false,
+): TreeOptions {
   if (typeof options !== "object" || options === null) {
     throw new HoltError(
       "INVALID_ARGUMENT",
@@ -70,14 +73,17 @@ export function checkTreeOptions(options: unknown): TreeOptions {
   const durability = opts.durability;
   if (durability !== undefined) {
     const kind = (durability as { kind?: unknown })?.kind;
-    if (kind === "stateMachine") {
+    if (kind === "stateMachine" && !allowStateMachine) {
       throw new HoltError(
         "WRONG_DURABILITY",
         "durability stateMachine is only for a DB (DB.open), not a single tree",
       );
     }
     const sync = (durability as { sync?: unknown }).sync;
-    if (kind !== "wal" || (sync !== undefined && typeof sync !== "boolean")) {
+    if (
+      kind !== "stateMachine" &&
+      (kind !== "wal" || (sync !== undefined && typeof sync !== "boolean"))
+    ) {
       throw new HoltError(
         "INVALID_ARGUMENT",
         `options.durability must be { kind: "wal", sync?: boolean }, got ${

@@ -84,12 +84,16 @@ export class Storage {
   readonly #ownsBackend: boolean;
   readonly #syncEach: boolean;
   readonly #background: boolean;
+  /** State-machine durability: no log; the image is committed only by
+   * {@linkcode commitDurable}. */
+  readonly stateMachine: boolean;
   #wal: WalWriter | undefined;
   #checkpointer: Checkpointer | undefined;
   #meta: () => Uint8Array = () => new Uint8Array(0);
   #tornTailOffset: number | undefined;
   #replayed = 0;
   #closed = false;
+  #durableIndex = 0;
 
   private constructor(
     source: FrameSource,
@@ -101,6 +105,7 @@ export class Storage {
     ownsBackend = false,
     syncEach = false,
     background = false,
+    stateMachine = false,
   ) {
     this.source = source;
     this.io = io;
@@ -110,15 +115,29 @@ export class Storage {
     this.#backend = backend;
     this.#ownsBackend = ownsBackend;
     this.#syncEach = syncEach;
-    this.#background = background;
-    this.log = store !== undefined && !readOnly
+    this.#background = background && !stateMachine;
+    this.stateMachine = stateMachine;
+    this.#durableIndex = store?.appliedIndex ?? 0;
+    this.log = store !== undefined && !readOnly && !stateMachine
       ? new WalRecordEncoder()
       : undefined;
   }
 
-  /** A storage living in memory only. */
-  static memory(): Storage {
-    return new Storage(new MemoryFrameStore(), "memory", false);
+  /** A storage living in memory only (`stateMachine` keeps the durability
+   * API's checks, with nothing durable). */
+  static memory(stateMachine = false): Storage {
+    return new Storage(
+      new MemoryFrameStore(),
+      "memory",
+      false,
+      undefined,
+      undefined,
+      undefined,
+      false,
+      false,
+      false,
+      stateMachine,
+    );
   }
 
   /**
@@ -155,6 +174,7 @@ export class Storage {
       backend === undefined,
       durability.kind === "wal" && durability.sync === true,
       options.checkpoint?.background !== false,
+      durability.kind === "stateMachine",
     );
   }
 
@@ -163,9 +183,14 @@ export class Storage {
     return this.#store?.meta ?? new Uint8Array(0);
   }
 
-  /** Keeps `frameId` resident for the storage's lifetime. */
+  /** Keeps `frameId` resident until {@linkcode unpinRoot}. */
   pinRoot(frameId: number): void {
     this.#pool?.pinRoot(frameId);
+  }
+
+  /** Lets `frameId` be evicted again (its tree was dropped). */
+  unpinRoot(frameId: number): void {
+    this.#pool?.unpinRoot(frameId);
   }
 
   /**
@@ -188,6 +213,17 @@ export class Storage {
       this.#replayed++;
     };
     const options = { checkpointSeq: store.walSeq, onRecord };
+    if (this.stateMachine) {
+      if (!this.readOnly) {
+        this.#checkpointer = new Checkpointer({
+          pool,
+          store,
+          wal: undefined,
+          meta,
+        });
+      }
+      return;
+    }
     if (this.readOnly) {
       const path = join(store.dir, WAL_FILE_NAME);
       if (existsSync(path)) {
@@ -238,12 +274,75 @@ export class Storage {
   /** Resolves when every mutation acknowledged before the call is on
    * stable storage; concurrent callers share one fdatasync. */
   sync(): Promise<void> {
+    if (this.stateMachine) {
+      return Promise.reject(
+        new HoltError(
+          "WRONG_DURABILITY",
+          "a stateMachine store has no log to sync: use commitDurable",
+        ),
+      );
+    }
     return this.#wal?.sync() ?? Promise.resolve();
   }
 
+  /**
+   * State-machine mode: commits the current state as the durable image of
+   * `appliedIndex` (copy-on-write frames, then the manifest rename).
+   * Throws `WRONG_DURABILITY` in WAL mode and `INVALID_ARGUMENT` when
+   * `appliedIndex` is below the durable one.
+   */
+  async commitDurable(appliedIndex: number): Promise<void> {
+    if (!this.stateMachine) {
+      throw new HoltError(
+        "WRONG_DURABILITY",
+        'commitDurable needs durability { kind: "stateMachine" }',
+      );
+    }
+    if (!Number.isSafeInteger(appliedIndex) || appliedIndex < 0) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `appliedIndex must be a non-negative safe integer, got ${
+          String(appliedIndex)
+        }`,
+      );
+    }
+    if (appliedIndex < this.#durableIndex) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `appliedIndex ${appliedIndex} is below the durable ${this.#durableIndex}`,
+      );
+    }
+    if (this.readOnly) {
+      throw new HoltError("READ_ONLY", "the store was opened read-only");
+    }
+    await this.#checkpointer?.checkpoint(appliedIndex);
+    this.#durableIndex = appliedIndex;
+  }
+
+  /** State-machine mode: the applied index of the durable image (0 before
+   * the first commit). */
+  durableAppliedIndex(): number {
+    if (!this.stateMachine) {
+      throw new HoltError(
+        "WRONG_DURABILITY",
+        'durableAppliedIndex needs durability { kind: "stateMachine" }',
+      );
+    }
+    return this.#durableIndex;
+  }
+
   /** Runs a checkpoint (after any in progress). Memory and read-only
-   * storages have nothing to write. */
+   * storages have nothing to write; a state-machine store commits only
+   * through {@linkcode commitDurable}. */
   checkpoint(): Promise<void> {
+    if (this.stateMachine) {
+      return Promise.reject(
+        new HoltError(
+          "WRONG_DURABILITY",
+          "a stateMachine store commits only through commitDurable",
+        ),
+      );
+    }
     return this.#checkpointer?.checkpoint() ?? Promise.resolve();
   }
 
@@ -282,7 +381,7 @@ export class Storage {
     let failure: unknown;
     if (checkpointer !== undefined) {
       checkpointer.stopBackground();
-      if (this.#wal?.failure === undefined) {
+      if (!this.stateMachine && this.#wal?.failure === undefined) {
         await checkpointer.checkpoint().catch((error) => failure = error);
       }
       await checkpointer.idle();

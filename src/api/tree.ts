@@ -56,20 +56,25 @@ export interface TreeStats extends ShapeStats, StorageStats {}
  */
 export class Tree {
   readonly #art: ArtTree;
+  readonly #host: TreeHost;
   readonly #storage: Storage;
+  readonly #treeId: number;
   readonly #keys = new KeyEncoder();
   readonly #otherKeys = new KeyEncoder();
   readonly #reads: View;
   #closed = false;
-  #inBatch = false;
   readonly #ensureOpen = (): void => {
     if (this.#closed) throw new HoltError("CLOSED", "the tree is closed");
+    this.#host.check();
     this.#storage.beginOperation();
   };
 
-  private constructor(storage: Storage, art: ArtTree) {
-    this.#storage = storage;
+  /** @internal A handle on tree `treeId` (`art`) of `host`. */
+  constructor(host: TreeHost, art: ArtTree, treeId: number) {
+    this.#host = host;
+    this.#storage = host.storage;
     this.#art = art;
+    this.#treeId = treeId;
     this.#reads = new View(art, this.#ensureOpen, undefined);
   }
 
@@ -100,7 +105,11 @@ export class Tree {
     if (options.memory === true) {
       const storage = Storage.memory();
       const root = storage.source.create();
-      return new Tree(storage, new ArtTree(storage.source, root.id));
+      return new Tree(
+        standaloneHost(storage),
+        new ArtTree(storage.source, root.id),
+        TREE_ID,
+      );
     }
     const storage = await Storage.open(options, backend);
     try {
@@ -113,12 +122,16 @@ export class Tree {
       const art = new ArtTree(source, rootFrameId);
       const ops = new WalOpCursor();
       const meta = encodeTreeMeta(rootFrameId);
-      const treeOf = (treeId: number) => treeId === TREE_ID ? art : undefined;
+      const target = {
+        tree: (treeId: number) => treeId === TREE_ID ? art : undefined,
+        createTree: () => notATreeOp(options.path!),
+        dropTree: () => notATreeOp(options.path!),
+      };
       await storage.recover(
-        (record) => replayRecord(treeOf, ops, record),
+        (record) => replayRecord(target, ops, record),
         () => meta,
       );
-      return new Tree(storage, art);
+      return new Tree(standaloneHost(storage), art, TREE_ID);
     } catch (error) {
       await storage.close().catch(() => {});
       throw error;
@@ -128,7 +141,7 @@ export class Tree {
   /** Starts a mutation: open, writable, its frames pinned. */
   #beginWrite(): void {
     this.#ensureOpen();
-    if (this.#inBatch) {
+    if (this.#host.inBatch) {
       throw new HoltError(
         "INVALID_ARGUMENT",
         "the tree cannot be written inside its own atomic batch: use the batch",
@@ -153,7 +166,7 @@ export class Tree {
     const storage = this.#storage;
     const log = storage.log;
     if (log !== undefined) {
-      log.put(TREE_ID, version, bytes, keyBytes, value);
+      log.put(this.#treeId, version, bytes, keyBytes, value);
       storage.append();
     }
     art.upsert(bytes, keyBytes, value, version);
@@ -165,7 +178,7 @@ export class Tree {
     const storage = this.#storage;
     const log = storage.log;
     if (log !== undefined) {
-      log.delete(TREE_ID, bytes, keyBytes);
+      log.delete(this.#treeId, bytes, keyBytes);
       storage.append();
     }
     this.#art.erase(bytes, keyBytes);
@@ -254,7 +267,14 @@ export class Tree {
     const storage = this.#storage;
     const log = storage.log;
     if (log !== undefined) {
-      log.rename(TREE_ID, version, srcBytes, srcLength, dstBytes, dstLength);
+      log.rename(
+        this.#treeId,
+        version,
+        srcBytes,
+        srcLength,
+        dstBytes,
+        dstLength,
+      );
       storage.append();
     }
     applyRename(art, srcBytes, srcLength, dstBytes, dstLength, version);
@@ -345,18 +365,18 @@ export class Tree {
     }
     const outcome = { failed: false };
     const batch = new AtomicBatch(this.#art, outcome);
-    this.#inBatch = true;
+    this.#host.inBatch = true;
     try {
       fn(batch);
     } finally {
-      this.#inBatch = false;
+      this.#host.inBatch = false;
     }
     if (outcome.failed) return false;
     if (batch.ops.length === 0) return true;
     this.#beginWrite();
     commitOps(this.#storage, [{
       art: this.#art,
-      treeId: TREE_ID,
+      treeId: this.#treeId,
       ops: batch.ops,
     }]);
     return true;
@@ -443,13 +463,37 @@ export class Tree {
 
   /**
    * Checkpoints (file-backed writers), then releases the tree and its
-   * lock; later calls throw `CLOSED`. Closing twice is fine.
+   * lock; later calls throw `CLOSED`. Closing twice is fine. A handle from
+   * a `DB` only stops working: the DB owns the storage.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#storage.close();
+    if (this.#host.ownsStorage) await this.#storage.close();
   }
+}
+
+/** @internal How a tree handle reaches what it stands on. */
+export interface TreeHost {
+  /** The frames, log and checkpointer. */
+  readonly storage: Storage;
+  /** Throws `CLOSED` or `TREE_DROPPED` when the handle may not be used. */
+  check(): void;
+  /** True while an atomic callback runs: writes to the host's trees throw. */
+  inBatch: boolean;
+  /** Whether closing the handle closes the storage (a standalone tree). */
+  readonly ownsStorage: boolean;
+}
+
+function standaloneHost(storage: Storage): TreeHost {
+  return { storage, check: () => {}, inBatch: false, ownsStorage: true };
+}
+
+function notATreeOp(path: string): never {
+  throw new HoltError(
+    "CORRUPTION",
+    `the log of ${path} creates or drops named trees: open it with DB.open`,
+  );
 }
 
 /** The log's tree id of a standalone tree. */

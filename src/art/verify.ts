@@ -73,21 +73,30 @@ interface FrameCheck {
   edges: number;
 }
 
-/** Checks every structural invariant of `tree`. Never throws. */
-export function verifyTree(tree: ArtTree): VerifyReport {
+/**
+ * Checks every structural invariant of `tree`. Never throws. Frames of the
+ * source that the tree does not reach are problems too, unless the source
+ * holds other trees: then pass `reached`, which collects the ids of the
+ * frames this tree reaches, and check the union yourself.
+ */
+export function verifyTree(tree: ArtTree, reached?: Set<number>): VerifyReport {
   const problems: string[] = [];
   const report = (message: string) => {
     if (problems.length < MAX_PROBLEMS) problems.push(message);
   };
   try {
-    walk(tree, report);
+    walk(tree, report, reached);
   } catch (error) {
     report(`walk aborted: ${(error as Error).message}`);
   }
   return { ok: problems.length === 0, problems };
 }
 
-function walk(tree: ArtTree, report: (message: string) => void): void {
+function walk(
+  tree: ArtTree,
+  report: (message: string) => void,
+  reached: Set<number> | undefined,
+): void {
   const checks = new Map<number, FrameCheck>();
   const seq = tree.seq;
   let path = new Uint8Array(1024);
@@ -300,8 +309,11 @@ function walk(tree: ArtTree, report: (message: string) => void): void {
     }
   }
   for (const check of checks.values()) checkFrame(check, root.id, report);
-  const live = new Set(tree.source.frameIds());
-  for (const id of live) {
+  if (reached !== undefined) {
+    for (const id of checks.keys()) reached.add(id);
+    return;
+  }
+  for (const id of tree.source.frameIds()) {
     if (!checks.has(id)) report(`frame ${id} is not reachable from the root`);
   }
 }

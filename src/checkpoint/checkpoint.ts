@@ -30,8 +30,9 @@ export interface CheckpointTarget {
   readonly pool: BufferPool;
   /** The data file and manifest. */
   readonly store: FileStore;
-  /** The log. */
-  readonly wal: WalWriter;
+  /** The log; absent in state-machine mode, where the image is the only
+   * durable state and each checkpoint records an applied index. */
+  readonly wal: WalWriter | undefined;
   /** The meta bytes describing the current roots, taken with the snapshot. */
   meta(): Uint8Array;
 }
@@ -90,8 +91,8 @@ export class Checkpointer {
    * before this call is in the committed image when it resolves. Rejects
    * with the round's error; the store keeps its previous image then.
    */
-  checkpoint(): Promise<void> {
-    const round = this.#queue.then(() => this.#round());
+  checkpoint(appliedIndex?: number): Promise<void> {
+    const round = this.#queue.then(() => this.#round(appliedIndex));
     this.#queue = round.catch(() => {});
     return round;
   }
@@ -103,7 +104,7 @@ export class Checkpointer {
       if (this.#running) return;
       const { pool, wal } = this.#target;
       if (
-        wal.logBytes < policy.walBytes &&
+        (wal?.logBytes ?? 0) < policy.walBytes &&
         pool.stats().dirty < policy.dirtyFrames
       ) {
         return;
@@ -126,26 +127,28 @@ export class Checkpointer {
     await this.#queue;
   }
 
-  async #round(): Promise<void> {
+  async #round(appliedIndex: number | undefined): Promise<void> {
     const { pool, store, wal } = this.#target;
     this.#running = true;
     try {
       const snapshot = pool.snapshotDirty();
-      const walSeq = wal.lastSeq;
+      const walSeq = wal?.lastSeq ?? 0;
       const meta = this.#target.meta();
       if (
         snapshot.copies.length === 0 && snapshot.deleted.length === 0 &&
-        walSeq === store.walSeq
+        walSeq === store.walSeq &&
+        (appliedIndex === undefined || appliedIndex === store.appliedIndex)
       ) {
         return;
       }
-      await wal.sync();
+      await wal?.sync();
       const locations = await store.writeFrames(snapshot.copies);
       try {
         await store.commit({
           locations,
           deleted: snapshot.deleted,
           walSeq,
+          appliedIndex,
           meta,
         });
       } catch (error) {
@@ -158,7 +161,7 @@ export class Checkpointer {
       pool.deletesCommitted(snapshot.deleted);
       const after = pool.stats();
       if (
-        after.dirty === 0 && after.pendingDeletes === 0 &&
+        wal !== undefined && after.dirty === 0 && after.pendingDeletes === 0 &&
         wal.lastSeq === walSeq
       ) {
         await wal.truncate(walSeq);

@@ -38,11 +38,19 @@ export const WAL_OP_DELETE = 2;
 /** Op kind: move a record from a source key to a destination key, with a new version. */
 export const WAL_OP_RENAME = 3;
 
+/** Op kind: create the named tree `treeId` of a multi-tree DB (the name
+ * travels in the key field). */
+export const WAL_OP_TREE_CREATE = 4;
+/** Op kind: drop tree `treeId` of a multi-tree DB. */
+export const WAL_OP_TREE_DROP = 5;
+
 /** The op kinds this version of the format writes and reads. */
 export type WalOpKind =
   | typeof WAL_OP_PUT
   | typeof WAL_OP_DELETE
-  | typeof WAL_OP_RENAME;
+  | typeof WAL_OP_RENAME
+  | typeof WAL_OP_TREE_CREATE
+  | typeof WAL_OP_TREE_DROP;
 
 /** Byte offset of `u32 totalBytes` in a record. */
 export const RECORD_TOTAL_OFFSET = 0;
@@ -212,6 +220,27 @@ export class WalRecordEncoder {
       key,
       keyBytes,
     );
+    this.#opCount++;
+  }
+
+  /** Appends the creation of tree `treeId` named `name` (UTF-8 bytes). */
+  createTree(treeId: number, name: Uint8Array): void {
+    checkTreeId(treeId);
+    checkField(name, name.length, "INVALID_TREE_NAME", "tree name");
+    const at = this.#reserve(OP_KIND_TREE_BYTES + LENGTH_BYTES + name.length);
+    this.#endBytes = this.#field(
+      this.#opHeader(at, WAL_OP_TREE_CREATE, treeId),
+      name,
+      name.length,
+    );
+    this.#opCount++;
+  }
+
+  /** Appends the drop of tree `treeId`. */
+  dropTree(treeId: number): void {
+    checkTreeId(treeId);
+    const at = this.#reserve(OP_KIND_TREE_BYTES);
+    this.#endBytes = this.#opHeader(at, WAL_OP_TREE_DROP, treeId);
     this.#opCount++;
   }
 
@@ -443,8 +472,13 @@ export class WalOpCursor {
         }
         break;
       case WAL_OP_DELETE:
+      case WAL_OP_TREE_CREATE:
         this.version = NaN;
         at = this.#field(at, "key");
+        break;
+      case WAL_OP_TREE_DROP:
+        this.version = NaN;
+        this.keyBytes = 0;
         break;
       default:
         this.#malformed(this.opOffset, `unknown op kind ${kind}`);
@@ -535,7 +569,7 @@ function checkVersion(version: number): void {
 function checkField(
   bytes: Uint8Array,
   lengthBytes: number,
-  tooLongCode: "KEY_TOO_LONG" | "VALUE_TOO_LONG",
+  tooLongCode: "KEY_TOO_LONG" | "VALUE_TOO_LONG" | "INVALID_TREE_NAME",
   what: string,
 ): void {
   if (!(bytes instanceof Uint8Array)) {
