@@ -124,7 +124,7 @@ export class DB {
   readonly #keys = new KeyEncoder();
   #nextTreeId = 1;
   #closed = false;
-  #inBatch = false;
+  readonly #gate = { inBatch: false };
 
   private constructor(storage: Storage) {
     this.#storage = storage;
@@ -238,7 +238,7 @@ export class DB {
 
   #beginWrite(): void {
     this.#ensureOpen();
-    if (this.#inBatch) {
+    if (this.#gate.inBatch) {
       throw new HoltError(
         "INVALID_ARGUMENT",
         "the DB cannot be changed inside its own atomic batch: use the batch",
@@ -257,11 +257,10 @@ export class DB {
   }
 
   #handle(named: NamedTree): Tree {
-    const db = this;
     const host: TreeHost = {
       storage: this.#storage,
-      check() {
-        if (db.#closed) throw new HoltError("CLOSED", "the DB is closed");
+      check: () => {
+        if (this.#closed) throw new HoltError("CLOSED", "the DB is closed");
         if (named.dropped) {
           throw new HoltError(
             "TREE_DROPPED",
@@ -269,12 +268,7 @@ export class DB {
           );
         }
       },
-      get inBatch() {
-        return db.#inBatch;
-      },
-      set inBatch(value: boolean) {
-        db.#inBatch = value;
-      },
+      gate: this.#gate,
       ownsStorage: false,
     };
     return new Tree(host, named.art, named.treeId);
@@ -359,11 +353,11 @@ export class DB {
     }
     const outcome = { failed: false };
     const batch = new DBBatch(this, outcome);
-    this.#inBatch = true;
+    this.#gate.inBatch = true;
     try {
       fn(batch);
     } finally {
-      this.#inBatch = false;
+      this.#gate.inBatch = false;
     }
     if (outcome.failed) return false;
     const trees = batch.treeOps();

@@ -141,7 +141,7 @@ export class Tree {
   /** Starts a mutation: open, writable, its frames pinned. */
   #beginWrite(): void {
     this.#ensureOpen();
-    if (this.#host.inBatch) {
+    if (this.#host.gate.inBatch) {
       throw new HoltError(
         "INVALID_ARGUMENT",
         "the tree cannot be written inside its own atomic batch: use the batch",
@@ -365,11 +365,11 @@ export class Tree {
     }
     const outcome = { failed: false };
     const batch = new AtomicBatch(this.#art, outcome);
-    this.#host.inBatch = true;
+    this.#host.gate.inBatch = true;
     try {
       fn(batch);
     } finally {
-      this.#host.inBatch = false;
+      this.#host.gate.inBatch = false;
     }
     if (outcome.failed) return false;
     if (batch.ops.length === 0) return true;
@@ -479,14 +479,20 @@ export interface TreeHost {
   readonly storage: Storage;
   /** Throws `CLOSED` or `TREE_DROPPED` when the handle may not be used. */
   check(): void;
-  /** True while an atomic callback runs: writes to the host's trees throw. */
-  inBatch: boolean;
+  /** `inBatch` is true while an atomic callback runs: writes to the
+   * host's trees throw then. Shared by every handle of one host. */
+  readonly gate: { inBatch: boolean };
   /** Whether closing the handle closes the storage (a standalone tree). */
   readonly ownsStorage: boolean;
 }
 
 function standaloneHost(storage: Storage): TreeHost {
-  return { storage, check: () => {}, inBatch: false, ownsStorage: true };
+  return {
+    storage,
+    check: () => {},
+    gate: { inBatch: false },
+    ownsStorage: true,
+  };
 }
 
 function notATreeOp(path: string): never {
