@@ -25,6 +25,7 @@ export {
   DBView,
 } from "./src/api/db.ts";
 export { HoltError, type HoltErrorCode } from "./src/api/errors.ts";
+export { prometheusText } from "./src/api/prometheus.ts";
 export { KeyPath } from "./src/api/keypath.ts";
 export type { Key, Value } from "./src/api/keys.ts";
 export type { Durability, TreeOptions } from "./src/api/options.ts";
