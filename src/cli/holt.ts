@@ -1,0 +1,192 @@
+/**
+ * The `holt` command: inspect and edit a store from the shell.
+ *
+ * ```
+ * holt stats DIR [--prometheus]      shape and I/O counters
+ * holt verify DIR                    check every structural invariant
+ * holt get DIR KEY                   print a value
+ * holt put DIR KEY VALUE             write a value
+ * holt del DIR KEY                   remove a key
+ * holt ls DIR [PREFIX]               delimiter listing ("/")
+ * holt scan DIR [PREFIX] [--limit N] [--start-after KEY]
+ * holt checkpoint DIR                write a checkpoint
+ * holt dump DIR [PREFIX]             every record as JSON lines
+ * ```
+ *
+ * Every command takes `--tree NAME` for a tree of a multi-tree DB store
+ * and `--io auto|uring|posix`. Read commands open the store read-only.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { DB, HoltError, prometheusText, Tree } from "../../mod.ts";
+
+const USAGE =
+  `usage: holt <command> DIR [args] [--tree NAME] [--io auto|uring|posix]
+commands:
+  stats DIR [--prometheus]     shape and I/O counters
+  verify DIR                   check every structural invariant
+  get DIR KEY                  print the value of KEY
+  put DIR KEY VALUE            write VALUE under KEY
+  del DIR KEY                  remove KEY
+  ls DIR [PREFIX]              list PREFIX with delimiter "/"
+  scan DIR [PREFIX] [--limit N] [--start-after KEY]
+  checkpoint DIR               write a checkpoint
+  dump DIR [PREFIX]            every record under PREFIX as JSON lines`;
+
+const READ_COMMANDS = new Set(["stats", "verify", "get", "ls", "scan", "dump"]);
+const decoder = new TextDecoder();
+
+/** What a command needs from a store: one tree and a way to close. */
+interface Opened {
+  tree: Tree;
+  close(): Promise<void>;
+  verify(): { ok: boolean; problems: string[] };
+}
+
+async function openStore(
+  dir: string,
+  treeName: string | undefined,
+  readOnly: boolean,
+  io: "auto" | "uring" | "posix",
+): Promise<Opened> {
+  const options = {
+    path: dir,
+    readOnly,
+    io,
+    checkpoint: { background: false },
+  };
+  if (treeName === undefined) {
+    const tree = await Tree.open(options);
+    return { tree, close: () => tree.close(), verify: () => tree.verify() };
+  }
+  const db = await DB.open(options);
+  try {
+    const tree = db.openTree(treeName);
+    return { tree, close: () => db.close(), verify: () => db.verify() };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+/** Runs the command line `argv`; returns the exit code. */
+export async function main(
+  argv: string[],
+  out: (line: string) => void,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      tree: { type: "string" },
+      io: { type: "string", default: "auto" },
+      limit: { type: "string" },
+      "start-after": { type: "string" },
+      prometheus: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const [command, dir, ...rest] = positionals;
+  if (values.help || command === undefined || dir === undefined) {
+    out(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const io = values.io as "auto" | "uring" | "posix";
+  const store = await openStore(
+    dir,
+    values.tree,
+    READ_COMMANDS.has(command),
+    io,
+  );
+  try {
+    const tree = store.tree;
+    switch (command) {
+      case "stats": {
+        const stats = tree.stats();
+        out(
+          values.prometheus
+            ? prometheusText(stats, { store: dir }).trimEnd()
+            : JSON.stringify(stats, null, 2),
+        );
+        return 0;
+      }
+      case "verify": {
+        const report = store.verify();
+        out(report.ok ? "ok" : report.problems.join("\n"));
+        return report.ok ? 0 : 1;
+      }
+      case "get": {
+        const value = tree.get(need(rest[0], "KEY"));
+        if (value === undefined) return 1;
+        out(decoder.decode(value));
+        return 0;
+      }
+      case "put":
+        tree.put(need(rest[0], "KEY"), need(rest[1], "VALUE"));
+        return 0;
+      case "del":
+        return tree.delete(need(rest[0], "KEY")) ? 0 : 1;
+      case "ls":
+        for (const entry of tree.scanKeys(rest[0] ?? "", { delimiter: "/" })) {
+          out(
+            entry.kind === "prefix"
+              ? `PRE ${decoder.decode(entry.prefix)}`
+              : `    ${decoder.decode(entry.key)}`,
+          );
+        }
+        return 0;
+      case "scan": {
+        const limit = values.limit === undefined
+          ? undefined
+          : Number(values.limit);
+        for (
+          const entry of tree.scanKeys(rest[0] ?? "", {
+            limit,
+            startAfter: values["start-after"],
+          })
+        ) {
+          if (entry.kind === "key") out(decoder.decode(entry.key));
+        }
+        return 0;
+      }
+      case "checkpoint":
+        await tree.checkpoint();
+        return 0;
+      case "dump":
+        for (const entry of tree.scan(rest[0] ?? "")) {
+          if (entry.kind !== "key") continue;
+          out(JSON.stringify({
+            key: decoder.decode(entry.key),
+            value: decoder.decode(entry.value),
+            version: entry.version,
+          }));
+        }
+        return 0;
+      default:
+        out(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+        return 2;
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+function need(value: string | undefined, what: string): string {
+  if (value === undefined) {
+    throw new HoltError("INVALID_ARGUMENT", `missing ${what}\n${USAGE}`);
+  }
+  return value;
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await main(process.argv.slice(2), console.log);
+  } catch (error) {
+    const code = error instanceof HoltError ? `${error.code}: ` : "";
+    console.error(`holt: ${code}${(error as Error).message}`);
+    process.exitCode = 2;
+  }
+}
