@@ -24,7 +24,7 @@ import { describe, type Key, KeyEncoder } from "./keys.ts";
 import { checkTreeOptions, type TreeOptions } from "./options.ts";
 import { Storage, type StorageStats } from "./storage.ts";
 import { Tree, type TreeHost } from "./tree.ts";
-import { snapshotTree, View } from "./view.ts";
+import { type View, ViewLifetime } from "./view.ts";
 
 /** Options of {@linkcode DB.open}: those of `Tree.open`, and
  * `durability: { kind: "stateMachine" }`. */
@@ -382,7 +382,7 @@ export class DB {
         }`,
       );
     }
-    let open = true;
+    const lifetime = new ViewLifetime(() => this.#ensureOpen());
     const views = new Map<string, View>();
     for (const scope of scopes) {
       if (!Array.isArray(scope) || scope.length !== 2) {
@@ -394,18 +394,12 @@ export class DB {
       const [name, prefix] = scope;
       const named = this.named(name);
       const bytes = this.#keys.copy(prefix, "view prefix", true);
-      views.set(
-        name,
-        new View(snapshotTree(named.art, bytes), () => {
-          if (!open) throw new HoltError("CLOSED", "the view has ended");
-          this.#ensureOpen();
-        }, bytes),
-      );
+      views.set(name, lifetime.snapshot(named.art, bytes));
     }
     try {
       return fn(new DBView(views));
     } finally {
-      open = false;
+      lifetime.end();
     }
   }
 

@@ -26,7 +26,7 @@ import {
 import { checkTreeOptions, type TreeOptions } from "./options.ts";
 import type { KeyEntry, RecordEntry, ScanOptions } from "./scan.ts";
 import { Storage, type StorageStats } from "./storage.ts";
-import { snapshotTree, type TreeRecord, View } from "./view.ts";
+import { type TreeRecord, View, ViewLifetime } from "./view.ts";
 
 /** Options of {@linkcode Tree.rename}. */
 export interface RenameOptions {
@@ -410,15 +410,11 @@ export class Tree {
       );
     }
     const scope = this.#otherKeys.copy(prefix, "view prefix", true);
-    let open = true;
-    const view = new View(snapshotTree(this.#art, scope), () => {
-      if (!open) throw new HoltError("CLOSED", "the view has ended");
-      this.#ensureOpen();
-    }, scope);
+    const lifetime = new ViewLifetime(this.#ensureOpen);
     try {
-      return fn(view);
+      return fn(lifetime.snapshot(this.#art, scope));
     } finally {
-      open = false;
+      lifetime.end();
     }
   }
 

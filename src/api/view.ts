@@ -214,6 +214,32 @@ export class View {
   }
 }
 
+/** @internal The lifetime of the views one `view(...)` call hands out:
+ * they read snapshots and stop working at {@linkcode end}. */
+export class ViewLifetime {
+  readonly #ensureOpen: () => void;
+  #open = true;
+  readonly #check = (): void => {
+    if (!this.#open) throw new HoltError("CLOSED", "the view has ended");
+    this.#ensureOpen();
+  };
+
+  /** Views of this lifetime also call `ensureOpen` (their tree's). */
+  constructor(ensureOpen: () => void) {
+    this.#ensureOpen = ensureOpen;
+  }
+
+  /** A view of a snapshot of `art` under `prefix`. */
+  snapshot(art: ArtTree, prefix: Uint8Array): View {
+    return new View(snapshotTree(art, prefix), this.#check, prefix);
+  }
+
+  /** Ends every view of this lifetime. */
+  end(): void {
+    this.#open = false;
+  }
+}
+
 /** Frames copied for a snapshot, by id; read-only. */
 class SnapshotSource implements FrameSource {
   readonly #frames = new Map<number, Frame>();

@@ -22,12 +22,10 @@ import {
   H_SLOT_HIGH,
   SLOT_BASE_U32,
   SLOT_COUNT,
-  T_BLOB,
 } from "../frame/layout.ts";
-import { remapChildren, subtreeSlots } from "./subtree.ts";
+import { copyNodes } from "./copy.ts";
+import { subtreeSlots } from "./subtree.ts";
 import type { ArtTree } from "./tree.ts";
-
-const slotMap = new Uint16Array(SLOT_COUNT);
 
 /**
  * Rewrites `frame` of `tree` densely in depth-first key order. Returns the
@@ -50,33 +48,8 @@ export function relayout(tree: ArtTree, frame: Frame): Uint16Array {
   u32[H_LIVE_BYTES] = 0;
   u32[H_GARBAGE_BYTES] = 0;
   u32[H_BUMP] = DATA_START;
-  const fromWords = before.u32;
-  for (const slot of order) {
-    const bytes = before.bodyBytes(slot);
-    const copy = frame.allocSlot();
-    const off = frame.alloc(bytes, true);
-    const src = before.offset(slot) >>> 2;
-    const dst = off >>> 2;
-    for (let word = 0; word < bytes >>> 2; word++) {
-      u32[dst + word] = fromWords[src + word];
-    }
-    frame.setSlot(copy, before.type(slot), off);
-    slotMap[slot] = copy;
-  }
+  const slotMap = copyNodes(tree.source, before, order, frame);
   frame.u8.fill(0, u32[H_BUMP]);
-  for (const slot of order) {
-    const copy = slotMap[slot];
-    if (frame.type(copy) === T_BLOB) {
-      const off = frame.offset(copy);
-      tree.source.frame(u32[off >>> 2]).setRootParent(
-        u32[(off >>> 2) + 1],
-        frame.id,
-        copy,
-      );
-    } else {
-      remapChildren(frame, copy, slotMap);
-    }
-  }
   if (isTreeRoot) {
     frame.rootSlot = slotMap[frame.rootSlot];
   } else {

@@ -32,9 +32,10 @@ import {
   T_PREFIX,
 } from "../frame/layout.ts";
 import { innerEnd } from "../frame/inner.ts";
+import { copyNodes } from "./copy.ts";
 import { compare } from "./cursor.ts";
 import { relayout } from "./relayout.ts";
-import { childSlots, remapChildren, subtreeSlots } from "./subtree.ts";
+import { childSlots, subtreeSlots } from "./subtree.ts";
 import type { ArtTree } from "./tree.ts";
 
 /** A full frame with at least this much garbage is compacted instead. */
@@ -47,8 +48,6 @@ const MIN_FRONTIER_BYTES = 4096;
 const REDISTRIBUTE_SLACK_BYTES = FRAME_BYTES / 8;
 /** Room a parent keeps free after taking a subtree back. */
 const MERGE_SLACK_BYTES = FRAME_BYTES / 32;
-
-const slotMap = new Uint16Array(SLOT_COUNT);
 
 /**
  * Frees room in `frame`, which could not take an allocation on the way to
@@ -320,36 +319,9 @@ function copySubtree(
   rootSlot: number,
   to: Frame,
 ): number {
-  const order = subtreeSlots(from, rootSlot);
-  const fromWords = from.u32;
-  const toWords = to.u32;
-  for (const slot of order) {
-    const bytes = from.bodyBytes(slot);
-    const off = to.alloc(bytes, true);
-    const copy = to.allocSlot();
-    assert(off !== 0 && copy !== 0, `frame ${to.id} has room for the copy`);
-    const src = from.offset(slot) >>> 2;
-    const dst = off >>> 2;
-    for (let word = 0; word < bytes >>> 2; word++) {
-      toWords[dst + word] = fromWords[src + word];
-    }
-    to.setSlot(copy, from.type(slot), off);
-    slotMap[slot] = copy;
-  }
-  for (const slot of order) {
-    const copy = slotMap[slot];
-    if (to.type(copy) === T_BLOB) {
-      const off = to.offset(copy);
-      tree.source.frame(to.u32[off >>> 2]).setRootParent(
-        to.u32[(off >>> 2) + 1],
-        to.id,
-        copy,
-      );
-    } else {
-      remapChildren(to, copy, slotMap);
-    }
-  }
-  return slotMap[rootSlot];
+  return copyNodes(tree.source, from, subtreeSlots(from, rootSlot), to)[
+    rootSlot
+  ];
 }
 
 /** Frees every node of the subtree at `rootSlot`, its root included. */
