@@ -59,6 +59,7 @@ export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
       }
     }
     storage.append();
+    storage.settle();
   }
   for (const { art, ops } of trees) {
     for (const op of ops) {
@@ -75,7 +76,6 @@ export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
       }
     }
   }
-  storage.settle();
 }
 
 /** Applies a rename whose checks passed: `dst` gets `src`'s value at

@@ -60,6 +60,7 @@ export class AtomicBatch {
   readonly #keys = new KeyEncoder();
   readonly #overlay = new Map<string, Projected>();
   #nextVersion: number;
+  #ended = false;
   /** @internal The writes recorded so far, in order. */
   readonly ops: BatchOp[] = [];
 
@@ -121,6 +122,9 @@ export class AtomicBatch {
 
   /** A guard: no key starts with `prefix`. */
   assertPrefixEmpty(prefix: Key): void {
+    if (this.#ended) {
+      throw new HoltError("CLOSED", "the atomic batch has ended");
+    }
     const bytes = this.#keys.copy(prefix, "prefix", true);
     if (this.#outcome.failed) return;
     if (!this.#prefixEmpty(bytes)) this.#outcome.failed = true;
@@ -173,8 +177,17 @@ export class AtomicBatch {
     this.ops.push({ kind: "rename", src: srcBytes, dst: dstBytes, version });
   }
 
-  /** Encodes `key` into a copy the batch keeps. */
+  /** @internal Ends the batch: later calls throw `CLOSED`. */
+  end(): void {
+    this.#ended = true;
+  }
+
+  /** Encodes `key` into a copy the batch keeps; `CLOSED` once the batch
+   * ended. */
   #key(key: Key, what: string): Uint8Array {
+    if (this.#ended) {
+      throw new HoltError("CLOSED", "the atomic batch has ended");
+    }
     return this.#keys.copy(key, what);
   }
 
@@ -262,4 +275,36 @@ function binaryStartsWith(key: string, prefix: Uint8Array): boolean {
     if (key.charCodeAt(i) !== prefix[i]) return false;
   }
   return true;
+}
+
+/**
+ * Runs an atomic callback: `fn(batch)` with the host's writes blocked, then
+ * ends the batches. Throws `INVALID_ARGUMENT` for an asynchronous callback
+ * (its ops after an `await` could not be part of the batch).
+ */
+export function runBatchCallback<B>(
+  fn: (batch: B) => unknown,
+  batch: B,
+  gate: { inBatch: boolean },
+  end: () => void,
+): void {
+  let result: unknown;
+  gate.inBatch = true;
+  try {
+    result = fn(batch);
+  } finally {
+    gate.inBatch = false;
+    end();
+  }
+  if (
+    result !== null && typeof result === "object" &&
+    typeof (result as { then?: unknown }).then === "function"
+  ) {
+    // Its later ops fail with CLOSED; that rejection is answered here.
+    (result as PromiseLike<unknown>).then(undefined, () => {});
+    throw new HoltError(
+      "INVALID_ARGUMENT",
+      "an atomic callback must be synchronous: it returned a promise",
+    );
+  }
 }

@@ -3,9 +3,9 @@
  * frames, kept in the manifest's meta bytes at each checkpoint and changed
  * between checkpoints by the log's create and drop ops.
  *
- * Meta layout (little-endian): `u32 format = 2, u32 nextTreeId, u32
- * count`, then per tree `u32 treeId, u32 rootFrameId, u16 nameBytes, name`
- * (UTF-8).
+ * Meta layout (little-endian): `u32 format = 2, u32 nextTreeId, f64
+ * versionFloor, u32 count`, then per tree `u32 treeId, u32 rootFrameId,
+ * u16 nameBytes, name` (UTF-8).
  *
  * @module
  */
@@ -14,6 +14,8 @@ import { HoltError } from "./errors.ts";
 
 /** Meta format of a DB (a single tree's is 1). */
 const DB_META_FORMAT = 2;
+/** Bytes before the first entry. */
+const HEADER_BYTES = 20;
 /** Longest tree name, in UTF-8 bytes. */
 export const MAX_TREE_NAME_BYTES = 255;
 
@@ -31,6 +33,9 @@ export interface CatalogEntry {
 export interface CatalogImage {
   /** The id the next created tree gets. */
   nextTreeId: number;
+  /** Versions of created trees start above this: the highest version a
+   * dropped tree handed out, so a name created again never repeats one. */
+  versionFloor: number;
   /** The trees, in no particular order. */
   entries: CatalogEntry[];
 }
@@ -76,14 +81,15 @@ export function decodeTreeName(bytes: Uint8Array): string {
 /** Encodes `image` as meta bytes. */
 export function encodeCatalog(image: CatalogImage): Uint8Array {
   const names = image.entries.map((entry) => encoder.encode(entry.name));
-  let size = 12;
+  let size = HEADER_BYTES;
   for (const name of names) size += 10 + name.length;
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, DB_META_FORMAT, true);
   view.setUint32(4, image.nextTreeId, true);
-  view.setUint32(8, image.entries.length, true);
-  let at = 12;
+  view.setFloat64(8, image.versionFloor, true);
+  view.setUint32(16, image.entries.length, true);
+  let at = HEADER_BYTES;
   image.entries.forEach((entry, i) => {
     view.setUint32(at, entry.treeId, true);
     view.setUint32(at + 4, entry.rootFrameId, true);
@@ -96,14 +102,16 @@ export function encodeCatalog(image: CatalogImage): Uint8Array {
 
 /** Decodes meta bytes of the store at `path` (empty: a new DB). */
 export function decodeCatalog(meta: Uint8Array, path: string): CatalogImage {
-  if (meta.length === 0) return { nextTreeId: 1, entries: [] };
+  if (meta.length === 0) return { nextTreeId: 1, versionFloor: 0, entries: [] };
   const bad = (why: string) =>
     new HoltError(
       "CORRUPTION",
       `manifest of ${path} does not hold a DB catalog: ${why}`,
     );
   const view = new DataView(meta.buffer, meta.byteOffset, meta.byteLength);
-  if (meta.length < 12 || view.getUint32(0, true) !== DB_META_FORMAT) {
+  if (
+    meta.length < HEADER_BYTES || view.getUint32(0, true) !== DB_META_FORMAT
+  ) {
     throw bad(
       meta.length >= 4 && view.getUint32(0, true) === 1
         ? "it is a single tree (open it with Tree.open)"
@@ -111,9 +119,10 @@ export function decodeCatalog(meta: Uint8Array, path: string): CatalogImage {
     );
   }
   const nextTreeId = view.getUint32(4, true);
-  const count = view.getUint32(8, true);
+  const versionFloor = view.getFloat64(8, true);
+  const count = view.getUint32(16, true);
   const entries: CatalogEntry[] = [];
-  let at = 12;
+  let at = HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     if (at + 10 > meta.length) throw bad("truncated");
     const nameBytes = view.getUint16(at + 8, true);
@@ -126,5 +135,5 @@ export function decodeCatalog(meta: Uint8Array, path: string): CatalogImage {
     at += 10 + nameBytes;
   }
   if (at !== meta.length) throw bad("trailing bytes");
-  return { nextTreeId, entries };
+  return { nextTreeId, versionFloor, entries };
 }

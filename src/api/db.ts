@@ -12,7 +12,7 @@ import { verifyTree } from "../art/verify.ts";
 import type { IoBackend } from "../io/backend.ts";
 import { WalOpCursor } from "../wal/codec.ts";
 import { commitOps, replayRecord, type TreeOps } from "./apply.ts";
-import { AtomicBatch, type BatchOutcome } from "./batch.ts";
+import { AtomicBatch, type BatchOutcome, runBatchCallback } from "./batch.ts";
 import {
   checkTreeName,
   decodeCatalog,
@@ -52,6 +52,7 @@ export class DBBatch {
   readonly #db: DB;
   readonly #outcome: BatchOutcome;
   readonly #batches = new Map<string, AtomicBatch>();
+  #ended = false;
 
   /** @internal A batch over `db`'s trees. */
   constructor(db: DB, outcome: BatchOutcome) {
@@ -62,6 +63,9 @@ export class DBBatch {
   /** The batch of tree `name`; throws `TREE_NOT_FOUND` for an unknown
    * name (the whole batch then commits nothing). */
   tree(name: string): AtomicBatch {
+    if (this.#ended) {
+      throw new HoltError("CLOSED", "the atomic batch has ended");
+    }
     let batch = this.#batches.get(name);
     if (batch === undefined) {
       const named = this.#db.named(name);
@@ -69,6 +73,12 @@ export class DBBatch {
       this.#batches.set(name, batch);
     }
     return batch;
+  }
+
+  /** @internal Ends the batch and its trees' batches. */
+  end(): void {
+    this.#ended = true;
+    for (const batch of this.#batches.values()) batch.end();
   }
 
   /** @internal The ops recorded per tree, in first-use order. */
@@ -123,6 +133,7 @@ export class DB {
   readonly #byId = new Map<number, NamedTree>();
   readonly #keys = new KeyEncoder();
   #nextTreeId = 1;
+  #versionFloor = 0;
   #closed = false;
   readonly #gate = { inBatch: false };
 
@@ -156,6 +167,7 @@ export class DB {
         options.path ?? "memory",
       );
       db.#nextTreeId = catalog.nextTreeId;
+      db.#versionFloor = catalog.versionFloor;
       for (const entry of catalog.entries) {
         db.#register(entry.treeId, entry.rootFrameId, entry.name);
       }
@@ -206,8 +218,21 @@ export class DB {
     return named;
   }
 
+  /** Registers a new, empty tree whose versions start above every version a
+   * dropped tree handed out. */
+  #create(treeId: number, name: string): NamedTree {
+    const named = this.#register(
+      treeId,
+      this.#storage.source.create().id,
+      name,
+    );
+    named.art.observeVersion(this.#versionFloor);
+    return named;
+  }
+
   /** Forgets `named` and releases every frame of it. */
   #drop(named: NamedTree): void {
+    this.#versionFloor = Math.max(this.#versionFloor, named.art.seq);
     const source = this.#storage.source;
     const frames = new Set<number>([named.rootFrameId]);
     for (const { parent, slot } of blobEdges(named.art)) {
@@ -223,6 +248,7 @@ export class DB {
   #meta(): Uint8Array {
     return encodeCatalog({
       nextTreeId: this.#nextTreeId,
+      versionFloor: this.#versionFloor,
       entries: [...this.#trees.values()].map((named) => ({
         treeId: named.treeId,
         rootFrameId: named.rootFrameId,
@@ -291,10 +317,9 @@ export class DB {
     if (log !== undefined) {
       log.createTree(treeId, nameBytes);
       storage.append();
+      storage.settle();
     }
-    const named = this.#register(treeId, storage.source.create().id, name);
-    storage.settle();
-    return this.#handle(named);
+    return this.#handle(this.#create(treeId, name));
   }
 
   /** A handle on tree `name`; `TREE_NOT_FOUND` when there is none. */
@@ -332,9 +357,9 @@ export class DB {
     if (log !== undefined) {
       log.dropTree(named.treeId);
       storage.append();
+      storage.settle();
     }
     this.#drop(named);
-    storage.settle();
   }
 
   /**
@@ -343,7 +368,7 @@ export class DB {
    * a guard failed (nothing changed); throws, with nothing changed, when
    * `fn` throws (`TREE_NOT_FOUND`, a rename's `NOT_FOUND`, ...).
    */
-  atomic(fn: (batch: DBBatch) => void): boolean {
+  atomic(fn: (batch: DBBatch) => unknown): boolean {
     this.#beginWrite();
     if (typeof fn !== "function") {
       throw new HoltError(
@@ -353,12 +378,7 @@ export class DB {
     }
     const outcome = { failed: false };
     const batch = new DBBatch(this, outcome);
-    this.#gate.inBatch = true;
-    try {
-      fn(batch);
-    } finally {
-      this.#gate.inBatch = false;
-    }
+    runBatchCallback(fn, batch, this.#gate, () => batch.end());
     if (outcome.failed) return false;
     const trees = batch.treeOps();
     if (trees.length === 0) return true;
@@ -393,6 +413,12 @@ export class DB {
       }
       const [name, prefix] = scope;
       const named = this.named(name);
+      if (views.has(name)) {
+        throw new HoltError(
+          "INVALID_ARGUMENT",
+          `view names tree ${JSON.stringify(name)} twice`,
+        );
+      }
       const bytes = this.#keys.copy(prefix, "view prefix", true);
       views.set(name, lifetime.snapshot(named.art, bytes));
     }

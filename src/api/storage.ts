@@ -26,10 +26,14 @@ import { WalRecordEncoder } from "../wal/codec.ts";
 import { readWal, type WalRecord } from "../wal/reader.ts";
 import { WalWriter } from "../wal/writer.ts";
 import { join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { WAL_FILE_NAME } from "../wal/header.ts";
 import { HoltError } from "./errors.ts";
 import type { TreeOptions } from "./options.ts";
+
+/** A synchronous checkpoint stalls writers once the resident frames pass
+ * twice the pool's bound and the bound plus this many frames. */
+const STALL_SLACK_FRAMES = 32;
 
 /** Resident frames when `bufferPoolSize` is not given. */
 export const DEFAULT_BUFFER_POOL_SIZE = 256;
@@ -94,6 +98,8 @@ export class Storage {
   #replayed = 0;
   #closed = false;
   #durableIndex = 0;
+  #requestedIndex = 0;
+  readonly #stallResident: number;
 
   private constructor(
     source: FrameSource,
@@ -118,6 +124,12 @@ export class Storage {
     this.#background = background && !stateMachine;
     this.stateMachine = stateMachine;
     this.#durableIndex = store?.appliedIndex ?? 0;
+    this.#requestedIndex = this.#durableIndex;
+    const poolFrames = pool?.bufferPoolSize ?? 0;
+    this.#stallResident = Math.max(
+      2 * poolFrames,
+      poolFrames + STALL_SLACK_FRAMES,
+    );
     this.log = store !== undefined && !readOnly && !stateMachine
       ? new WalRecordEncoder()
       : undefined;
@@ -160,10 +172,21 @@ export class Storage {
       if (backend === undefined) io.close();
       throw error;
     }
+    const durability = options.durability ?? { kind: "wal" };
+    try {
+      checkDurabilityKind(
+        store.dir,
+        durability.kind,
+        options.readOnly === true,
+      );
+    } catch (error) {
+      await store.close();
+      if (backend === undefined) io.close();
+      throw error;
+    }
     const pool = new BufferPool(store, {
       bufferPoolSize: options.bufferPoolSize ?? DEFAULT_BUFFER_POOL_SIZE,
     });
-    const durability = options.durability ?? { kind: "wal" };
     return new Storage(
       pool,
       io.kind,
@@ -265,10 +288,22 @@ export class Storage {
     wal.append(this.log!.finish(wal.lastSeq + 1, wal.salt));
   }
 
-  /** Makes the mutation just applied durable when the durability mode asks
-   * for it (`sync: true`: one fdatasync). */
+  /**
+   * Makes the mutation just applied durable when the durability mode asks
+   * for it (`sync: true`: one fdatasync), and stalls the caller for a
+   * synchronous checkpoint when dirty frames pushed the pool past twice its
+   * bound (a synchronous loop of writes leaves the background checkpointer
+   * no turn).
+   */
   settle(): void {
     if (this.#syncEach) this.#wal!.syncNow();
+    const pool = this.#pool;
+    if (
+      pool !== undefined && this.#wal !== undefined &&
+      pool.resident > this.#stallResident
+    ) {
+      this.#checkpointer!.flushSync();
+    }
   }
 
   /** Resolves when every mutation acknowledged before the call is on
@@ -306,17 +341,18 @@ export class Storage {
         }`,
       );
     }
-    if (appliedIndex < this.#durableIndex) {
+    if (appliedIndex < this.#requestedIndex) {
       throw new HoltError(
         "INVALID_ARGUMENT",
-        `appliedIndex ${appliedIndex} is below the durable ${this.#durableIndex}`,
+        `appliedIndex ${appliedIndex} is below ${this.#requestedIndex}, already committed or being committed`,
       );
     }
     if (this.readOnly) {
       throw new HoltError("READ_ONLY", "the store was opened read-only");
     }
+    this.#requestedIndex = appliedIndex;
     await this.#checkpointer?.checkpoint(appliedIndex);
-    this.#durableIndex = appliedIndex;
+    this.#durableIndex = Math.max(this.#durableIndex, appliedIndex);
   }
 
   /** State-machine mode: the applied index of the durable image (0 before
@@ -390,6 +426,41 @@ export class Storage {
     await this.#store?.close().catch((error) => failure ??= error);
     if (this.#ownsBackend) this.#backend?.close();
     if (failure !== undefined) throw failure;
+  }
+}
+
+/** Marks a store created in state-machine mode (it has no log). */
+const STATE_MACHINE_MARKER = "state-machine";
+
+/**
+ * Refuses to open a store in the other durability mode than it was made
+ * in: a state-machine open would ignore a log's records, a WAL open would
+ * replay a log over a state-machine image. A state-machine writer marks
+ * its store.
+ */
+function checkDurabilityKind(
+  dir: string,
+  kind: "wal" | "stateMachine",
+  readOnly: boolean,
+): void {
+  const marked = existsSync(join(dir, STATE_MACHINE_MARKER));
+  if (kind === "wal" && marked) {
+    throw new HoltError(
+      "WRONG_DURABILITY",
+      `${dir} holds a stateMachine store: open it with durability { kind: "stateMachine" }`,
+    );
+  }
+  if (kind === "stateMachine" && existsSync(join(dir, WAL_FILE_NAME))) {
+    throw new HoltError(
+      "WRONG_DURABILITY",
+      `${dir} holds a WAL store: open it with durability { kind: "wal" }`,
+    );
+  }
+  if (kind === "stateMachine" && !marked && !readOnly) {
+    writeFileSync(
+      join(dir, STATE_MACHINE_MARKER),
+      "holt state-machine store\n",
+    );
   }
 }
 

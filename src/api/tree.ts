@@ -13,7 +13,7 @@ import type { IoBackend } from "../io/backend.ts";
 import { leafVersion } from "../frame/leaf.ts";
 import { WalOpCursor } from "../wal/codec.ts";
 import { applyRename, commitOps, replayRecord } from "./apply.ts";
-import { AtomicBatch } from "./batch.ts";
+import { AtomicBatch, runBatchCallback } from "./batch.ts";
 import { HoltError } from "./errors.ts";
 import {
   checkVersion,
@@ -168,9 +168,9 @@ export class Tree {
     if (log !== undefined) {
       log.put(this.#treeId, version, bytes, keyBytes, value);
       storage.append();
+      storage.settle();
     }
     art.upsert(bytes, keyBytes, value, version);
-    storage.settle();
   }
 
   /** Logs and applies a delete of a key known to exist. */
@@ -180,9 +180,9 @@ export class Tree {
     if (log !== undefined) {
       log.delete(this.#treeId, bytes, keyBytes);
       storage.append();
+      storage.settle();
     }
     this.#art.erase(bytes, keyBytes);
-    storage.settle();
   }
 
   #versionOf(bytes: Uint8Array, keyBytes: number): number | undefined {
@@ -276,9 +276,9 @@ export class Tree {
         dstLength,
       );
       storage.append();
+      storage.settle();
     }
     applyRename(art, srcBytes, srcLength, dstBytes, dstLength, version);
-    storage.settle();
   }
 
   /** A fresh copy of the value under `key`, or undefined. */
@@ -355,7 +355,7 @@ export class Tree {
    * if (!ok || tree.get("dentry/a") === undefined) throw new Error();
    * ```
    */
-  atomic(fn: (batch: AtomicBatch) => void): boolean {
+  atomic(fn: (batch: AtomicBatch) => unknown): boolean {
     this.#beginWrite();
     if (typeof fn !== "function") {
       throw new HoltError(
@@ -365,12 +365,7 @@ export class Tree {
     }
     const outcome = { failed: false };
     const batch = new AtomicBatch(this.#art, outcome);
-    this.#host.gate.inBatch = true;
-    try {
-      fn(batch);
-    } finally {
-      this.#host.gate.inBatch = false;
-    }
+    runBatchCallback(fn, batch, this.#host.gate, () => batch.end());
     if (outcome.failed) return false;
     if (batch.ops.length === 0) return true;
     this.#beginWrite();
@@ -448,7 +443,9 @@ export class Tree {
   /** Shape, cache and log counters of this tree. Walks every frame. */
   stats(): TreeStats {
     this.#ensureOpen();
-    return { ...shapeStats(this.#art), ...this.#storage.stats() };
+    const storage = this.#storage;
+    const stats = shapeStats(this.#art, () => storage.beginOperation());
+    return { ...stats, ...storage.stats() };
   }
 
   /** Checks every structural invariant of every frame. */

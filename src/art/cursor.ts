@@ -147,11 +147,14 @@ export class Cursor {
     }
     this.#started = true;
     const startAfter = this.#startAfter;
-    if (startAfter !== undefined && compare(startAfter, this.#prefix) >= 0) {
+    const prefix = this.#prefix;
+    if (startAfter === undefined || compare(startAfter, prefix) < 0) {
+      this.#seek(prefix, prefix.length, true);
+    } else if (startsWith(startAfter, prefix)) {
       this.#seek(startAfter, startAfter.length, false);
-    } else {
-      this.#seek(this.#prefix, this.#prefix.length, true);
     }
+    // Otherwise `startAfter` lies past every key with the prefix: nothing to
+    // seek (and no frame outside the prefix to load).
   }
 
   /**
@@ -389,6 +392,15 @@ function positionAfter(
   let position = 0;
   while (position < count && frame.u8[keys + position] <= byte) position++;
   return position;
+}
+
+/** Whether `bytes` begins with `prefix`. */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[i] !== prefix[i]) return false;
+  }
+  return true;
 }
 
 /** Lexicographic byte order: negative, zero or positive. */

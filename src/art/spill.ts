@@ -76,15 +76,6 @@ export function frameRoots(tree: ArtTree, frame: Frame): number[] {
   return frame.id === tree.rootFrameId ? [frame.rootSlot] : frame.rootSlots();
 }
 
-/** Bytes of every node of the subtree at `rootSlot` within its frame. */
-function subtreeBytes(frame: Frame, rootSlot: number): number {
-  let bytes = 0;
-  for (const slot of subtreeSlots(frame, rootSlot)) {
-    bytes += frame.bodyBytes(slot);
-  }
-  return bytes;
-}
-
 /** Key bytes of the first leaf below the subtree at `slot` of `frame`
  * (following Blob edges), for ordering subtrees. */
 function firstKey(tree: ArtTree, frame: Frame, slot: number): Uint8Array {
@@ -115,7 +106,12 @@ function firstKey(tree: ArtTree, frame: Frame, slot: number): Uint8Array {
 function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
   const roots = frame.rootSlots();
   if (roots.length < 2) return false;
-  const sizes = roots.map((slot) => subtreeBytes(frame, slot));
+  const nodes = roots.map((slot) => subtreeSlots(frame, slot));
+  const sizes = nodes.map((order) => {
+    let bytes = 0;
+    for (const slot of order) bytes += frame.bodyBytes(slot);
+    return bytes;
+  });
   const live = frame.liveBytes;
   let moving: number[] = [];
   const entered = roots.indexOf(enteredSlot);
@@ -128,16 +124,23 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
     if (isLast && sizes[entered] <= live * 7 / 8) moving = [entered];
   }
   const bySize = roots.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
-  // The largest subtrees whose sizes add up to at most `budget` bytes;
-  // empty unless they reach `live / 8` and leave this frame a subtree.
-  const pick = (budget: number, maxCount: number): number[] => {
+  // The largest subtrees whose sizes add up to at most `budget` bytes and
+  // `slotBudget` nodes; empty unless they reach `live / 8` and leave this
+  // frame a subtree.
+  const pick = (
+    budget: number,
+    slotBudget: number,
+    maxCount: number,
+  ): number[] => {
     const picked: number[] = [];
     let remaining = budget;
+    let slotsLeft = slotBudget;
     for (const i of bySize) {
       if (picked.length === maxCount) break;
-      if (sizes[i] > remaining) continue;
+      if (sizes[i] > remaining || nodes[i].length > slotsLeft) continue;
       picked.push(i);
       remaining -= sizes[i];
+      slotsLeft -= nodes[i].length;
     }
     const enough = budget - remaining >= live / 8;
     return enough && picked.length < roots.length ? picked : [];
@@ -156,7 +159,8 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
         REDISTRIBUTE_SLACK_BYTES;
       const roomSlots = SLOT_COUNT - 1 - partner.liveNodes - 256;
       moving = pick(
-        Math.min(live / 2, roomBytes, roomSlots * 64),
+        Math.min(live / 2, roomBytes),
+        roomSlots,
         MAX_ROOTS - partner.rootCount,
       );
       if (moving.length > 0) {
@@ -169,7 +173,7 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
       }
     }
   }
-  if (moving.length === 0) moving = pick(live / 2, MAX_ROOTS);
+  if (moving.length === 0) moving = pick(live / 2, SLOT_COUNT, MAX_ROOTS);
   if (moving.length === 0) return false;
   sibling ??= freshFrame(tree);
   frame.u32[H_SIBLING] = sibling.id + 1;

@@ -34,23 +34,39 @@ export interface ShapeStats {
   nodes: Record<string, number>;
 }
 
-/** Walks every frame of `tree` and sums its shape. */
-export function shapeStats(tree: ArtTree): ShapeStats {
+/** Walks every frame of `tree` and sums its shape; `onFrame` runs before
+ * each frame is fetched (a buffer pool unpins the previous ones there). */
+export function shapeStats(
+  tree: ArtTree,
+  onFrame: () => void = () => {},
+): ShapeStats {
   const nodes: Record<string, number> = {};
   for (const name of NODE_TYPE_NAMES.slice(1)) nodes[name] = 0;
   let depth = 0;
   let frameDepth = 0;
   const root = tree.rootFrame;
+  // Frame ids, not frames: a frame is fetched when its turn comes, so the
+  // walk holds one at a time and a buffer pool stays within its bound.
   const pending = [{
-    frame: root,
+    frameId: root.id,
     slot: root.rootSlot,
     depth: 0,
     frameDepth: 1,
   }];
   const children: number[] = [];
+  // Only this tree's frames: a DB's trees share one frame source.
+  const seen = new Set<number>();
+  let liveBytes = 0;
+  let garbageBytes = 0;
   while (pending.length > 0) {
     const item = pending.pop()!;
-    const frame = item.frame;
+    onFrame();
+    const frame = tree.source.frame(item.frameId);
+    if (!seen.has(frame.id)) {
+      seen.add(frame.id);
+      liveBytes += frame.liveBytes;
+      garbageBytes += frame.garbageBytes;
+    }
     frameDepth = Math.max(frameDepth, item.frameDepth);
     const slots = [item.slot];
     const depths = [item.depth + 1];
@@ -63,7 +79,7 @@ export function shapeStats(tree: ArtTree): ShapeStats {
       if (nodeType === T_BLOB) {
         const off = frame.offset(slot);
         pending.push({
-          frame: tree.source.frame(frame.u32[off >>> 2]),
+          frameId: frame.u32[off >>> 2],
           slot: frame.u32[(off >>> 2) + 1],
           depth: nodeDepth - 1,
           frameDepth: item.frameDepth + 1,
@@ -78,15 +94,7 @@ export function shapeStats(tree: ArtTree): ShapeStats {
       }
     }
   }
-  let frames = 0;
-  let liveBytes = 0;
-  let garbageBytes = 0;
-  for (const frameId of tree.source.frameIds()) {
-    const frame = tree.source.frame(frameId);
-    frames++;
-    liveBytes += frame.liveBytes;
-    garbageBytes += frame.garbageBytes;
-  }
+  const frames = seen.size;
   return {
     frames,
     depth,

@@ -127,6 +127,43 @@ export class Checkpointer {
     await this.#queue;
   }
 
+  /**
+   * A WAL-mode round that never yields, for a write stall: a caller whose
+   * synchronous loop leaves no event-loop turn to the background rounds
+   * still gets its dirty frames written, so the pool can evict again. The
+   * log keeps its records (replay skips those the image covers) until an
+   * asynchronous round truncates it. Returns false, doing nothing, while an
+   * asynchronous round is in progress.
+   */
+  flushSync(): boolean {
+    const { pool, store, wal } = this.#target;
+    if (this.#running || wal === undefined || !store.commitIdle) return false;
+    try {
+      wal.syncNow();
+      const snapshot = pool.snapshotDirty();
+      const walSeq = wal.lastSeq;
+      const locations = store.writeFramesSync(snapshot.copies);
+      // On failure the store frees the written locations itself.
+      store.commitSync({
+        locations,
+        deleted: snapshot.deleted,
+        walSeq,
+        meta: this.#target.meta(),
+      });
+      for (const [frameId, modCount] of snapshot.modCounts) {
+        pool.markClean(frameId, modCount);
+      }
+      pool.deletesCommitted(snapshot.deleted);
+      pool.trim();
+    } catch (error) {
+      this.#failures++;
+      this.#lastError = error as Error;
+      throw error;
+    }
+    this.#checkpoints++;
+    return true;
+  }
+
   async #round(appliedIndex: number | undefined): Promise<void> {
     const { pool, store, wal } = this.#target;
     this.#running = true;
@@ -143,22 +180,20 @@ export class Checkpointer {
       }
       await wal?.sync();
       const locations = await store.writeFrames(snapshot.copies);
-      try {
-        await store.commit({
-          locations,
-          deleted: snapshot.deleted,
-          walSeq,
-          appliedIndex,
-          meta,
-        });
-      } catch (error) {
-        store.discardWritten(locations.values());
-        throw error;
-      }
+      // On failure the store itself frees the written locations (or, when
+      // only the directory sync failed, they are committed already).
+      await store.commit({
+        locations,
+        deleted: snapshot.deleted,
+        walSeq,
+        appliedIndex,
+        meta,
+      });
       for (const [frameId, modCount] of snapshot.modCounts) {
         pool.markClean(frameId, modCount);
       }
       pool.deletesCommitted(snapshot.deleted);
+      pool.trim();
       const after = pool.stats();
       if (
         wal !== undefined && after.dirty === 0 && after.pendingDeletes === 0 &&

@@ -150,6 +150,7 @@ export class Frame {
     this.u16[at >>> 1] = slot;
     this.u16[(at >>> 1) + 1] = parentSlot;
     this.u32[(at >>> 2) + 1] = parentFrameId;
+    this.touch();
   }
 
   /** Records that no Blob edge names `slot` any more. */
@@ -163,6 +164,7 @@ export class Frame {
     this.u32[base + last * 2] = 0;
     this.u32[base + last * 2 + 1] = 0;
     this.u32[H_ROOT_COUNT] = last;
+    this.touch();
   }
 
   /** The slots named by Blob edges elsewhere, ascending. */

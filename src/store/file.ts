@@ -41,6 +41,7 @@ import { StoreLock } from "./lock.ts";
 import {
   encodeManifest,
   errnoOf,
+  fdatasyncNow,
   FRAMES_FILE,
   installManifest,
   MANIFEST_FILE,
@@ -48,7 +49,9 @@ import {
   type ManifestImage,
   readManifest,
   syncDirectory,
+  syncDirectoryNow,
   writeManifestTmp,
+  writeManifestTmpSync,
 } from "./manifest.ts";
 
 /** Frames per `writeMany`/`readMany` batch: bounds the staging memory
@@ -172,6 +175,7 @@ export class FileStore {
   #pending = new Set<number>();
   #held: number[] = [];
   #commitTail: Promise<void> = Promise.resolve();
+  #commitsQueued = 0;
   #writesInFlight = new Set<Promise<unknown>>();
   #readBuffer: Uint8Array | undefined;
   #closed = false;
@@ -528,8 +532,11 @@ export class FileStore {
     } catch (error) {
       return Promise.reject(error);
     }
+    this.#commitsQueued++;
     const run = this.#commitTail.then(() => this.#commit(request));
-    this.#commitTail = run.then(() => {}, () => {});
+    this.#commitTail = run.then(() => {}, () => {}).finally(() =>
+      this.#commitsQueued--
+    );
     return run;
   }
 
@@ -551,29 +558,45 @@ export class FileStore {
     }
   }
 
-  async #writeFrames(frames: readonly Frame[]): Promise<Map<number, number>> {
-    if (!Array.isArray(frames)) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        "writeFrames needs an array of frames",
+  /**
+   * {@linkcode writeFrames} without yielding: one positional write per
+   * frame, then an fdatasync that blocks. For write stalls.
+   */
+  writeFramesSync(frames: readonly Frame[]): Map<number, number> {
+    this.#checkWritable();
+    checkFrameBatch(frames);
+    const written = new Map<number, number>();
+    if (frames.length === 0) return written;
+    const locations = frames.map(() => this.#takeLocation());
+    try {
+      const buf = this.#backend.allocAligned(FRAME_BYTES);
+      for (let index = 0; index < frames.length; index++) {
+        stageFrame(buf, frames[index]);
+        this.#backend.write(
+          this.#framesFd,
+          buf,
+          locations[index] * FRAME_BYTES,
+        );
+      }
+      fdatasyncNow(this.#framesFd, this.#framesPath);
+    } catch (error) {
+      for (const location of locations) this.#releaseLocation(location);
+      throw asIoError(
+        error,
+        `writing ${frames.length} frames to ${
+          JSON.stringify(this.#framesPath)
+        }`,
       );
     }
-    const seen = new Set<number>();
-    for (const frame of frames) {
-      if (!(frame instanceof Frame)) {
-        throw new HoltError(
-          "INVALID_ARGUMENT",
-          `writeFrames needs Frame objects, got ${String(frame)}`,
-        );
-      }
-      if (seen.has(frame.id)) {
-        throw new HoltError(
-          "INVALID_ARGUMENT",
-          `writeFrames got frame ${frame.id} twice in one batch`,
-        );
-      }
-      seen.add(frame.id);
+    for (let index = 0; index < frames.length; index++) {
+      written.set(frames[index].id, locations[index]);
     }
+    this.#framesWritten += frames.length;
+    return written;
+  }
+
+  async #writeFrames(frames: readonly Frame[]): Promise<Map<number, number>> {
+    checkFrameBatch(frames);
     const written = new Map<number, number>();
     if (frames.length === 0) return written;
     const locations = frames.map(() => this.#takeLocation());
@@ -588,9 +611,7 @@ export class FileStore {
         const requests: IoRequest[] = [];
         for (let index = first; index < last; index++) {
           const buf = staging[index - first];
-          buf.set(frames[index].u8);
-          setU32(buf, CHECKSUM_BYTE, 0);
-          setU32(buf, CHECKSUM_BYTE, crc32c(buf));
+          stageFrame(buf, frames[index]);
           requests.push({
             fd: this.#framesFd,
             buf,
@@ -624,31 +645,96 @@ export class FileStore {
       await writeManifestTmp(this.#backend, this.dir, bytes);
       installManifest(this.dir);
     } catch (error) {
-      for (const location of request.locations.values()) {
-        this.#releaseLocation(location);
-      }
-      removeIfPresentQuietly(join(this.dir, MANIFEST_TMP_FILE));
-      throw asIoError(
-        error,
-        `commit of generation ${next.image.generation} (nothing changed: the store still holds generation ${this.#image.generation})`,
+      throw this.#abortCommit(request, next.image.generation, error);
+    }
+    this.#installCommit(request, next.image);
+    try {
+      await syncDirectory(this.dir);
+    } catch (error) {
+      throw this.#unsyncedCommit(next, error);
+    }
+    this.#syncedCommit(next.superseded);
+  }
+
+  /** Whether no asynchronous commit is queued or running, so that
+   * {@linkcode commitSync} may run. */
+  get commitIdle(): boolean {
+    return this.#commitsQueued === 0;
+  }
+
+  /**
+   * {@linkcode commit} without yielding (the fdatasyncs block): a write
+   * stall for callers that never give the event loop a turn. Only while
+   * {@linkcode commitIdle}. On failure the request's locations are free
+   * again, as with `commit`.
+   */
+  commitSync(request: CommitRequest): void {
+    this.#checkWritable();
+    if (!this.commitIdle) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        "commitSync while an asynchronous commit is in progress",
       );
     }
-    this.#image = next.image;
+    const next = this.#nextImage(request);
+    const bytes = encodeManifest(next.image);
+    try {
+      writeManifestTmpSync(this.#backend, this.dir, bytes);
+      installManifest(this.dir);
+    } catch (error) {
+      throw this.#abortCommit(request, next.image.generation, error);
+    }
+    this.#installCommit(request, next.image);
+    try {
+      syncDirectoryNow(this.dir);
+    } catch (error) {
+      throw this.#unsyncedCommit(next, error);
+    }
+    this.#syncedCommit(next.superseded);
+  }
+
+  /** Undoes a commit that failed before its rename; returns the error. */
+  #abortCommit(
+    request: CommitRequest,
+    generation: number,
+    error: unknown,
+  ): HoltError {
+    for (const location of request.locations.values()) {
+      this.#releaseLocation(location);
+    }
+    removeIfPresentQuietly(join(this.dir, MANIFEST_TMP_FILE));
+    return asIoError(
+      error,
+      `commit of generation ${generation} (nothing changed: the store still holds generation ${this.#image.generation})`,
+    );
+  }
+
+  /** Makes the renamed manifest's image the current one. */
+  #installCommit(request: CommitRequest, image: ManifestImage): void {
+    this.#image = image;
     for (const location of request.locations.values()) {
       this.#pending.delete(location);
     }
     this.#commits++;
-    try {
-      await syncDirectory(this.dir);
-    } catch (error) {
-      this.#held.push(...next.superseded);
-      throw asIoError(
-        error,
-        `commit of generation ${next.image.generation} (installed, but it may not survive a crash; its superseded locations stay reserved until a later commit syncs)`,
-      );
-    }
+  }
+
+  /** A commit whose directory sync failed; returns the error. */
+  #unsyncedCommit(
+    next: { image: ManifestImage; superseded: number[] },
+    error: unknown,
+  ): HoltError {
+    this.#held.push(...next.superseded);
+    return asIoError(
+      error,
+      `commit of generation ${next.image.generation} (installed, but it may not survive a crash; its superseded locations stay reserved until a later commit syncs)`,
+    );
+  }
+
+  /** Frees what a durable commit superseded (and what earlier unsynced
+   * commits held). */
+  #syncedCommit(superseded: number[]): void {
     for (const location of this.#held) this.#free.push(location);
-    for (const location of next.superseded) this.#free.push(location);
+    for (const location of superseded) this.#free.push(location);
     this.#held = [];
   }
 
@@ -990,4 +1076,37 @@ function setU32(bytes: Uint8Array, at: number, value: number): void {
 
 function hex(value: number): string {
   return value.toString(16).padStart(8, "0");
+}
+
+/** Checks a batch of frames to write: Frame objects, no id twice. */
+function checkFrameBatch(frames: readonly Frame[]): void {
+  if (!Array.isArray(frames)) {
+    throw new HoltError(
+      "INVALID_ARGUMENT",
+      "writeFrames needs an array of frames",
+    );
+  }
+  const seen = new Set<number>();
+  for (const frame of frames) {
+    if (!(frame instanceof Frame)) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `writeFrames needs Frame objects, got ${String(frame)}`,
+      );
+    }
+    if (seen.has(frame.id)) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `writeFrames got frame ${frame.id} twice in one batch`,
+      );
+    }
+    seen.add(frame.id);
+  }
+}
+
+/** Copies `frame` into the I/O buffer `buf` with its on-disk checksum. */
+function stageFrame(buf: Uint8Array, frame: Frame): void {
+  buf.set(frame.u8);
+  setU32(buf, CHECKSUM_BYTE, 0);
+  setU32(buf, CHECKSUM_BYTE, crc32c(buf));
 }

@@ -310,6 +310,9 @@ function createHolderFile(
       lastError = error;
       const errno = errnoOf(error);
       if (errno === "EEXIST") continue;
+      // Created but not written (ENOSPC, EDQUOT, EIO): left behind, the
+      // file would lock the store for as long as this process lives.
+      removeQuietly(path);
       if (
         mode === "reader" &&
         (errno === "EROFS" || errno === "EACCES" || errno === "EPERM")

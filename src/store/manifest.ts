@@ -286,6 +286,36 @@ export async function writeManifestTmp(
   }
 }
 
+/** {@linkcode writeManifestTmp} without yielding: the fdatasync blocks. */
+export function writeManifestTmpSync(
+  backend: IoBackend,
+  dir: string,
+  bytes: Uint8Array,
+): void {
+  const path = join(dir, MANIFEST_TMP_FILE);
+  const fd = backend.openFile(path, { create: true });
+  try {
+    backend.truncate(fd, 0);
+    backend.write(fd, bytes, 0);
+    fdatasyncNow(fd, path);
+  } finally {
+    backend.closeFile(fd);
+  }
+}
+
+/** fdatasync of `fd` (naming `path` in errors), blocking the thread. */
+export function fdatasyncNow(fd: number, path: string): void {
+  try {
+    fs.fdatasyncSync(fd);
+  } catch (error) {
+    throw new HoltError(
+      "IO",
+      `fdatasync of ${JSON.stringify(path)} failed: ${errnoOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * Renames `dir/manifest.tmp` over `dir/manifest`: the atomic commit point.
  * Durable only after {@linkcode syncDirectory}.
@@ -313,9 +343,34 @@ export function installManifest(dir: string): void {
  * entries survive a crash. Throws `IO` naming the directory.
  */
 export async function syncDirectory(dir: string): Promise<void> {
-  let fd: number;
+  const fd = openDirectory(dir);
   try {
-    fd = fs.openSync(dir, fs.constants.O_RDONLY);
+    await new Promise<void>((resolve, reject) => {
+      fs.fsync(fd, (error) => {
+        if (error === null) resolve();
+        else reject(directorySyncError(dir, error));
+      });
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** {@linkcode syncDirectory} without yielding: the fsync blocks. */
+export function syncDirectoryNow(dir: string): void {
+  const fd = openDirectory(dir);
+  try {
+    fs.fsyncSync(fd);
+  } catch (error) {
+    throw directorySyncError(dir, error);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function openDirectory(dir: string): number {
+  try {
+    return fs.openSync(dir, fs.constants.O_RDONLY);
   } catch (error) {
     throw new HoltError(
       "IO",
@@ -325,26 +380,14 @@ export async function syncDirectory(dir: string): Promise<void> {
       { cause: error },
     );
   }
-  try {
-    await new Promise<void>((resolve, reject) => {
-      fs.fsync(fd, (error) => {
-        if (error === null) resolve();
-        else {
-          reject(
-            new HoltError(
-              "IO",
-              `fsync of directory ${JSON.stringify(dir)} failed: ${
-                errnoOf(error)
-              }`,
-              { cause: error },
-            ),
-          );
-        }
-      });
-    });
-  } finally {
-    fs.closeSync(fd);
-  }
+}
+
+function directorySyncError(dir: string, error: unknown): HoltError {
+  return new HoltError(
+    "IO",
+    `fsync of directory ${JSON.stringify(dir)} failed: ${errnoOf(error)}`,
+    { cause: error },
+  );
 }
 
 /** Bytes of a manifest naming `frameCount` frames with `metaBytes` of meta. */

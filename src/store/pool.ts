@@ -183,6 +183,11 @@ export class BufferPool {
     return this.#capacity;
   }
 
+  /** Frames resident now (above the bound when everything is dirty). */
+  get resident(): number {
+    return this.#ring.length;
+  }
+
   /**
    * Starts a new operation: frames pinned by the previous one become
    * evictable. Frames touched from now on are pinned until the next call.
@@ -417,6 +422,14 @@ export class BufferPool {
     };
     this.#ring.push(entry);
     this.#entries[frameId] = entry;
+  }
+
+  /** Evicts clean, unpinned frames until the pool is within its bound (or
+   * nothing more can go): after a checkpoint made frames clean. */
+  trim(): void {
+    while (this.#ring.length > this.#capacity && this.#evictOne()) {
+      // #evictOne counts the eviction.
+    }
   }
 
   /** Evicts one clean, unpinned, non-root frame; false when there is none. */

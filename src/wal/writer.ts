@@ -341,7 +341,32 @@ export class WalWriter {
     const targetOffset = this.#writtenOffset;
     if (targetOffset <= this.#durableOffset) return;
     this.#fdatasyncNow();
+    this.#checkLinked();
     this.#durableOffset = targetOffset;
+  }
+
+  /**
+   * Fails the writer when the log file has no name any more (its directory
+   * was removed): records synced into it are lost to every reopen, so
+   * acknowledging them would be a lie.
+   */
+  #checkLinked(): void {
+    let links: number;
+    try {
+      links = fs.fstatSync(this.#fd).nlink;
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    if (links === 0) {
+      throw this.#fail(
+        new HoltError(
+          "IO",
+          `WAL ${
+            JSON.stringify(this.path)
+          } was removed while open (ENOENT): records synced to it cannot be recovered`,
+        ),
+      );
+    }
   }
 
   /**
@@ -552,6 +577,13 @@ export class WalWriter {
     this.#inFlight = round;
     const generation = this.#generation;
     this.#fdatasync().then(() => {
+      try {
+        this.#checkLinked();
+      } catch (error) {
+        if (generation === this.#generation) this.#inFlight = undefined;
+        round.reject(error);
+        return;
+      }
       if (generation === this.#generation) {
         this.#durableOffset = Math.max(this.#durableOffset, targetOffset);
         this.#inFlight = undefined;

@@ -400,8 +400,14 @@ describe("Frame root table", () => {
     const frame = createFrame(9);
     while (frame.allocSlot() !== 0);
     frame.alloc(64);
-    const header = frame.u8.slice(0, ROOT_TABLE_OFFSET);
-    header.fill(0, H_ROOT_COUNT * 4, H_ROOT_COUNT * 4 + 4);
+    // The root count changes, and the mod count records every change.
+    const masked = (bytes: Uint8Array) => {
+      bytes.fill(0, H_ROOT_COUNT * 4, H_ROOT_COUNT * 4 + 4);
+      bytes.fill(0, H_MOD_COUNT * 4, H_MOD_COUNT * 4 + 4);
+      return bytes;
+    };
+    const header = masked(frame.u8.slice(0, ROOT_TABLE_OFFSET));
+    const changesBefore = frame.modCount;
     const slotTable = frame.u8.slice(HEADER_BYTES, DATA_START);
     const slots = Array.from(
       { length: MAX_ROOTS },
@@ -417,9 +423,9 @@ describe("Frame root table", () => {
       assert.equal(frame.rootParentFrame(slot), 0xffffffff - i);
       assert.equal(frame.rootParentSlot(slot), 0xffff - i);
     }
-    const after = frame.u8.slice(0, ROOT_TABLE_OFFSET);
-    after.fill(0, H_ROOT_COUNT * 4, H_ROOT_COUNT * 4 + 4);
+    const after = masked(frame.u8.slice(0, ROOT_TABLE_OFFSET));
     assert.deepEqual(after, header, "fields before the table untouched");
+    assert.ok(frame.modCount > changesBefore, "root changes mark the frame");
     assert.deepEqual(
       frame.u8.slice(HEADER_BYTES, DATA_START),
       slotTable,

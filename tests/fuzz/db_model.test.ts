@@ -1,0 +1,24 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { replayCommand, runDbModel } from "../../fuzz/db_model.ts";
+
+describe("fuzz/db_model smoke", () => {
+  it(
+    "10 command sequences on file-backed DBs match the catalog and tree oracles",
+    { timeout: 120_000 },
+    async () => {
+      const summary = await runDbModel({ runs: 10, seed: 0x484f4c54 });
+      assert.equal(summary.runs, 10);
+      assert.ok(summary.commands > 0);
+      assert.ok(summary.outcomes["db.atomic: true"] > 0, "a batch committed");
+      assert.ok(summary.outcomes["reopen"] > 0, "a reopen ran");
+    },
+  );
+
+  it("the replay command names runs, seed and the failing path", () => {
+    assert.equal(
+      replayCommand({ runs: 5, seed: 42, path: "3:1", replayPath: "AB" }),
+      "deno run -A fuzz/db_model.ts --runs 5 --seed 42 --path '3:1' --replay-path 'AB'",
+    );
+  });
+});
