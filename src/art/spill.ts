@@ -152,7 +152,8 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
     const partnerId = frame.u32[H_SIBLING] - 1;
     if (
       partnerId >= 0 && partnerId !== tree.rootFrameId &&
-      partnerId !== frame.id && tree.source.has(partnerId)
+      partnerId !== frame.id && tree.source.has(partnerId) &&
+      !linked(frame, roots, nodes, partnerId)
     ) {
       const partner = tree.source.frame(partnerId);
       const roomBytes = partner.bumpFreeBytes + partner.garbageBytes -
@@ -195,6 +196,33 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
   relayout(tree, frame);
   tree.modCount++;
   return true;
+}
+
+/**
+ * Whether frame `otherId` holds the Blob node of one of `frame`'s `roots`,
+ * or one of their subtrees (`nodes`) holds a Blob node naming it. A hint
+ * survives the release of the frame it names, and the id may come back as
+ * such a relative: moving subtrees into it would make a Blob edge point
+ * into its own frame.
+ */
+function linked(
+  frame: Frame,
+  roots: readonly number[],
+  nodes: readonly number[][],
+  otherId: number,
+): boolean {
+  for (let i = 0; i < roots.length; i++) {
+    if (frame.rootParentFrame(roots[i]) === otherId) return true;
+    for (const slot of nodes[i]) {
+      if (
+        frame.type(slot) === T_BLOB &&
+        frame.u32[frame.offset(slot) >>> 2] === otherId
+      ) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 /**
@@ -371,7 +399,16 @@ export function mergeSubtree(
   const rootSlot = parent.u32[(blobOff >>> 2) + 1];
   const order = subtreeSlots(child, rootSlot);
   let bytes = 0;
-  for (const slot of order) bytes += child.bodyBytes(slot);
+  for (const slot of order) {
+    bytes += child.bodyBytes(slot);
+    // A Blob edge back into the parent would then point into its own frame.
+    if (
+      child.type(slot) === T_BLOB &&
+      child.u32[child.offset(slot) >>> 2] === parent.id
+    ) {
+      return false;
+    }
+  }
   const freeSlots = SLOT_COUNT - 1 - parent.liveNodes;
   if (freeSlots < order.length + 64) return false;
   const needBytes = bytes + MERGE_SLACK_BYTES;

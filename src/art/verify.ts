@@ -236,6 +236,10 @@ function walk(
       case T_BLOB: {
         const childId = frame.u32[off >>> 2];
         const childSlot = frame.u32[(off >>> 2) + 1];
+        if (childId === frame.id) {
+          report(`${where}: blob names its own frame`);
+          break;
+        }
         let child: Frame;
         try {
           child = tree.source.frame(childId);
