@@ -394,6 +394,13 @@ export function mergeSubtree(
   parent: Frame,
   blobSlot: number,
 ): boolean {
+  // Cheap refusals first: erases under a small child frame ask often.
+  if (
+    parent.bumpFreeBytes + parent.garbageBytes < MERGE_SLACK_BYTES ||
+    SLOT_COUNT - 1 - parent.liveNodes < 64
+  ) {
+    return false;
+  }
   const blobOff = parent.offset(blobSlot);
   const child = tree.source.frame(parent.u32[blobOff >>> 2]);
   const rootSlot = parent.u32[(blobOff >>> 2) + 1];
