@@ -1,0 +1,51 @@
+/**
+ * `deno task fuzz`: runs both model fuzzers, `atomic_model` (one tree, in
+ * memory and file-backed) and `db_model` (a multi-tree DB), with one run
+ * count and seed: `deno task fuzz --runs 500 --seed 7 [--model atomic|db]`.
+ * Each model prints its own replay command on failure.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { runAtomicModel } from "./atomic_model.ts";
+import { runDbModel } from "./db_model.ts";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    runs: { type: "string", default: "200" },
+    seed: { type: "string" },
+    model: { type: "string", default: "all" },
+  },
+});
+const runs = Number(values.runs);
+const seed = values.seed === undefined
+  ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
+  : Number(values.seed);
+const model = values.model;
+if (
+  !Number.isSafeInteger(runs) || runs < 1 || !Number.isSafeInteger(seed) ||
+  !["all", "atomic", "db"].includes(model)
+) {
+  console.error(
+    `usage: deno task fuzz --runs N [--seed S] [--model all|atomic|db] (got runs ${values.runs}, seed ${values.seed}, model ${model})`,
+  );
+  process.exit(2);
+}
+try {
+  if (model !== "db") {
+    console.log(`atomic_model: ${runs} runs, seed ${seed}`);
+    await runAtomicModel({ runs, seed, store: "both" });
+    console.log(`atomic_model: passed (seed ${seed})`);
+  }
+  if (model !== "atomic") {
+    console.log(`db_model: ${runs} runs, seed ${seed}`);
+    await runDbModel({ runs, seed });
+    console.log(`db_model: passed (seed ${seed})`);
+  }
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+}
