@@ -65,6 +65,7 @@ export class Checkpointer {
   #timer: ReturnType<typeof setInterval> | undefined;
   #checkpoints = 0;
   #failures = 0;
+  #logBytesAtRound = 0;
   #lastError: Error | undefined;
 
   /** A checkpointer for `target`; nothing runs until asked. */
@@ -103,9 +104,12 @@ export class Checkpointer {
     const timer = setInterval(() => {
       if (this.#running) return;
       const { pool, wal } = this.#target;
+      // Log growth since the last round: under continuous writes the log
+      // is never truncated (something is always dirty), and its size alone
+      // would start a round on every check.
+      const logGrowth = (wal?.logBytes ?? 0) - this.#logBytesAtRound;
       if (
-        (wal?.logBytes ?? 0) < policy.walBytes &&
-        pool.stats().dirty < policy.dirtyFrames
+        logGrowth < policy.walBytes && pool.stats().dirty < policy.dirtyFrames
       ) {
         return;
       }
@@ -171,6 +175,7 @@ export class Checkpointer {
       const snapshot = pool.snapshotDirty();
       const walSeq = wal?.lastSeq ?? 0;
       const meta = this.#target.meta();
+      this.#logBytesAtRound = wal?.logBytes ?? 0;
       if (
         snapshot.copies.length === 0 && snapshot.deleted.length === 0 &&
         walSeq === store.walSeq &&
@@ -200,6 +205,7 @@ export class Checkpointer {
         wal.lastSeq === walSeq
       ) {
         await wal.truncate(walSeq);
+        this.#logBytesAtRound = wal.logBytes;
       }
       this.#checkpoints++;
       this.#lastError = undefined;
