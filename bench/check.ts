@@ -228,3 +228,56 @@ function oracleDir(
     .slice(0, limit)
     .map(({ bytes, isPrefix }) => ({ key: bytesToBinary(bytes), isPrefix }));
 }
+
+/**
+ * Answers of `engine` to a fixed set of questions (random gets, the missing
+ * keys, the listings), as one string: taken before a reopen and compared
+ * after it, when the contents no longer match the dataset (after timed
+ * puts). Read-only.
+ */
+export async function snapshotAnswers(
+  engine: Engine,
+  dataset: Dataset,
+): Promise<string> {
+  const random = mulberry32(deriveSeed(`snapshot/${dataset.name}`));
+  const answers: unknown[] = [];
+  const keys = [dataset.createDeleteKey, dataset.renameDstKey];
+  for (let checkIndex = 0; checkIndex < CHECKED_GETS * 4; checkIndex++) {
+    keys.push(dataset.keys[randomBelow(random, dataset.keyCount)]);
+  }
+  for (const key of keys) {
+    const value = await engine.get(key);
+    answers.push([
+      key.binary,
+      value === undefined ? null : bytesToBinary(value),
+    ]);
+  }
+  if (dataset.listing !== undefined) {
+    const { listPrefix, dirPrefix } = dataset.listing;
+    await engine.list(listPrefix, LIST_LIMIT, (key, value) => {
+      answers.push([listedBinary(key), bytesToBinary(value)]);
+    });
+    await engine.listDir(
+      dirPrefix,
+      DELIMITER_BYTE,
+      LIST_DIR_LIMIT,
+      (entry, isPrefix) => {
+        answers.push([listedBinary(entry), isPrefix]);
+      },
+    );
+  }
+  return JSON.stringify(answers);
+}
+
+/** Throws {@linkcode BenchCheckError} unless `after` equals `before`. */
+export function expectSameAnswers(
+  what: string,
+  before: string,
+  after: string,
+): void {
+  if (before !== after) {
+    throw new BenchCheckError(
+      `${what}: answers changed\nbefore ${before}\nafter  ${after}`,
+    );
+  }
+}

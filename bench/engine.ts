@@ -13,17 +13,41 @@ import type { BenchKey } from "./workloads.ts";
 /** A value, or a promise of it for asynchronous engines. */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** Storage mode of a run; persistent modes come with their adapters. */
-export type BenchMode = "memory";
+/**
+ * Storage mode of a run: `memory`, or `persistent` (file-backed, write-ahead
+ * log on, no fsync per operation, background checkpoints on; the peers'
+ * equivalent is LMDB without sync, SQLite WAL with `synchronous=OFF`).
+ */
+export type BenchMode = "memory" | "persistent";
 
 /** All modes, for argument validation. */
-export const BENCH_MODES: readonly BenchMode[] = ["memory"];
+export const BENCH_MODES: readonly BenchMode[] = ["memory", "persistent"];
 
 /** What the runner passes when it opens an engine. */
 export interface EngineOptions {
   /** Storage mode to open in. */
   readonly mode: BenchMode;
+  /** N, the number of keys the engine will hold (to size caches). */
+  readonly keyCount: number;
 }
+
+/**
+ * How a persistent engine reopens its store (same directory, same data)
+ * with other settings.
+ */
+export interface ReopenOptions {
+  /** Cache bound in the engine's units (Holt: resident 512 KiB frames). */
+  readonly cacheFrames?: number;
+  /** Every mutation returns only after its own fdatasync (Holt: `sync: true`). */
+  readonly syncEach?: boolean;
+}
+
+/**
+ * Cumulative counters of a persistent engine since it was (re)opened:
+ * names to numbers, e.g. `walSyncs`, `cacheMisses`, `frameReads`. The runner
+ * reports their growth per operation.
+ */
+export type Counters = Readonly<Record<string, number>>;
 
 /**
  * A key as an engine hands it back: bytes, or a binary (latin1) string with
@@ -88,7 +112,19 @@ export interface Engine {
   ): MaybePromise<number>;
   /** Bytes the engine reports holding, if it can tell. */
   memoryBytes?(): number;
-  /** Releases everything the engine holds. */
+  /**
+   * Persistent engines: counters since open. `full` may be expensive and may
+   * disturb the cache (Holt's `stats()` walks every frame through the
+   * buffer pool); without it, only counters that cost nothing to read.
+   */
+  counters?(full: boolean): Counters;
+  /** Persistent engines: write everything pending to the store files. */
+  checkpoint?(): Promise<void>;
+  /** Persistent engines: the durability barrier (group commit if any). */
+  sync?(): Promise<void>;
+  /** Persistent engines: closes and reopens the same store with `options`. */
+  reopen?(options: ReopenOptions): Promise<void>;
+  /** Releases everything the engine holds (and removes its files). */
   close(): Promise<void>;
 }
 

@@ -10,6 +10,7 @@
  * @example
  * ```sh
  * npx deno run -A bench/run.ts --engines floor --n 20000 --dataset objstore
+ * npx deno run -A bench/run.ts --mode persistent --ops durable_put,cold_get
  * npx bun bench/run.ts --engines holt,floor --ops get,list --json
  * ```
  *
@@ -27,7 +28,7 @@ import {
   formatCount,
   runCell,
 } from "./cell.ts";
-import { ENGINE_FACTORIES } from "./engines/registry.ts";
+import { defaultEngines, ENGINES } from "./engines/registry.ts";
 import { renderReport } from "./report.ts";
 import { childCommand } from "./runtime.ts";
 import {
@@ -35,27 +36,47 @@ import {
   type DatasetName,
   OP_NAMES,
   type OpName,
+  PERSISTENT_OP_NAMES,
+  type PersistentOpName,
 } from "./workloads.ts";
 
 const USAGE = `usage: run.ts [options]
-  --n LIST         key counts (default 20000,1000000; 1_000_000 and 1e6 work)
-  --dataset LIST   ${DATASET_NAMES.join(",")} (default objstore,fs)
-  --ops LIST       ${OP_NAMES.join(",")} (default all)
-  --engines LIST   ${
-  Object.keys(ENGINE_FACTORIES).join(",")
-} (default holt,floor)
-  --mode MODE      ${BENCH_MODES.join(",")} (default memory)
-  --reps COUNT     timed repetitions per op (default 5)
-  --batch-ms MS    target duration of one timed batch (default 100)
-  --json           JSON lines to stdout instead of tables
-  --cell           internal: run exactly one cell in this process`;
+  --n LIST          key counts (default 20000; 1_000_000 and 1e6 work)
+  --dataset LIST    ${DATASET_NAMES.join(",")} (default objstore,fs)
+  --mode LIST       ${BENCH_MODES.join(",")} (default memory,persistent)
+  --engines LIST    ${
+  Object.entries(ENGINES).map(([name, entry]) =>
+    `${name} (${entry.modes.join(",")})`
+  ).join(", ")
+}
+                    (default: every engine of the selected modes)
+  --ops LIST        ${OP_NAMES.join(",")} (default all of these),
+                    and for persistent engines ${PERSISTENT_OP_NAMES.join(",")}
+  --writers COUNT   concurrent writers of durable_put (default 64)
+  --durable-batch-ms MS  target duration of one durable_put batch (default 500)
+  --cold-ratio R    cold_get, bounded_preload: data frames per pool frame
+                    (default 10)
+  --preload-yield K bounded_preload: yield to the event loop every K puts
+                    (default 0: synchronous)
+  --preload-limit-s S  bounded_preload: stop loading after S seconds
+                    (default 120)
+  --reps COUNT      timed repetitions per op (default 5)
+  --batch-ms MS     target duration of one timed batch (default 100)
+  --json            JSON lines to stdout instead of tables
+  --cell            internal: run exactly one cell in this process`;
 
 interface RunOptions {
   readonly keyCounts: readonly number[];
   readonly datasets: readonly DatasetName[];
   readonly ops: readonly OpName[];
+  readonly persistentOps: readonly PersistentOpName[];
   readonly engines: readonly string[];
-  readonly mode: BenchMode;
+  readonly modes: readonly BenchMode[];
+  readonly writers: number;
+  readonly durableBatchMs: number;
+  readonly coldRatio: number;
+  readonly preloadYield: number;
+  readonly preloadLimitMs: number;
   readonly reps: number;
   readonly batchMs: number;
   readonly json: boolean;
@@ -68,11 +89,16 @@ function parseOptions(args: readonly string[]): RunOptions {
   const { values } = parseArgs({
     args: [...args],
     options: {
-      n: { type: "string", default: "20000,1000000" },
+      n: { type: "string", default: "20000" },
       dataset: { type: "string", default: "objstore,fs" },
       ops: { type: "string", default: OP_NAMES.join(",") },
-      engines: { type: "string", default: "holt,floor" },
-      mode: { type: "string", default: "memory" },
+      engines: { type: "string" },
+      mode: { type: "string", default: BENCH_MODES.join(",") },
+      writers: { type: "string", default: "64" },
+      "durable-batch-ms": { type: "string", default: "500" },
+      "cold-ratio": { type: "string", default: "10" },
+      "preload-yield": { type: "string", default: "0" },
+      "preload-limit-s": { type: "string", default: "120" },
       reps: { type: "string", default: "5" },
       "batch-ms": { type: "string", default: "100" },
       json: { type: "boolean", default: false },
@@ -84,23 +110,56 @@ function parseOptions(args: readonly string[]): RunOptions {
     console.log(USAGE);
     exit(0);
   }
+  const modes = oneOf("--mode", splitList(values.mode), BENCH_MODES);
+  const allOps = oneOf("--ops", splitList(values.ops), [
+    ...OP_NAMES,
+    ...PERSISTENT_OP_NAMES,
+  ]);
+  const engines = values.engines === undefined
+    ? [...new Set(modes.flatMap(defaultEngines))]
+    : oneOf("--engines", splitList(values.engines), Object.keys(ENGINES));
+  for (const engine of engines) {
+    if (!ENGINES[engine].modes.some((mode) => modes.includes(mode))) {
+      throw new RangeError(
+        `--engines: ${engine} runs in mode ${
+          ENGINES[engine].modes.join(",")
+        }, not in --mode ${modes.join(",")}`,
+      );
+    }
+  }
   return {
     keyCounts: splitList(values.n).map((text) =>
       positiveInteger("--n", text.replaceAll("_", ""))
     ),
     datasets: oneOf("--dataset", splitList(values.dataset), DATASET_NAMES),
-    ops: oneOf("--ops", splitList(values.ops), OP_NAMES),
-    engines: oneOf(
-      "--engines",
-      splitList(values.engines),
-      Object.keys(ENGINE_FACTORIES),
+    ops: OP_NAMES.filter((op) => allOps.includes(op)),
+    persistentOps: PERSISTENT_OP_NAMES.filter((op) => allOps.includes(op)),
+    engines,
+    modes,
+    writers: positiveInteger("--writers", values.writers),
+    durableBatchMs: positiveInteger(
+      "--durable-batch-ms",
+      values["durable-batch-ms"],
     ),
-    mode: oneOf("--mode", [values.mode], BENCH_MODES)[0],
+    coldRatio: positiveNumber("--cold-ratio", values["cold-ratio"]),
+    preloadYield: values["preload-yield"] === "0"
+      ? 0
+      : positiveInteger("--preload-yield", values["preload-yield"]),
+    preloadLimitMs: 1000 *
+      positiveNumber("--preload-limit-s", values["preload-limit-s"]),
     reps: positiveInteger("--reps", values.reps),
     batchMs: positiveInteger("--batch-ms", values["batch-ms"]),
     json: values.json,
     cell: values.cell,
   };
+}
+
+function positiveNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${flag}: not a positive number: ${text}`);
+  }
+  return value;
 }
 
 function splitList(text: string): string[] {
@@ -134,7 +193,9 @@ function oneOf<T extends string>(
 }
 
 function cellLabel(spec: CellSpec): string {
-  return `${spec.dataset} N=${formatCount(spec.keyCount)} ${spec.engine}`;
+  return `${spec.dataset} N=${
+    formatCount(spec.keyCount)
+  } ${spec.engine} (${spec.mode})`;
 }
 
 function cellArgs(spec: CellSpec): string[] {
@@ -149,7 +210,17 @@ function cellArgs(spec: CellSpec): string[] {
     "--engines",
     spec.engine,
     "--ops",
-    spec.ops.join(","),
+    [...spec.ops, ...spec.persistentOps].join(","),
+    "--writers",
+    String(spec.writers),
+    "--durable-batch-ms",
+    String(spec.durableBatchMs),
+    "--cold-ratio",
+    String(spec.coldRatio),
+    "--preload-yield",
+    String(spec.preloadYield),
+    "--preload-limit-s",
+    String(spec.preloadLimitMs / 1000),
     "--reps",
     String(spec.reps),
     "--batch-ms",
@@ -194,18 +265,38 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
   const specs: CellSpec[] = [];
   for (const dataset of options.datasets) {
     for (const keyCount of options.keyCounts) {
-      for (const engine of options.engines) {
-        specs.push({
-          mode: options.mode,
-          dataset,
-          keyCount,
-          engine,
-          ops: options.ops,
-          reps: options.reps,
-          batchMs: options.batchMs,
-        });
+      for (const mode of options.modes) {
+        // Persistent-only operations make no memory cell; a memory cell
+        // with no operation left would only preload.
+        const persistentOps = mode === "persistent"
+          ? options.persistentOps
+          : [];
+        if (options.ops.length === 0 && persistentOps.length === 0) continue;
+        for (const engine of options.engines) {
+          if (!ENGINES[engine].modes.includes(mode)) continue;
+          specs.push({
+            mode,
+            dataset,
+            keyCount,
+            engine,
+            ops: options.ops,
+            persistentOps,
+            reps: options.reps,
+            batchMs: options.batchMs,
+            writers: options.writers,
+            durableBatchMs: options.durableBatchMs,
+            coldRatio: options.coldRatio,
+            preloadYield: options.preloadYield,
+            preloadLimitMs: options.preloadLimitMs,
+          });
+        }
       }
     }
+  }
+  if (specs.length === 0) {
+    throw new RangeError(
+      "nothing to run: persistent-only operations need --mode persistent",
+    );
   }
   const records: CellRecord[] = [];
   for (const [specIndex, spec] of specs.entries()) {
@@ -222,18 +313,26 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
 async function runThisCell(options: RunOptions): Promise<void> {
   if (
     options.datasets.length !== 1 || options.keyCounts.length !== 1 ||
-    options.engines.length !== 1
+    options.engines.length !== 1 || options.modes.length !== 1
   ) {
-    throw new RangeError("--cell takes exactly one dataset, N and engine");
+    throw new RangeError(
+      "--cell takes exactly one dataset, N, mode and engine",
+    );
   }
   const spec: CellSpec = {
-    mode: options.mode,
+    mode: options.modes[0],
     dataset: options.datasets[0],
     keyCount: options.keyCounts[0],
     engine: options.engines[0],
     ops: options.ops,
+    persistentOps: options.persistentOps,
     reps: options.reps,
     batchMs: options.batchMs,
+    writers: options.writers,
+    durableBatchMs: options.durableBatchMs,
+    coldRatio: options.coldRatio,
+    preloadYield: options.preloadYield,
+    preloadLimitMs: options.preloadLimitMs,
   };
   const label = cellLabel(spec);
   await runCell(

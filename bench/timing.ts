@@ -9,6 +9,14 @@ import type { Step } from "./steps.ts";
 /** Upper bound on the operations of one batch, whatever calibration says. */
 const MAX_BATCH_OPS = 1 << 26;
 
+/** Called around the timed repetitions (not calibration or warm-up). */
+export interface TimingHooks {
+  /** Right before the first timed batch. */
+  beforeTimed?(): void;
+  /** Right after the last timed batch. */
+  afterTimed?(): void;
+}
+
 /** Timing of one operation: nanoseconds per operation over the repetitions. */
 export interface OpTiming {
   /** Operations per timed batch. */
@@ -21,7 +29,12 @@ export interface OpTiming {
   readonly nsPerOpMin: number;
   /** Slowest sample. */
   readonly nsPerOpMax: number;
+  /** Operations run in all: calibration, warm-up and timed batches. */
+  readonly totalOps: number;
 }
+
+/** Runs `opCount` operations from `firstOpIndex`; resolves elapsed ms. */
+type BatchRunner = (firstOpIndex: number, opCount: number) => Promise<number>;
 
 /**
  * Times `step` in `reps` batches of about `batchMs` milliseconds each.
@@ -31,25 +44,77 @@ export interface OpTiming {
  * optimized code before the first timed batch. Operation indices keep
  * increasing across batches, so every batch reads fresh stream slots.
  */
-export async function timeStep(
+export function timeStep(
   step: Step,
   reps: number,
   batchMs: number,
+  hooks: TimingHooks = {},
+  minBatchOps = 1,
+): Promise<OpTiming> {
+  return timeBatches(
+    (firstOpIndex, opCount) => runBatch(step, firstOpIndex, opCount),
+    1,
+    minBatchOps,
+    reps,
+    batchMs,
+    hooks,
+  );
+}
+
+/**
+ * Times `step` run by `workers` concurrent asynchronous loops: a batch of M
+ * operations is shared out (each loop takes the next operation index when
+ * its previous operation settled) and timed from the first start to the
+ * last completion, so ns/op is wall time over M. Calibration starts at one
+ * operation per worker, and a batch has at least
+ * {@linkcode MIN_CONCURRENT_ROUNDS} operations per worker, so one slow
+ * round (a stalled fdatasync) cannot make a whole sample; otherwise as
+ * {@linkcode timeStep}.
+ */
+export function timeConcurrent(
+  step: Step,
+  workers: number,
+  reps: number,
+  batchMs: number,
+  hooks: TimingHooks = {},
+): Promise<OpTiming> {
+  return timeBatches(
+    (firstOpIndex, opCount) =>
+      runConcurrentBatch(step, workers, firstOpIndex, opCount),
+    workers,
+    workers * MIN_CONCURRENT_ROUNDS,
+    reps,
+    batchMs,
+    hooks,
+  );
+}
+
+/** Operations per worker in every timed batch of {@linkcode timeConcurrent}. */
+export const MIN_CONCURRENT_ROUNDS = 16;
+
+async function timeBatches(
+  runBatchAt: BatchRunner,
+  firstBatchOps: number,
+  minBatchOps: number,
+  reps: number,
+  batchMs: number,
+  hooks: TimingHooks,
 ): Promise<OpTiming> {
   let nextOpIndex = 0;
   const runNext = async (opCount: number): Promise<number> => {
-    const elapsedMs = await runBatch(step, nextOpIndex, opCount);
+    const elapsedMs = await runBatchAt(nextOpIndex, opCount);
     nextOpIndex += opCount;
     return elapsedMs;
   };
-  let calibrationOps = 1;
+  let calibrationOps = firstBatchOps;
   let calibrationMs = await runNext(calibrationOps);
   while (calibrationMs < batchMs / 4 && calibrationOps < MAX_BATCH_OPS) {
     calibrationOps *= 2;
     calibrationMs = await runNext(calibrationOps);
   }
   const batchOps = Math.max(
-    1,
+    firstBatchOps,
+    minBatchOps,
     Math.min(
       MAX_BATCH_OPS,
       Math.round(calibrationOps * batchMs / Math.max(calibrationMs, 1e-3)),
@@ -57,9 +122,11 @@ export async function timeStep(
   );
   await runNext(batchOps);
   const samplesNsPerOp: number[] = [];
+  hooks.beforeTimed?.();
   for (let rep = 0; rep < reps; rep++) {
     samplesNsPerOp.push((await runNext(batchOps)) * 1e6 / batchOps);
   }
+  hooks.afterTimed?.();
   const sorted = samplesNsPerOp.toSorted((left, right) => left - right);
   return {
     batchOps,
@@ -67,7 +134,54 @@ export async function timeStep(
     nsPerOpMedian: median(sorted),
     nsPerOpMin: sorted[0],
     nsPerOpMax: sorted[sorted.length - 1],
+    totalOps: nextOpIndex,
   };
+}
+
+/** One side of {@linkcode timePairs}: a step, its concurrency, its batch. */
+export interface PairSide {
+  readonly step: Step;
+  /** Concurrent loops; 1 runs the step sequentially. */
+  readonly workers: number;
+  /** Operations per batch (e.g. the `batchOps` of an earlier timing). */
+  readonly batchOps: number;
+}
+
+/**
+ * Times `reps` pairs of batches, one of `first` then one of `second`, and
+ * returns each side's ns/op per pair, in run order: the two sides of a pair
+ * run back to back, so a ratio taken per pair cancels most of a slow
+ * minute of a shared disk or CPU. Operation indices start at
+ * `firstOpIndex` and keep increasing.
+ */
+export async function timePairs(
+  first: PairSide,
+  second: PairSide,
+  reps: number,
+  firstOpIndex: number,
+): Promise<{ first: number[]; second: number[] }> {
+  const result = { first: [] as number[], second: [] as number[] };
+  let nextOpIndex = firstOpIndex;
+  for (let rep = 0; rep < reps; rep++) {
+    for (
+      const [side, samples] of [[first, result.first], [
+        second,
+        result.second,
+      ]] as const
+    ) {
+      const elapsedMs = side.workers === 1
+        ? await runBatch(side.step, nextOpIndex, side.batchOps)
+        : await runConcurrentBatch(
+          side.step,
+          side.workers,
+          nextOpIndex,
+          side.batchOps,
+        );
+      nextOpIndex += side.batchOps;
+      samples.push(elapsedMs * 1e6 / side.batchOps);
+    }
+  }
+  return result;
 }
 
 /** Runs `opCount` operations from `firstOpIndex`; returns the elapsed ms. */
@@ -85,7 +199,33 @@ async function runBatch(
   return performance.now() - startMs;
 }
 
-function median(sorted: readonly number[]): number {
+/** Runs operations `[firstOpIndex, firstOpIndex + opCount)` on `workers`
+ * concurrent loops; resolves the elapsed ms. */
+async function runConcurrentBatch(
+  step: Step,
+  workers: number,
+  firstOpIndex: number,
+  opCount: number,
+): Promise<number> {
+  const endOpIndex = firstOpIndex + opCount;
+  let nextOpIndex = firstOpIndex;
+  const worker = async (): Promise<void> => {
+    while (nextOpIndex < endOpIndex) {
+      const pending = step(nextOpIndex++);
+      if (pending !== undefined) await pending;
+    }
+  };
+  const startMs = performance.now();
+  const loops: Promise<void>[] = [];
+  for (let workerIndex = 0; workerIndex < workers; workerIndex++) {
+    loops.push(worker());
+  }
+  await Promise.all(loops);
+  return performance.now() - startMs;
+}
+
+/** The median of `sorted` (ascending). */
+export function median(sorted: readonly number[]): number {
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1
     ? sorted[middle]

@@ -363,6 +363,22 @@ export const OP_NAMES: readonly OpName[] = [
   "metadata_mix",
 ];
 
+/**
+ * Operations of persistent engines only, never run by default: `durable_put`
+ * (a put followed by the durability barrier, with 1 and with many
+ * concurrent writers, and with per-mutation fdatasync), `cold_get` (random
+ * gets through a cache much smaller than the data) and `bounded_preload`
+ * (loading a fresh store through that small cache).
+ */
+export type PersistentOpName = "durable_put" | "cold_get" | "bounded_preload";
+
+/** All persistent-only operations, in the order the runner runs them. */
+export const PERSISTENT_OP_NAMES: readonly PersistentOpName[] = [
+  "durable_put",
+  "cold_get",
+  "bounded_preload",
+];
+
 /** Operations that need {@linkcode Dataset.listing}; skipped for `kv`. */
 export const LISTING_OPS: ReadonlySet<OpName> = new Set<OpName>([
   "list",
@@ -407,7 +423,8 @@ export interface OpStream {
 const SAME_SIZE_TRIES = 16;
 
 /**
- * Draws the operation stream of `op` over `dataset` (seeded by both names).
+ * Draws the operation stream of `op` over `dataset` (seeded by both names;
+ * `op` may be any label, e.g. `durable_put`, for streams of other phases).
  *
  * @example
  * ```ts
@@ -416,7 +433,7 @@ const SAME_SIZE_TRIES = 16;
  * if (stream.keyIndices.some((keyIndex) => keyIndex >= 32)) throw new Error();
  * ```
  */
-export function generateOpStream(dataset: Dataset, op: OpName): OpStream {
+export function generateOpStream(dataset: Dataset, op: string): OpStream {
   const random = mulberry32(deriveSeed(`ops/${dataset.name}/${op}`));
   const keyIndices = new Uint32Array(OP_STREAM_LENGTH);
   const valueIndices = new Uint32Array(OP_STREAM_LENGTH);
