@@ -19,10 +19,17 @@ import process from "node:process";
 import { describeError, SoakFailure, type SoakMode } from "./common.ts";
 import { parseSoakArgs, replayCommand, usage, UsageError } from "./config.ts";
 import { crashMode } from "./crash.ts";
+import { dbCrashMode } from "./db_crash.ts";
+import { dbNormalMode } from "./db_normal.ts";
 import { normalMode } from "./normal.ts";
 
 /** Every mode `--mode` accepts. */
-export const MODES: readonly SoakMode[] = [normalMode, crashMode];
+export const MODES: readonly SoakMode[] = [
+  normalMode,
+  crashMode,
+  dbNormalMode,
+  dbCrashMode,
+];
 
 /** Runs the command line `argv`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -121,7 +121,7 @@ describe("soak smoke", () => {
     assert.equal(code, 2, output);
     assert.match(
       output,
-      /unknown mode "nonesuch" \(known modes: normal, crash\)/,
+      /unknown mode "nonesuch" \(known modes: normal, crash, db-normal, db-crash\)/,
     );
   });
 });
