@@ -1,5 +1,5 @@
 /**
- * Seeded datasets and operation streams of `/work/shared/WORKLOADS.md`.
+ * Seeded datasets and operation streams of `WORKLOADS.md` (the shared benchmark definitions).
  *
  * Everything here is deterministic: the same dataset name, key count and
  * operation give the same bytes on every runtime and every run. Keys and

@@ -23,6 +23,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
+import { pathKeyArb } from "../tests/helpers/arbitraries.ts";
 import { type AtomicBatch, HoltError, Tree, type View } from "../mod.ts";
 import {
   type AnyScanEntry,
@@ -1978,32 +1979,13 @@ const BYTE_SEGMENTS = [[0x00], [0xff], [0x61, 0x00], [0xff, 0xff], [
   0xff,
 ]];
 
-const segmentArb: fc.Arbitrary<Uint8Array> = fc.oneof(
-  {
-    weight: 6,
-    arbitrary: fc.constantFrom(...TEXT_SEGMENTS).map((text) => toBytes(text)),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(...BYTE_SEGMENTS).map((bytes) =>
-      new Uint8Array(bytes)
-    ),
-  },
-);
-
 /** Short path-shaped keys over a tiny alphabet, so they collide often. */
-const pathBytesArb: fc.Arbitrary<Uint8Array> = fc.tuple(
-  fc.array(segmentArb, { minLength: 1, maxLength: 4 }),
-  fc.nat(9),
-).map(([segments, trailing]) => {
-  const parts: Uint8Array[] = [];
-  segments.forEach((segment, index) => {
-    if (index > 0) parts.push(toBytes("/"));
-    parts.push(segment);
-  });
-  if (trailing === 0) parts.push(toBytes("/"));
-  return concatBytes(...parts);
-});
+const pathBytesArb: fc.Arbitrary<Uint8Array> = pathKeyArb(
+  TEXT_SEGMENTS,
+  BYTE_SEGMENTS,
+  4,
+  9,
+);
 
 /** Long keys, around and past the 65535-byte limit. */
 const longBytesArb: fc.Arbitrary<Uint8Array> = fc.tuple(

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
+import { pathKeyArb } from "../tests/helpers/arbitraries.ts";
 import {
   type AtomicBatch,
   DB,
@@ -1392,40 +1393,13 @@ const nameArb: fc.Arbitrary<NameArg> = fc.oneof(
 const TEXT_SEGMENTS = ["a", "b", "ab", "x", "dir", "f.txt"];
 const BYTE_SEGMENTS = [[0x00], [0xff], [0x61, 0x00]];
 
-const segmentArb: fc.Arbitrary<Uint8Array> = fc.oneof(
-  {
-    weight: 6,
-    arbitrary: fc.constantFrom(...TEXT_SEGMENTS).map((text) => toBytes(text)),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(...BYTE_SEGMENTS).map((bytes) =>
-      new Uint8Array(bytes)
-    ),
-  },
-);
-
 /** Short path-shaped keys over a tiny alphabet, so they collide often. */
-const pathBytesArb: fc.Arbitrary<Uint8Array> = fc.tuple(
-  fc.array(segmentArb, { minLength: 1, maxLength: 3 }),
-  fc.nat(7),
-).map(([segments, trailing]) => {
-  const parts: Uint8Array[] = [];
-  segments.forEach((segment, index) => {
-    if (index > 0) parts.push(toBytes("/"));
-    parts.push(segment);
-  });
-  if (trailing === 0) parts.push(toBytes("/"));
-  let lengthBytes = 0;
-  for (const part of parts) lengthBytes += part.length;
-  const key = new Uint8Array(lengthBytes);
-  let offset = 0;
-  for (const part of parts) {
-    key.set(part, offset);
-    offset += part.length;
-  }
-  return key;
-});
+const pathBytesArb: fc.Arbitrary<Uint8Array> = pathKeyArb(
+  TEXT_SEGMENTS,
+  BYTE_SEGMENTS,
+  3,
+  7,
+);
 
 const keyBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   { weight: 40, arbitrary: pathBytesArb },

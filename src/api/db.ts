@@ -175,11 +175,7 @@ export class DB {
       const target = {
         tree: (treeId: number) => db.#byId.get(treeId)?.art,
         createTree: (treeId: number, name: Uint8Array) => {
-          db.#register(
-            treeId,
-            storage.source.create().id,
-            decodeTreeName(name),
-          );
+          db.#create(treeId, decodeTreeName(name));
         },
         dropTree: (treeId: number) => {
           const named = db.#byId.get(treeId);
