@@ -153,7 +153,8 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
     if (
       partnerId >= 0 && partnerId !== tree.rootFrameId &&
       partnerId !== frame.id && tree.source.has(partnerId) &&
-      !linked(frame, roots, nodes, partnerId)
+      !linked(frame, roots, nodes, partnerId) &&
+      sharesParents(frame, roots, tree.source.frame(partnerId))
     ) {
       const partner = tree.source.frame(partnerId);
       const roomBytes = partner.bumpFreeBytes + partner.garbageBytes -
@@ -223,6 +224,23 @@ function linked(
     }
   }
   return false;
+}
+
+/**
+ * Whether every subtree of `partner` hangs from a frame that also holds a
+ * Blob edge of `frame`'s `roots`: true siblings from one split. A hint
+ * whose id came back for another frame (even of another tree of a DB)
+ * fails this.
+ */
+function sharesParents(
+  frame: Frame,
+  roots: readonly number[],
+  partner: Frame,
+): boolean {
+  const parents = new Set(roots.map((slot) => frame.rootParentFrame(slot)));
+  const partnerRoots = partner.rootSlots();
+  return partnerRoots.length > 0 &&
+    partnerRoots.every((slot) => parents.has(partner.rootParentFrame(slot)));
 }
 
 /**
