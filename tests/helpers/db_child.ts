@@ -14,11 +14,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type AtomicBatch, DB, Tree } from "../../mod.ts";
-import type { IoName } from "./persist.ts";
+import { type IoName, type ScriptChild, startScriptChild } from "./persist.ts";
 
 // ---- workloads ------------------------------------------------------------
 
@@ -362,69 +361,22 @@ export interface DbChildReport {
 }
 
 /** A running child that has printed its `READY` line. */
-export interface RunningDbChild {
-  /** The process. */
-  readonly child: ChildProcess;
-  /** Parses what it printed so far. */
-  report(): DbChildReport;
-  /** SIGKILLs it, waits until it is reaped, returns its final report. */
-  kill(): Promise<DbChildReport>;
-}
+export type RunningDbChild = ScriptChild<DbChildReport>;
 
-/**
- * Starts this file as a child on this runtime (Deno or Bun) running
- * `scenario` with `args`; resolves once it prints `READY` (rejects with
- * its output when it exits or `timeoutMs` passes first).
- */
+/** Starts this file as a child running `scenario`; see
+ * `startScriptChild`. */
 export function startDbChild(
   scenario: DbChildScenario,
   args: DbChildArgs,
   timeoutMs = 30_000,
 ): Promise<RunningDbChild> {
-  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno === "object";
-  const argv = [DB_CHILD_SCRIPT, scenario, JSON.stringify(args)];
-  const child = spawn(
-    process.execPath,
-    isDeno ? ["run", "-A", ...argv] : argv,
-    { stdio: ["ignore", "pipe", "pipe"] },
+  return startScriptChild(
+    DB_CHILD_SCRIPT,
+    scenario,
+    args,
+    parseReport,
+    timeoutMs,
   );
-  let stdout = "";
-  let stderr = "";
-  const textDecoder = new TextDecoder();
-  const exited = new Promise<string>((resolve) => {
-    child.on("exit", (code, signal) => resolve(signal ?? String(code)));
-  });
-  const report = (): DbChildReport => parseReport(stdout, stderr);
-  const kill = async (): Promise<DbChildReport> => {
-    child.kill("SIGKILL");
-    const how = await exited;
-    assert.equal(how, "SIGKILL", `child ended by ${how}:\n${stdout}${stderr}`);
-    return report();
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`child ${scenario} not ready: ${stdout}${stderr}`));
-    }, timeoutMs);
-    child.stderr!.on("data", (chunk: Uint8Array) => {
-      stderr += textDecoder.decode(chunk);
-    });
-    child.stdout!.on("data", (chunk: Uint8Array) => {
-      stdout += textDecoder.decode(chunk);
-      if (/^READY/m.test(stdout)) {
-        clearTimeout(timer);
-        resolve({ child, report, kill });
-      }
-    });
-    exited.then((how) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          `child ${scenario} exited (${how}) before READY:\n${stdout}\n${stderr}`,
-        ),
-      );
-    });
-  });
 }
 
 function parseReport(stdout: string, stderr: string): DbChildReport {

@@ -1044,28 +1044,34 @@ export interface ChildReport {
   readonly output: string;
 }
 
-/** A running child that has printed its `READY` line. */
-export interface RunningChild {
+/** A running child that has printed its `READY` line; `R` is its report. */
+export interface ScriptChild<R> {
   /** The process. */
   readonly child: ChildProcess;
   /** Parses what it printed so far. */
-  report(): ChildReport;
+  report(): R;
   /** SIGKILLs it, waits until it is reaped, and returns its final report. */
-  kill(): Promise<ChildReport>;
+  kill(): Promise<R>;
 }
 
+/** A running child of this file. */
+export type RunningChild = ScriptChild<ChildReport>;
+
 /**
- * Starts this file as a child on this runtime (Deno or Bun) running
- * `scenario` with `args`, and resolves once it prints `READY` (rejecting
- * with its output when it exits or `timeoutMs` passes first).
+ * Starts `script` as a child on this runtime (Deno or Bun) with arguments
+ * `scenario` and `args` (as JSON), and resolves once it prints `READY`
+ * (rejecting with its output when it exits or `timeoutMs` passes first).
+ * `parse` turns its output into a report.
  */
-export function startChild(
-  scenario: ChildScenario,
-  args: ChildArgs,
-  timeoutMs = 30_000,
-): Promise<RunningChild> {
+export function startScriptChild<R>(
+  script: string,
+  scenario: string,
+  args: unknown,
+  parse: (stdout: string, stderr: string) => R,
+  timeoutMs: number,
+): Promise<ScriptChild<R>> {
   const isDeno = typeof (globalThis as { Deno?: unknown }).Deno === "object";
-  const argv = [CHILD_SCRIPT, scenario, JSON.stringify(args)];
+  const argv = [script, scenario, JSON.stringify(args)];
   const child = spawn(
     process.execPath,
     isDeno ? ["run", "-A", ...argv] : argv,
@@ -1076,8 +1082,8 @@ export function startChild(
   const exited = new Promise<string>((resolve) => {
     child.on("exit", (code, signal) => resolve(signal ?? String(code)));
   });
-  const report = (): ChildReport => parseReport(stdout, stderr);
-  const kill = async (): Promise<ChildReport> => {
+  const report = (): R => parse(stdout, stderr);
+  const kill = async (): Promise<R> => {
     child.kill("SIGKILL");
     const how = await exited;
     assert.equal(how, "SIGKILL", `child ended by ${how}:\n${stdout}${stderr}`);
@@ -1107,6 +1113,16 @@ export function startChild(
       );
     });
   });
+}
+
+/** Starts this file as a child running `scenario`; see
+ * {@linkcode startScriptChild}. */
+export function startChild(
+  scenario: ChildScenario,
+  args: ChildArgs,
+  timeoutMs = 30_000,
+): Promise<RunningChild> {
+  return startScriptChild(CHILD_SCRIPT, scenario, args, parseReport, timeoutMs);
 }
 
 function parseReport(stdout: string, stderr: string): ChildReport {
