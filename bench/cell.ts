@@ -114,10 +114,10 @@ export interface DurableRecord extends CellIdentity, OpTiming {
   readonly writers: number;
   /** Operations per second at the median. */
   readonly opsPerSec: number;
-  /** Counter growth per timed operation. */
-  readonly perOp: Counters;
-  /** Levels right after the timed batches. */
-  readonly gauges: Counters;
+  /** Counter growth per timed operation (null: the engine has none). */
+  readonly perOp: Counters | null;
+  /** Levels right after the timed batches (null: the engine has none). */
+  readonly gauges: Counters | null;
 }
 
 /**
@@ -183,8 +183,16 @@ export interface BoundedPreloadRecord extends CellIdentity {
   readonly closeMs: number;
 }
 
+/** An engine that could not be opened in this runtime (a peer not
+ * installed, a runtime without it): reported, not an error. */
+export interface UnavailableRecord extends CellIdentity {
+  readonly kind: "unavailable";
+  readonly reason: string;
+}
+
 /** One line of a cell's JSON output. */
 export type CellRecord =
+  | UnavailableRecord
   | LoadRecord
   | OpRecord
   | DurableRecord
@@ -224,7 +232,15 @@ export async function runCell(
   const dataset = generateDataset(spec.dataset, spec.keyCount);
   const context: PhaseContext = { spec, identity, dataset, emit, progress };
   const open = () => entry.open({ mode: spec.mode, keyCount: spec.keyCount });
-  const engine = await open();
+  let engine: Engine;
+  try {
+    engine = await open();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    emit({ ...identity, kind: "unavailable", reason });
+    progress(`unavailable: ${reason}`);
+    return;
+  }
   let dataFrames = 0;
   try {
     const load = await preloadAndCheck(context, engine);

@@ -128,7 +128,7 @@ function report(
   timing: OpTiming,
   probe: CounterProbe,
 ): void {
-  const perOp = probe.perOp(timing)!;
+  const perOp = probe.perOp(timing);
   const record: DurableRecord = {
     ...context.identity,
     kind: "durable",
@@ -137,7 +137,7 @@ function report(
     ...timing,
     opsPerSec: 1e9 / timing.nsPerOpMedian,
     perOp,
-    gauges: probe.gauges()!,
+    gauges: probe.gauges(),
   };
   context.emit(record);
   context.progress(
@@ -146,13 +146,13 @@ function report(
     } ns/op (${formatCount(timing.nsPerOpMin)}-${
       formatCount(timing.nsPerOpMax)
     }), ${formatCount(record.opsPerSec)} ops/s, walSyncs/op ${
-      formatRate(perOp.walSyncs)
+      formatRate(perOp?.walSyncs)
     }, fdatasyncs/op ${
-      formatRate(perOp.fdatasyncs)
+      formatRate(perOp?.fdatasyncs)
     }, ${timing.batchOps} ops/batch; after: log ${
-      formatMiB(record.gauges.walLogBytes)
-    } MiB, ${record.gauges.dirtyFrames} dirty frames, checkpoints/op ${
-      formatRate(perOp.checkpoints)
+      formatMiB(record.gauges?.walLogBytes)
+    } MiB, ${record.gauges?.dirtyFrames ?? "-"} dirty frames, checkpoints/op ${
+      formatRate(perOp?.checkpoints)
     }`,
   );
 }

@@ -282,10 +282,12 @@ function durableTable(
       row.push(
         timingText(record),
         formatCount(record.opsPerSec),
-        `${formatRate(record.perOp.walSyncs)} (${
-          formatRate(record.perOp.fdatasyncs)
-        })`,
-        formatMiB(record.gauges.walLogBytes),
+        record.perOp === null
+          ? "-"
+          : `${formatRate(record.perOp.walSyncs)} (${
+            formatRate(record.perOp.fdatasyncs)
+          })`,
+        formatMiB(record.gauges?.walLogBytes),
       );
     }
     lines.push(tableLine(row));

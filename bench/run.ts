@@ -102,6 +102,7 @@ function parseOptions(args: readonly string[]): RunOptions {
       reps: { type: "string", default: "5" },
       "batch-ms": { type: "string", default: "100" },
       json: { type: "boolean", default: false },
+      peers: { type: "boolean", default: false },
       cell: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -116,7 +117,7 @@ function parseOptions(args: readonly string[]): RunOptions {
     ...PERSISTENT_OP_NAMES,
   ]);
   const engines = values.engines === undefined
-    ? [...new Set(modes.flatMap(defaultEngines))]
+    ? [...new Set(modes.flatMap((mode) => defaultEngines(mode, values.peers)))]
     : oneOf("--engines", splitList(values.engines), Object.keys(ENGINES));
   for (const engine of engines) {
     if (!ENGINES[engine].modes.some((mode) => modes.includes(mode))) {

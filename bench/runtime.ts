@@ -67,6 +67,13 @@ export function childCommand(
   }
   return {
     command: execPath,
-    args: ["run", "-A", "--v8-flags=--expose-gc", scriptPath, ...scriptArgs],
+    args: [
+      "run",
+      "-A",
+      "--unstable-kv",
+      "--v8-flags=--expose-gc",
+      scriptPath,
+      ...scriptArgs,
+    ],
   };
 }

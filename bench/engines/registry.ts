@@ -15,11 +15,14 @@ import type { BenchMode, EngineFactory } from "../engine.ts";
 export interface EngineEntry {
   /** Modes the engine runs in; a cell is one (engine, mode) pair. */
   readonly modes: readonly BenchMode[];
+  /** A comparator, not Holt or the floor. */
+  readonly peer?: boolean;
   /** Opens the engine empty. */
   readonly open: EngineFactory;
 }
 
-/** Engine name to entry: a peer is an adapter file plus a line here. */
+/** Engine name to entry: a peer is an adapter file plus a line here. Peers
+ * (`peer: true`) run only with `--peers` or when named in `--engines`. */
 export const ENGINES: Readonly<Record<string, EngineEntry>> = {
   holt: {
     modes: ["memory"],
@@ -41,11 +44,48 @@ export const ENGINES: Readonly<Record<string, EngineEntry>> = {
     open: async (options) =>
       (await import("./holt.ts")).openHoltFileEngine(options, "uring"),
   },
+  "sqlite-mem": {
+    modes: ["memory"],
+    peer: true,
+    open: async (options) =>
+      (await import("./sqlite.ts")).openSqliteEngine(options),
+  },
+  "denokv-mem": {
+    modes: ["memory"],
+    peer: true,
+    open: async (options) =>
+      (await import("./denokv.ts")).openDenoKvEngine(options),
+  },
+  lmdb: {
+    modes: ["persistent"],
+    peer: true,
+    open: async (options) =>
+      (await import("./lmdb.ts")).openLmdbEngine(options),
+  },
+  sqlite: {
+    modes: ["persistent"],
+    peer: true,
+    open: async (options) =>
+      (await import("./sqlite.ts")).openSqliteEngine(options),
+  },
+  denokv: {
+    modes: ["persistent"],
+    peer: true,
+    open: async (options) =>
+      (await import("./denokv.ts")).openDenoKvEngine(options),
+  },
+  level: {
+    modes: ["persistent"],
+    peer: true,
+    open: async (options) =>
+      (await import("./level.ts")).openLevelEngine(options),
+  },
 };
 
-/** Engines run by default in `mode`. */
-export function defaultEngines(mode: BenchMode): string[] {
+/** Engines run by default in `mode`: Holt and the floor, plus the peers
+ * when `peers` is set. */
+export function defaultEngines(mode: BenchMode, peers: boolean): string[] {
   return Object.keys(ENGINES).filter((name) =>
-    ENGINES[name].modes.includes(mode)
+    ENGINES[name].modes.includes(mode) && (peers || !ENGINES[name].peer)
   );
 }
