@@ -2,8 +2,9 @@
  * Renders cell records as Markdown tables, per (dataset, N, runtime):
  *
  * - the main table: one column per engine (memory and persistent side by
- *   side), and a `peer/holt` cost ratio column per other engine when Holt
- *   ran (above 1 means Holt in memory is cheaper);
+ *   side), and the engines that could not run in this runtime;
+ * - the ratio table: each other engine's cost over the cost of the Holt
+ *   engine of the same mode (above 1 means Holt is cheaper);
  * - persistent engines: counter growth per operation and the checkpoint
  *   that followed each operation;
  * - `durable_put`: ns/op, ops/s and syncs per put by variant, and the
@@ -24,11 +25,10 @@ import {
   formatRate,
   type GroupCommitGain,
   type OpRecord,
+  type UnavailableRecord,
 } from "./cell.ts";
+import type { BenchMode } from "./engine.ts";
 import { DATASET_NAMES, OP_NAMES } from "./workloads.ts";
-
-/** Engine the ratio columns divide by. */
-const RATIO_BASE_ENGINE = "holt";
 
 /** Bytes of one Holt frame. */
 const FRAME_BYTES = 512 * 1024;
@@ -71,6 +71,7 @@ export function renderReport(
         `### ${title}`,
         "",
         mainTable(groupRecords, present),
+        ratioTable(groupRecords, present),
         persistentOpsTable(groupRecords, present),
         durableTable(groupRecords, present),
         coldTable(groupRecords, present),
@@ -95,34 +96,105 @@ function mainTable(
 ): string {
   const rows = mainRows(records);
   if (rows.every((row) => row.cells.size === 0)) return "";
-  const ratioEngines = engines.includes(RATIO_BASE_ENGINE)
-    ? engines.filter((engine) => engine !== RATIO_BASE_ENGINE)
-    : [];
-  const header = [
-    "",
-    ...engines,
-    ...ratioEngines.map((engine) => `${engine}/${RATIO_BASE_ENGINE}`),
-  ];
+  const header = ["", ...engines];
   const lines = [
     `ns/op: median [min-max] of the repetitions (${
       modeNote(records, engines)
-    })`,
+    }). Memory (process) is the growth of the JavaScript heap and ` +
+    "ArrayBuffers across preload: a native engine's own memory is not in it.",
     "",
     ...tableHead(header),
   ];
   for (const row of rows) {
     if (row.cells.size === 0) continue;
-    const base = row.cells.get(RATIO_BASE_ENGINE)?.cost ?? null;
     const texts = engines.map((engine) => row.cells.get(engine)?.text ?? "-");
-    const ratios = ratioEngines.map((engine) => {
-      const cost = row.cells.get(engine)?.cost ?? null;
-      return cost === null || base === null || base === 0
-        ? "-"
-        : (cost / base).toPrecision(3);
-    });
-    lines.push(tableLine([row.label, ...texts, ...ratios]));
+    lines.push(tableLine([row.label, ...texts]));
+  }
+  const unavailable = records.filter((record): record is UnavailableRecord =>
+    record.kind === "unavailable"
+  );
+  if (unavailable.length > 0) {
+    lines.push(
+      "",
+      `Not run in this runtime: ${
+        unavailable.map((record) => `${record.engine} (${record.reason})`)
+          .join("; ")
+      }.`,
+    );
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The Holt engine an engine of `mode` is compared with: Holt in memory for
+ * memory engines, the posix file-backed Holt (else the io_uring one) for
+ * persistent engines; `undefined` when none of them ran.
+ */
+export function ratioBase(
+  mode: BenchMode,
+  present: readonly string[],
+): string | undefined {
+  const candidates = mode === "memory"
+    ? ["holt"]
+    : ["holt-posix", "holt-uring"];
+  return candidates.find((candidate) => present.includes(candidate));
+}
+
+/** The engines the ratio table divides: every engine but Holt's own. */
+const HOLT_ENGINES: ReadonlySet<string> = new Set([
+  "holt",
+  "holt-posix",
+  "holt-uring",
+]);
+
+/**
+ * Cost ratios, engine over the Holt engine of the same mode, per row of
+ * the main table: above 1 means Holt is cheaper (faster, or smaller).
+ */
+function ratioTable(
+  records: readonly CellRecord[],
+  engines: readonly string[],
+): string {
+  const rows = mainRows(records);
+  const columns: { engine: string; base: string }[] = [];
+  for (const engine of engines) {
+    if (HOLT_ENGINES.has(engine)) continue;
+    const mode = records.find((record) =>
+      record.engine === engine && record.kind !== "unavailable"
+    )?.mode;
+    const base = mode === undefined ? undefined : ratioBase(mode, engines);
+    if (base !== undefined) columns.push({ engine, base });
+  }
+  if (columns.length === 0) return "";
+  const lines = [
+    "Ratio, engine / Holt of the same mode (ns/op, preload time; above 1: " +
+    "Holt is faster):",
+    "",
+    ...tableHead([
+      "",
+      ...columns.map(({ engine, base }) => `${engine}/${base}`),
+    ]),
+  ];
+  for (const row of rows) {
+    // Retained memory counts the JavaScript heap and ArrayBuffers only: a
+    // native engine's own allocations are invisible there.
+    if (row.label.startsWith("memory")) continue;
+    const ratios = columns.map(({ engine, base }) =>
+      formatRatio(row.cells.get(engine)?.cost, row.cells.get(base)?.cost)
+    );
+    if (ratios.every((ratio) => ratio === "-")) continue;
+    lines.push(tableLine([row.label, ...ratios]));
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** `cost / base` to three significant digits, or `-` when unknown. */
+function formatRatio(
+  cost: number | null | undefined,
+  base: number | null | undefined,
+): string {
+  if (cost == null || base == null || base <= 0 || cost <= 0) return "-";
+  return (cost / base).toPrecision(3);
 }
 
 function mainRows(records: readonly CellRecord[]): TableRow[] {

@@ -30,7 +30,14 @@ import {
 } from "./cell.ts";
 import { defaultEngines, ENGINES } from "./engines/registry.ts";
 import { renderReport } from "./report.ts";
-import { childCommand } from "./runtime.ts";
+import { checkRegression, REGRESSION_SETTINGS } from "./regression.ts";
+import { writeResults } from "./results.ts";
+import {
+  childCommand,
+  currentRuntime,
+  RUNTIME_NAMES,
+  type RuntimeName,
+} from "./runtime.ts";
 import {
   DATASET_NAMES,
   type DatasetName,
@@ -44,12 +51,16 @@ const USAGE = `usage: run.ts [options]
   --n LIST          key counts (default 20000; 1_000_000 and 1e6 work)
   --dataset LIST    ${DATASET_NAMES.join(",")} (default objstore,fs)
   --mode LIST       ${BENCH_MODES.join(",")} (default memory,persistent)
+  --peers           also run the peers (lmdb, sqlite, denokv, level, ...)
+  --runtime LIST    ${RUNTIME_NAMES.join(",")}: run the cells in these runtimes
+                    (default: the one running this script)
   --engines LIST    ${
   Object.entries(ENGINES).map(([name, entry]) =>
     `${name} (${entry.modes.join(",")})`
   ).join(", ")
 }
-                    (default: every engine of the selected modes)
+                    (default: Holt and the floor in the selected modes,
+                    plus every peer with --peers)
   --ops LIST        ${OP_NAMES.join(",")} (default all of these),
                     and for persistent engines ${PERSISTENT_OP_NAMES.join(",")}
   --writers COUNT   concurrent writers of durable_put (default 64)
@@ -63,6 +74,13 @@ const USAGE = `usage: run.ts [options]
   --reps COUNT      timed repetitions per op (default 5)
   --batch-ms MS     target duration of one timed batch (default 100)
   --json            JSON lines to stdout instead of tables
+  --results         also write bench/RESULTS.md, bench/results.jsonl and
+                    bench/ratios.svg from this run
+  --regression      the regression check: Holt's ns/op over the floor's,
+                    against bench/baseline.json (fixed settings; fails on a
+                    large slowdown)
+  --update-baseline with --regression: write this run's ratios as the
+                    new baseline
   --cell            internal: run exactly one cell in this process`;
 
 interface RunOptions {
@@ -80,6 +98,10 @@ interface RunOptions {
   readonly reps: number;
   readonly batchMs: number;
   readonly json: boolean;
+  readonly runtimes: readonly RuntimeName[];
+  readonly results: boolean;
+  readonly regression: boolean;
+  readonly updateBaseline: boolean;
   readonly cell: boolean;
 }
 
@@ -103,6 +125,10 @@ function parseOptions(args: readonly string[]): RunOptions {
       "batch-ms": { type: "string", default: "100" },
       json: { type: "boolean", default: false },
       peers: { type: "boolean", default: false },
+      runtime: { type: "string", default: currentRuntime() },
+      results: { type: "boolean", default: false },
+      regression: { type: "boolean", default: false },
+      "update-baseline": { type: "boolean", default: false },
       cell: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -110,6 +136,9 @@ function parseOptions(args: readonly string[]): RunOptions {
   if (values.help) {
     console.log(USAGE);
     exit(0);
+  }
+  if (values["update-baseline"] && !values.regression) {
+    throw new RangeError("--update-baseline goes with --regression");
   }
   const modes = oneOf("--mode", splitList(values.mode), BENCH_MODES);
   const allOps = oneOf("--ops", splitList(values.ops), [
@@ -128,7 +157,7 @@ function parseOptions(args: readonly string[]): RunOptions {
       );
     }
   }
-  return {
+  const options: RunOptions = {
     keyCounts: splitList(values.n).map((text) =>
       positiveInteger("--n", text.replaceAll("_", ""))
     ),
@@ -151,7 +180,21 @@ function parseOptions(args: readonly string[]): RunOptions {
     reps: positiveInteger("--reps", values.reps),
     batchMs: positiveInteger("--batch-ms", values["batch-ms"]),
     json: values.json,
+    runtimes: oneOf("--runtime", splitList(values.runtime), RUNTIME_NAMES),
+    results: values.results,
+    regression: false,
+    updateBaseline: false,
     cell: values.cell,
+  };
+  if (!values.regression) return options;
+  return {
+    ...options,
+    ...REGRESSION_SETTINGS,
+    persistentOps: [],
+    runtimes: [currentRuntime()],
+    results: false,
+    regression: true,
+    updateBaseline: values["update-baseline"],
   };
 }
 
@@ -199,6 +242,12 @@ function cellLabel(spec: CellSpec): string {
   } ${spec.engine} (${spec.mode})`;
 }
 
+/** A cell to run in a child process of `runtime`. */
+interface ChildCell {
+  readonly runtime: RuntimeName;
+  readonly spec: CellSpec;
+}
+
 function cellArgs(spec: CellSpec): string[] {
   return [
     "--cell",
@@ -229,9 +278,10 @@ function cellArgs(spec: CellSpec): string[] {
   ];
 }
 
-/** Runs `spec` in a child process; resolves its records, rejects on failure. */
-function runChildCell(spec: CellSpec): Promise<CellRecord[]> {
-  const { command, args } = childCommand(scriptPath, cellArgs(spec));
+/** Runs a cell in a child process; resolves its records, rejects on
+ * failure. */
+function runChildCell({ runtime, spec }: ChildCell): Promise<CellRecord[]> {
+  const { command, args } = childCommand(runtime, scriptPath, cellArgs(spec));
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: ["ignore", "pipe", "inherit"],
@@ -263,6 +313,55 @@ function runChildCell(spec: CellSpec): Promise<CellRecord[]> {
 }
 
 async function runOrchestrator(options: RunOptions): Promise<void> {
+  const cells: ChildCell[] = [];
+  for (const runtime of options.runtimes) {
+    for (const spec of cellSpecs(options)) cells.push({ runtime, spec });
+  }
+  if (cells.length === 0) {
+    throw new RangeError(
+      "nothing to run: persistent-only operations need --mode persistent",
+    );
+  }
+  const records: CellRecord[] = [];
+  const startMs = performance.now();
+  for (const [cellIndex, cell] of cells.entries()) {
+    console.error(
+      `[${cellIndex + 1}/${cells.length}, ${
+        formatMinutes(performance.now() - startMs)
+      }] ${cell.runtime}: ${cellLabel(cell.spec)}`,
+    );
+    const cellRecords = await runChildCell(cell);
+    if (options.json) {
+      for (const record of cellRecords) console.log(JSON.stringify(record));
+    }
+    records.push(...cellRecords);
+  }
+  if (options.regression) {
+    const verdict = checkRegression(records, options.updateBaseline);
+    console.log(verdict.report);
+    if (!verdict.passed) exit(1);
+    return;
+  }
+  const report = renderReport(records, options.engines);
+  if (!options.json) console.log(report);
+  if (options.results) {
+    writeResults(records, report, argv.slice(2));
+    console.error(
+      "wrote bench/RESULTS.md, bench/results.jsonl, bench/ratios.svg",
+    );
+  }
+}
+
+/** Elapsed time as whole minutes and seconds, for progress lines. */
+function formatMinutes(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}m${
+    String(seconds % 60).padStart(2, "0")
+  }s`;
+}
+
+/** The cells of one runtime, in run order. */
+function cellSpecs(options: RunOptions): CellSpec[] {
   const specs: CellSpec[] = [];
   for (const dataset of options.datasets) {
     for (const keyCount of options.keyCounts) {
@@ -294,21 +393,7 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
       }
     }
   }
-  if (specs.length === 0) {
-    throw new RangeError(
-      "nothing to run: persistent-only operations need --mode persistent",
-    );
-  }
-  const records: CellRecord[] = [];
-  for (const [specIndex, spec] of specs.entries()) {
-    console.error(`[${specIndex + 1}/${specs.length}] ${cellLabel(spec)}`);
-    const cellRecords = await runChildCell(spec);
-    if (options.json) {
-      for (const record of cellRecords) console.log(JSON.stringify(record));
-    }
-    records.push(...cellRecords);
-  }
-  if (!options.json) console.log(renderReport(records, options.engines));
+  return specs;
 }
 
 async function runThisCell(options: RunOptions): Promise<void> {

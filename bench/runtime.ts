@@ -7,6 +7,13 @@
  */
 
 import { execPath, memoryUsage } from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** A runtime the benchmark runs its cells in. */
+export type RuntimeName = "deno" | "bun";
+
+/** Every runtime, for argument validation. */
+export const RUNTIME_NAMES: readonly RuntimeName[] = ["deno", "bun"];
 
 interface BunGlobal {
   readonly version: string;
@@ -15,6 +22,11 @@ interface BunGlobal {
 
 const bun: BunGlobal | undefined = (globalThis as { Bun?: BunGlobal }).Bun;
 const v8Gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
+
+/** The runtime this process runs in. */
+export function currentRuntime(): RuntimeName {
+  return bun !== undefined ? "bun" : "deno";
+}
 
 /** Returns e.g. `"deno 2.9.6"` or `"bun 1.4.5"`. */
 export function runtimeLabel(): string {
@@ -54,19 +66,31 @@ export function retainedBytes(): number | undefined {
 }
 
 /**
+ * The executable of `runtime`: this process's own, or the one the
+ * project's `npm ci` installed (the `deno` and `bun` packages).
+ */
+function runtimeExecutable(runtime: RuntimeName): string {
+  if (runtime === currentRuntime()) return execPath;
+  const relative = runtime === "bun"
+    ? "../node_modules/bun/bin/bun.exe"
+    : "../node_modules/deno/deno";
+  return fileURLToPath(new URL(relative, import.meta.url));
+}
+
+/**
  * Returns the command and arguments that run `scriptPath` with
- * `scriptArgs` in a new process of the current runtime, with forced
- * garbage collection available.
+ * `scriptArgs` in a new process of `runtime`, with forced garbage
+ * collection available (and Deno KV, under Deno).
  */
 export function childCommand(
+  runtime: RuntimeName,
   scriptPath: string,
   scriptArgs: readonly string[],
 ): { command: string; args: string[] } {
-  if (bun !== undefined) {
-    return { command: execPath, args: [scriptPath, ...scriptArgs] };
-  }
+  const command = runtimeExecutable(runtime);
+  if (runtime === "bun") return { command, args: [scriptPath, ...scriptArgs] };
   return {
-    command: execPath,
+    command,
     args: [
       "run",
       "-A",
