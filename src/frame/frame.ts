@@ -1,7 +1,8 @@
 /**
- * One 512 KiB blob frame: typed-array views over its bytes, its references
- * (header root, root table), and the data-area allocator (bump allocation plus per-size-class
- * free lists). All state lives in the bytes; the object only caches views.
+ * One 512 KiB blob frame: typed-array views over its bytes, the references
+ * into it from outside its bodies (the header's root, the root table), and
+ * the data-area allocator (bump allocation plus per-size-class free lists).
+ * All state lives in the bytes; the object only caches views.
  *
  * @module
  */
