@@ -9,6 +9,7 @@
 import { blobEdges } from "../art/spill.ts";
 import { ArtTree } from "../art/tree.ts";
 import { verifyTree } from "../art/verify.ts";
+import { blobFrameId } from "../frame/blob.ts";
 import type { IoBackend } from "../io/backend.ts";
 import { WalOpCursor } from "../wal/codec.ts";
 import { commitOps, replayRecord, type TreeOps } from "./apply.ts";
@@ -231,8 +232,8 @@ export class DB {
     this.#versionFloor = Math.max(this.#versionFloor, named.art.seq);
     const source = this.#storage.source;
     const frames = new Set<number>([named.rootFrameId]);
-    for (const { parent, slot } of blobEdges(named.art)) {
-      frames.add(parent.u32[parent.offset(slot) >>> 2]);
+    for (const { parent, off } of blobEdges(named.art)) {
+      frames.add(blobFrameId(parent, off));
     }
     named.dropped = true;
     this.#trees.delete(named.name);

@@ -22,7 +22,8 @@ import {
 } from "../frame/layout.ts";
 import { leafKeyBytes, leafValueBytes, leafVersion } from "../frame/leaf.ts";
 import { prefixChild, prefixLength, prefixStart } from "../frame/prefix.ts";
-import { subtreeSlots } from "../art/subtree.ts";
+import { subtreeOffsets } from "../art/subtree.ts";
+import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
 import { HoltError } from "./errors.ts";
 import {
   checkDelimiter,
@@ -287,12 +288,11 @@ export function snapshotTree(art: ArtTree, prefix: Uint8Array): ArtTree {
   };
   let frame = art.rootFrame;
   copy(frame);
-  let slot = frame.rootSlot;
+  let off = frame.rootOff;
   let depth = 0;
-  // Walk the prefix; `slot` ends at the node whose subtree holds it.
+  // Walk the prefix; `off` ends at the node whose subtree holds it.
   walk: while (depth < prefix.length) {
-    const nodeType = frame.type(slot);
-    const off = frame.offset(slot);
+    const nodeType = frame.type(off);
     switch (nodeType) {
       case T_LEAF:
       case T_EMPTY_ROOT:
@@ -305,32 +305,36 @@ export function snapshotTree(art: ArtTree, prefix: Uint8Array): ArtTree {
         }
         if (depth + length > prefix.length) break walk;
         depth += length;
-        slot = prefixChild(frame, off);
+        off = prefixChild(frame, off);
         break;
       }
-      case T_BLOB:
-        slot = frame.u32[(off >>> 2) + 1];
-        frame = source.frame(frame.u32[off >>> 2]);
+      case T_BLOB: {
+        const index = blobRootIndex(frame, off);
+        frame = source.frame(blobFrameId(frame, off));
         copy(frame);
+        off = frame.rootOffAt(index);
         break;
+      }
       default: {
         const child = innerFind(frame, nodeType, off, prefix[depth]);
         if (child === 0) break walk;
-        slot = child;
+        off = child;
         depth++;
       }
     }
   }
   // Every frame below the prefix's node.
-  const pending: { frame: Frame; slot: number }[] = [{ frame, slot }];
+  const pending: { frame: Frame; off: number }[] = [{ frame, off }];
   while (pending.length > 0) {
     const item = pending.pop()!;
-    for (const below of subtreeSlots(item.frame, item.slot)) {
+    for (const below of subtreeOffsets(item.frame, item.off)) {
       if (item.frame.type(below) !== T_BLOB) continue;
-      const off = item.frame.offset(below);
-      const child = source.frame(item.frame.u32[off >>> 2]);
+      const child = source.frame(blobFrameId(item.frame, below));
       copy(child);
-      pending.push({ frame: child, slot: item.frame.u32[(off >>> 2) + 1] });
+      pending.push({
+        frame: child,
+        off: child.rootOffAt(blobRootIndex(item.frame, below)),
+      });
     }
   }
   return new ArtTree(snapshot, art.rootFrameId);

@@ -9,8 +9,10 @@
 
 import { allocBytes } from "../frame/bytes.ts";
 import type { Frame } from "../frame/frame.ts";
+import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
 import { innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
 import {
+  INNER_COUNT,
   LEAF_HEADER_BYTES,
   N16_CHILDREN,
   N16_KEYS,
@@ -23,6 +25,7 @@ import {
   T_N4,
   T_PREFIX,
 } from "../frame/layout.ts";
+import { leafKeyBytes } from "../frame/leaf.ts";
 import { prefixChild, prefixLength, prefixStart } from "../frame/prefix.ts";
 import type { ArtTree } from "./tree.ts";
 
@@ -64,7 +67,7 @@ export class Cursor {
   readonly #startAfter: Uint8Array | undefined;
   #path: Uint8Array = allocBytes(256);
   #frames: Frame[] = [];
-  #slots: number[] = [];
+  #offsets: number[] = [];
   #depths: number[] = [];
   #positions: number[] = [];
   #size = 0;
@@ -110,7 +113,7 @@ export class Cursor {
     if (kind === ENTRY_KEY) {
       const frame = this.leafFrame!;
       const off = this.leafOff;
-      const keyBytes = frame.u16[off >>> 1];
+      const keyBytes = leafKeyBytes(frame, off);
       const start = off + LEAF_HEADER_BYTES;
       if (keyBytes < prefix.length) return false;
       const u8 = frame.u8;
@@ -129,10 +132,10 @@ export class Cursor {
     return true;
   }
 
-  #push(frame: Frame, slot: number, depth: number, position: number): void {
+  #push(frame: Frame, off: number, depth: number, position: number): void {
     const at = this.#size++;
     this.#frames[at] = frame;
-    this.#slots[at] = slot;
+    this.#offsets[at] = off;
     this.#depths[at] = depth;
     this.#positions[at] = position;
   }
@@ -169,17 +172,16 @@ export class Cursor {
     this.#path = ensure(this.#path, boundBytes + 1, 0);
     const path = this.#path;
     let frame = source.frame(this.#tree.rootFrameId);
-    let slot = frame.rootSlot;
+    let off = frame.rootOff;
     let depth = 0;
     for (;;) {
-      const nodeType = frame.type(slot);
-      const off = frame.offset(slot);
+      const nodeType = frame.type(off);
       switch (nodeType) {
         case T_LEAF: {
           // The entry this leaf yields: its key, or the common prefix it
           // rolls up into; only an entry past the bound is wanted.
           const start = off + LEAF_HEADER_BYTES;
-          let entryBytes = frame.u16[off >>> 1];
+          let entryBytes = leafKeyBytes(frame, off);
           if (delimiter >= 0) {
             for (
               let i = depth > rollFrom ? depth : rollFrom;
@@ -200,7 +202,7 @@ export class Cursor {
             boundBytes,
           );
           if (order > 0 || (order === 0 && inclusive)) {
-            this.#push(frame, slot, depth, -1);
+            this.#push(frame, off, depth, -1);
           }
           return;
         }
@@ -210,12 +212,12 @@ export class Cursor {
           for (let i = 0; i < length; i++) {
             const at = depth + i;
             if (at === boundBytes) {
-              this.#push(frame, slot, depth, -1);
+              this.#push(frame, off, depth, -1);
               return;
             }
             const byte = frame.u8[start + i];
             if (byte > bound[at]) {
-              this.#push(frame, slot, depth, -1);
+              this.#push(frame, off, depth, -1);
               return;
             }
             if (byte < bound[at]) return;
@@ -223,31 +225,33 @@ export class Cursor {
             if (byte === delimiter && at >= rollFrom) return;
           }
           depth += length;
-          slot = prefixChild(frame, off);
+          off = prefixChild(frame, off);
           break;
         }
-        case T_BLOB:
-          slot = frame.u32[(off >>> 2) + 1];
-          frame = source.frame(frame.u32[off >>> 2]);
+        case T_BLOB: {
+          const index = blobRootIndex(frame, off);
+          frame = source.frame(blobFrameId(frame, off));
+          off = frame.rootOffAt(index);
           break;
+        }
         case T_EMPTY_ROOT:
           return;
         default: {
           if (depth === boundBytes) {
-            this.#push(frame, slot, depth, inclusive ? -1 : 0);
+            this.#push(frame, off, depth, inclusive ? -1 : 0);
             return;
           }
           const byte = bound[depth];
           this.#push(
             frame,
-            slot,
+            off,
             depth,
             positionAfter(frame, nodeType, off, byte),
           );
           path[depth] = byte;
           if (byte === delimiter && depth >= rollFrom) return;
-          slot = innerFind(frame, nodeType, off, byte);
-          if (slot === 0) return;
+          off = innerFind(frame, nodeType, off, byte);
+          if (off === 0) return;
           depth++;
         }
       }
@@ -262,15 +266,14 @@ export class Cursor {
     while (this.#size > 0) {
       const top = this.#size - 1;
       const frame = this.#frames[top];
-      const slot = this.#slots[top];
+      const off = this.#offsets[top];
       const depth = this.#depths[top];
-      const nodeType = frame.type(slot);
-      const off = frame.offset(slot);
+      const nodeType = frame.type(off);
       switch (nodeType) {
         case T_LEAF: {
           this.#size--;
           if (delimiter >= 0) {
-            const keyBytes = frame.u16[off >>> 1];
+            const keyBytes = leafKeyBytes(frame, off);
             const start = off + LEAF_HEADER_BYTES;
             const u8 = frame.u8;
             for (
@@ -314,8 +317,13 @@ export class Cursor {
         }
         case T_BLOB: {
           this.#size--;
-          const child = source.frame(frame.u32[off >>> 2]);
-          this.#push(child, frame.u32[(off >>> 2) + 1], depth, -1);
+          const child = source.frame(blobFrameId(frame, off));
+          this.#push(
+            child,
+            child.rootOffAt(blobRootIndex(frame, off)),
+            depth,
+            -1,
+          );
           break;
         }
         case T_EMPTY_ROOT:
@@ -334,7 +342,7 @@ export class Cursor {
           let byte: number;
           let child: number;
           if (nodeType === T_N4 || nodeType === T_N16) {
-            if (position >= frame.u8[off]) {
+            if (position >= frame.u8[off + INNER_COUNT]) {
               this.#size--;
               break;
             }
@@ -342,7 +350,7 @@ export class Cursor {
             byte = frame.u8[off + (small ? N4_KEYS : N16_KEYS) + position];
             child = frame.u16[
               ((off + (small ? N4_CHILDREN : N16_CHILDREN)) >>> 1) + position
-            ];
+            ] << 3;
             this.#positions[top] = position + 1;
           } else {
             byte = innerNextByte(frame, nodeType, off, position);
@@ -388,7 +396,7 @@ function positionAfter(
 ): number {
   if (nodeType !== T_N4 && nodeType !== T_N16) return byte + 1;
   const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
-  const count = frame.u8[off];
+  const count = frame.u8[off + INNER_COUNT];
   let position = 0;
   while (position < count && frame.u8[keys + position] <= byte) position++;
   return position;

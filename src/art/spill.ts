@@ -5,8 +5,9 @@
  *
  * Every frame but the tree's root frame holds one or more subtrees, each
  * named by one Blob node elsewhere; the frame's root table records each
- * subtree's root slot with the (frame, slot) of that Blob node, and the
- * frame is released when its last subtree goes. A full frame makes room in
+ * subtree's root offset with the (frame, offset) of that Blob node, the
+ * Blob node names the entry's index, and the frame is released when its
+ * last subtree goes. A full frame makes room in
  * one of two ways:
  *
  * - a *split* moves some of its subtrees, whole, to a fresh sibling frame
@@ -20,22 +21,23 @@
  */
 
 import { assert, type Frame } from "../frame/frame.ts";
+import { blobFrameId, blobRootIndex, writeBlob } from "../frame/blob.ts";
 import {
   BLOB_BYTES,
   FRAME_BYTES,
   H_SIBLING,
   MAX_ROOTS,
-  SLOT_COUNT,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
   T_PREFIX,
 } from "../frame/layout.ts";
 import { innerEnd } from "../frame/inner.ts";
+import { leafKeyBytes, leafKeyStart } from "../frame/leaf.ts";
 import { copyNodes } from "./copy.ts";
 import { compare } from "./cursor.ts";
-import { relayout } from "./relayout.ts";
-import { childSlots, subtreeSlots } from "./subtree.ts";
+import { relayout, rootRefs } from "./relayout.ts";
+import { childOffsets, findReference, subtreeOffsets } from "./subtree.ts";
 import type { ArtTree } from "./tree.ts";
 
 /** A full frame with at least this much garbage is compacted instead. */
@@ -51,48 +53,45 @@ const MERGE_SLACK_BYTES = FRAME_BYTES / 32;
 
 /**
  * Frees room in `frame`, which could not take an allocation on the way to
- * a key below its subtree `enteredSlot`: rewrites it densely when it holds
- * enough garbage and `mayRelayout`, else splits it, else spills from it.
- * Returns true when it only rewrote the frame.
+ * a key below its root-table entry `enteredIndex` (-1: below the tree's
+ * root): rewrites it densely when it holds enough garbage and
+ * `mayRelayout`, else splits it, else spills from it. Returns true when it
+ * only rewrote the frame.
  */
 export function makeRoom(
   tree: ArtTree,
   frame: Frame,
-  enteredSlot: number,
+  enteredIndex: number,
   mayRelayout: boolean,
 ): boolean {
   if (mayRelayout && frame.garbageBytes >= COMPACT_GARBAGE_BYTES) {
     relayout(tree, frame);
     return true;
   }
-  if (frame.id === tree.rootFrameId || !split(tree, frame, enteredSlot)) {
+  if (frame.id === tree.rootFrameId || !split(tree, frame, enteredIndex)) {
     spill(tree, frame);
   }
   return false;
 }
 
-/** The slots where `frame`'s subtrees start. */
-export function frameRoots(tree: ArtTree, frame: Frame): number[] {
-  return frame.id === tree.rootFrameId ? [frame.rootSlot] : frame.rootSlots();
-}
-
-/** Key bytes of the first leaf below the subtree at `slot` of `frame`
+/** Key bytes of the first leaf below the subtree at `off` of `frame`
  * (following Blob edges), for ordering subtrees. */
-function firstKey(tree: ArtTree, frame: Frame, slot: number): Uint8Array {
+function firstKey(tree: ArtTree, frame: Frame, off: number): Uint8Array {
   for (;;) {
-    const nodeType = frame.type(slot);
-    const off = frame.offset(slot);
+    const nodeType = frame.type(off);
     if (nodeType === T_LEAF) {
-      return frame.u8.subarray(off + 16, off + 16 + frame.u16[off >>> 1]);
+      const start = leafKeyStart(off);
+      return frame.u8.subarray(start, start + leafKeyBytes(frame, off));
     }
     if (nodeType === T_BLOB) {
-      slot = frame.u32[(off >>> 2) + 1];
-      frame = tree.source.frame(frame.u32[off >>> 2]);
+      const child = tree.source.frame(blobFrameId(frame, off));
+      off = child.rootOffAt(blobRootIndex(frame, off));
+      frame = child;
       continue;
     }
     const children: number[] = [];
-    childSlots(frame, slot, children);
-    slot = children[0];
+    childOffsets(frame, off, children);
+    off = children[0];
   }
 }
 
@@ -103,44 +102,39 @@ function firstKey(tree: ArtTree, frame: Frame, slot: number): Uint8Array {
  * Otherwise the largest subtrees that fit half the frame move. Returns
  * false when no useful split exists (one subtree, or one too large).
  */
-function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
-  const roots = frame.rootSlots();
+function split(tree: ArtTree, frame: Frame, enteredIndex: number): boolean {
+  const roots = frame.rootIndexes();
   if (roots.length < 2) return false;
-  const nodes = roots.map((slot) => subtreeSlots(frame, slot));
+  const nodes = roots.map((index) =>
+    subtreeOffsets(frame, frame.rootOffAt(index))
+  );
   const sizes = nodes.map((order) => {
     let bytes = 0;
-    for (const slot of order) bytes += frame.bodyBytes(slot);
+    for (const off of order) bytes += frame.bodyBytes(off);
     return bytes;
   });
   const live = frame.liveBytes;
   let moving: number[] = [];
-  const entered = roots.indexOf(enteredSlot);
+  const entered = roots.indexOf(enteredIndex);
   if (entered >= 0) {
-    const enteredKey = firstKey(tree, frame, enteredSlot);
-    const isLast = roots.every((slot) =>
-      slot === enteredSlot ||
-      compare(firstKey(tree, frame, slot), enteredKey) < 0
+    const enteredKey = firstKey(tree, frame, frame.rootOffAt(enteredIndex));
+    const isLast = roots.every((index) =>
+      index === enteredIndex ||
+      compare(firstKey(tree, frame, frame.rootOffAt(index)), enteredKey) < 0
     );
     if (isLast && sizes[entered] <= live * 7 / 8) moving = [entered];
   }
   const bySize = roots.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
-  // The largest subtrees whose sizes add up to at most `budget` bytes and
-  // `slotBudget` nodes; empty unless they reach `live / 8` and leave this
-  // frame a subtree.
-  const pick = (
-    budget: number,
-    slotBudget: number,
-    maxCount: number,
-  ): number[] => {
+  // The largest subtrees whose sizes add up to at most `budget` bytes; empty
+  // unless they reach `live / 8` and leave this frame a subtree.
+  const pick = (budget: number, maxCount: number): number[] => {
     const picked: number[] = [];
     let remaining = budget;
-    let slotsLeft = slotBudget;
     for (const i of bySize) {
       if (picked.length === maxCount) break;
-      if (sizes[i] > remaining || nodes[i].length > slotsLeft) continue;
+      if (sizes[i] > remaining) continue;
       picked.push(i);
       remaining -= sizes[i];
-      slotsLeft -= nodes[i].length;
     }
     const enough = budget - remaining >= live / 8;
     return enough && picked.length < roots.length ? picked : [];
@@ -159,10 +153,8 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
       const partner = tree.source.frame(partnerId);
       const roomBytes = partner.bumpFreeBytes + partner.garbageBytes -
         REDISTRIBUTE_SLACK_BYTES;
-      const roomSlots = SLOT_COUNT - 1 - partner.liveNodes - 256;
       moving = pick(
         Math.min(live / 2, roomBytes),
-        roomSlots,
         MAX_ROOTS - partner.rootCount,
       );
       if (moving.length > 0) {
@@ -175,23 +167,26 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
       }
     }
   }
-  if (moving.length === 0) moving = pick(live / 2, SLOT_COUNT, MAX_ROOTS);
+  if (moving.length === 0) moving = pick(live / 2, MAX_ROOTS);
   if (moving.length === 0) return false;
   sibling ??= freshFrame(tree);
   frame.u32[H_SIBLING] = sibling.id + 1;
   sibling.u32[H_SIBLING] = frame.id + 1;
   for (const i of moving) {
-    const slot = roots[i];
-    const parent = tree.source.frame(frame.rootParentFrame(slot));
-    const parentSlot = frame.rootParentSlot(slot);
-    const copied = copySubtree(tree, frame, slot, sibling);
-    sibling.markRoot(copied, parent.id, parentSlot);
-    const blobOff = parent.offset(parentSlot);
-    parent.u32[blobOff >>> 2] = sibling.id;
-    parent.u32[(blobOff >>> 2) + 1] = copied;
+    const index = roots[i];
+    const parent = tree.source.frame(frame.rootParentFrame(index));
+    const blobOff = frame.rootParentOff(index);
+    const rootOff = frame.rootOffAt(index);
+    const copied = copySubtree(tree, frame, rootOff, sibling);
+    writeBlob(
+      parent,
+      blobOff,
+      sibling.id,
+      sibling.addRoot(copied, parent.id, blobOff),
+    );
     parent.touch();
-    frame.unmarkRoot(slot);
-    freeSubtree(frame, slot);
+    frame.removeRoot(index);
+    freeSubtree(frame, rootOff);
   }
   sibling.touch();
   relayout(tree, frame);
@@ -200,11 +195,11 @@ function split(tree: ArtTree, frame: Frame, enteredSlot: number): boolean {
 }
 
 /**
- * Whether frame `otherId` holds the Blob node of one of `frame`'s `roots`,
- * or one of their subtrees (`nodes`) holds a Blob node naming it. A hint
- * survives the release of the frame it names, and the id may come back as
- * such a relative: moving subtrees into it would make a Blob edge point
- * into its own frame.
+ * Whether frame `otherId` holds the Blob node of one of `frame`'s `roots`
+ * (root-table indexes), or one of their subtrees (`nodes`) holds a Blob
+ * node naming it. A hint survives the release of the frame it names, and
+ * the id may come back as such a relative: moving subtrees into it would
+ * make a Blob edge point into its own frame.
  */
 function linked(
   frame: Frame,
@@ -214,11 +209,8 @@ function linked(
 ): boolean {
   for (let i = 0; i < roots.length; i++) {
     if (frame.rootParentFrame(roots[i]) === otherId) return true;
-    for (const slot of nodes[i]) {
-      if (
-        frame.type(slot) === T_BLOB &&
-        frame.u32[frame.offset(slot) >>> 2] === otherId
-      ) {
+    for (const off of nodes[i]) {
+      if (frame.type(off) === T_BLOB && blobFrameId(frame, off) === otherId) {
         return true;
       }
     }
@@ -237,10 +229,10 @@ function sharesParents(
   roots: readonly number[],
   partner: Frame,
 ): boolean {
-  const parents = new Set(roots.map((slot) => frame.rootParentFrame(slot)));
-  const partnerRoots = partner.rootSlots();
+  const parents = new Set(roots.map((index) => frame.rootParentFrame(index)));
+  const partnerRoots = partner.rootIndexes();
   return partnerRoots.length > 0 &&
-    partnerRoots.every((slot) => parents.has(partner.rootParentFrame(slot)));
+    partnerRoots.every((index) => parents.has(partner.rootParentFrame(index)));
 }
 
 /**
@@ -254,18 +246,18 @@ export function spill(tree: ArtTree, frame: Frame): void {
   const parents: number[] = [];
   const stack: number[] = [];
   const stackParents: number[] = [];
-  for (const root of frameRoots(tree, frame)) {
-    stack.push(root);
+  for (const ref of rootRefs(tree, frame)) {
+    stack.push(frame.target(ref));
     stackParents.push(-1);
   }
   const children: number[] = [];
   while (stack.length > 0) {
-    const slot = stack.pop()!;
+    const off = stack.pop()!;
     const index = order.length;
-    order.push(slot);
+    order.push(off);
     parents.push(stackParents.pop()!);
     children.length = 0;
-    childSlots(frame, slot, children);
+    childOffsets(frame, off, children);
     for (let i = children.length - 1; i >= 0; i--) {
       stack.push(children[i]);
       stackParents.push(index);
@@ -281,7 +273,7 @@ export function spill(tree: ArtTree, frame: Frame): void {
       spans[parent] += spans[i];
     }
   }
-  // End leaves stay with their inner node: an end slot names a leaf.
+  // End leaves stay with their inner node: an end reference names a leaf.
   const movable = (i: number, anyLeaf: boolean) => {
     if (parents[i] < 0) return false;
     const nodeType = frame.type(order[i]);
@@ -289,10 +281,7 @@ export function spill(tree: ArtTree, frame: Frame): void {
     if (nodeType !== T_LEAF) return true;
     const parent = order[parents[i]];
     const parentType = frame.type(parent);
-    if (
-      parentType !== T_PREFIX &&
-      innerEnd(frame, frame.offset(parent)) === order[i]
-    ) {
+    if (parentType !== T_PREFIX && innerEnd(frame, parent) === order[i]) {
       return false;
     }
     return anyLeaf || sizes[i] >= MIN_LEAF_SPILL_BYTES;
@@ -353,113 +342,90 @@ export function spill(tree: ArtTree, frame: Frame): void {
 /** A new frame with no node at all, to receive subtrees. */
 function freshFrame(tree: ArtTree): Frame {
   const frame = tree.source.create();
-  frame.freeNode(frame.rootSlot);
-  frame.rootSlot = 0;
+  frame.freeNode(frame.rootOff);
+  frame.rootOff = 0;
   return frame;
 }
 
 /**
- * Copies the subtree at `rootSlot` of `from` into `to` and returns the
- * slot of the copy's root in `to`; `to` must have room. Child frames named
- * by copied Blob nodes learn their parent's new place.
+ * Copies the subtree at `rootOff` of `from` into `to` and returns the
+ * offset of the copy's root in `to`; `to` must have room. Child frames
+ * named by copied Blob nodes learn their parent's new place.
  */
 function copySubtree(
   tree: ArtTree,
   from: Frame,
-  rootSlot: number,
+  rootOff: number,
   to: Frame,
 ): number {
-  return copyNodes(tree.source, from, subtreeSlots(from, rootSlot), to)[
-    rootSlot
-  ];
+  const map = copyNodes(tree.source, from, subtreeOffsets(from, rootOff), to);
+  return map[rootOff >>> 3] << 3;
 }
 
-/** Frees every node of the subtree at `rootSlot`, its root included. */
-function freeSubtree(frame: Frame, rootSlot: number): void {
-  for (const slot of subtreeSlots(frame, rootSlot)) frame.freeNode(slot);
+/** Frees every node of the subtree at `rootOff`, its root included. */
+function freeSubtree(frame: Frame, rootOff: number): void {
+  for (const off of subtreeOffsets(frame, rootOff)) frame.freeNode(off);
 }
 
-/** Moves the subtree in `slot` of `frame` into `child`; `slot` becomes a
- * Blob edge that reuses the first 8 bytes of the old root's body. */
+/** Moves the subtree at `off` of `frame` into `child`; its root body turns
+ * into the Blob edge in place (keeping its first 8 bytes), so whatever
+ * names it stays as it is. */
 function moveSubtree(
   tree: ArtTree,
   frame: Frame,
-  slot: number,
+  off: number,
   child: Frame,
 ): void {
-  const copied = copySubtree(tree, frame, slot, child);
-  child.markRoot(copied, frame.id, slot);
-  const rootBytes = frame.bodyBytes(slot);
-  const off = frame.offset(slot);
-  const below = subtreeSlots(frame, slot);
+  const copied = copySubtree(tree, frame, off, child);
+  const index = child.addRoot(copied, frame.id, off);
+  const below = subtreeOffsets(frame, off);
   for (let i = 1; i < below.length; i++) frame.freeNode(below[i]);
-  if (rootBytes > BLOB_BYTES) {
-    frame.free(off + BLOB_BYTES, rootBytes - BLOB_BYTES);
-  }
-  frame.u32[off >>> 2] = child.id;
-  frame.u32[(off >>> 2) + 1] = copied;
-  frame.setSlot(slot, T_BLOB, off);
+  frame.trim(off, frame.bodyBytes(off), BLOB_BYTES);
+  writeBlob(frame, off, child.id, index);
   frame.touch();
 }
 
 /**
- * Moves the subtree behind the Blob edge in `blobSlot` of `parent` into
+ * Moves the subtree behind the Blob edge at `blobOff` of `parent` into
  * `parent`, releasing its frame when that was the frame's last subtree.
  * Returns false, changing nothing, when the parent lacks room.
  */
 export function mergeSubtree(
   tree: ArtTree,
   parent: Frame,
-  blobSlot: number,
+  blobOff: number,
 ): boolean {
   // Cheap refusals first: erases under a small child frame ask often.
-  if (
-    parent.bumpFreeBytes + parent.garbageBytes < MERGE_SLACK_BYTES ||
-    SLOT_COUNT - 1 - parent.liveNodes < 64
-  ) {
+  if (parent.bumpFreeBytes + parent.garbageBytes < MERGE_SLACK_BYTES) {
     return false;
   }
-  const blobOff = parent.offset(blobSlot);
-  const child = tree.source.frame(parent.u32[blobOff >>> 2]);
-  const rootSlot = parent.u32[(blobOff >>> 2) + 1];
-  const order = subtreeSlots(child, rootSlot);
+  const child = tree.source.frame(blobFrameId(parent, blobOff));
+  const rootIndex = blobRootIndex(parent, blobOff);
+  const rootOff = child.rootOffAt(rootIndex);
+  const order = subtreeOffsets(child, rootOff);
   let bytes = 0;
-  for (const slot of order) {
-    bytes += child.bodyBytes(slot);
+  for (const off of order) {
+    bytes += child.bodyBytes(off);
     // A Blob edge back into the parent would then point into its own frame.
-    if (
-      child.type(slot) === T_BLOB &&
-      child.u32[child.offset(slot) >>> 2] === parent.id
-    ) {
+    if (child.type(off) === T_BLOB && blobFrameId(child, off) === parent.id) {
       return false;
     }
   }
-  const freeSlots = SLOT_COUNT - 1 - parent.liveNodes;
-  if (freeSlots < order.length + 64) return false;
   const needBytes = bytes + MERGE_SLACK_BYTES;
   if (parent.bumpFreeBytes < needBytes) {
     if (parent.bumpFreeBytes + parent.garbageBytes < needBytes) return false;
-    blobSlot = relayout(tree, parent)[blobSlot];
+    blobOff = relayout(tree, parent)[blobOff >>> 3] << 3;
   }
-  const copied = copySubtree(tree, child, rootSlot, parent);
-  parent.free(parent.offset(blobSlot), BLOB_BYTES);
-  parent.copySlot(blobSlot, copied);
-  parent.freeSlot(copied);
-  if (parent.type(blobSlot) === T_BLOB) {
-    // The merged root was itself a Blob node: its child moved parent slot.
-    const off = parent.offset(blobSlot);
-    tree.source.frame(parent.u32[off >>> 2]).setRootParent(
-      parent.u32[(off >>> 2) + 1],
-      parent.id,
-      blobSlot,
-    );
-  }
+  const ref = findReference(parent, rootRefs(tree, parent), blobOff);
+  const copied = copySubtree(tree, child, rootOff, parent);
+  parent.free(blobOff, BLOB_BYTES);
+  parent.setTarget(ref, copied);
   parent.touch();
-  child.unmarkRoot(rootSlot);
+  child.removeRoot(rootIndex);
   if (child.rootCount === 0) {
     tree.source.release(child.id);
   } else {
-    freeSubtree(child, rootSlot);
+    freeSubtree(child, rootOff);
     child.touch();
   }
   tree.modCount++;
@@ -472,9 +438,8 @@ export function mergeSubtree(
 export function compactTree(tree: ArtTree): void {
   const depths = new Map<number, number>();
   depths.set(tree.rootFrameId, 0);
-  for (const { parent, slot } of blobEdges(tree)) {
-    const childId = parent.u32[parent.offset(slot) >>> 2];
-    depths.set(childId, depths.get(parent.id)! + 1);
+  for (const { parent, off } of blobEdges(tree)) {
+    depths.set(blobFrameId(parent, off), depths.get(parent.id)! + 1);
   }
   const deepestFirst = [...depths.keys()].sort((a, b) =>
     depths.get(b)! - depths.get(a)!
@@ -483,9 +448,9 @@ export function compactTree(tree: ArtTree): void {
     if (frameId === tree.rootFrameId) continue;
     const frame = tree.source.frame(frameId);
     if (frame.liveBytes >= FRAME_BYTES / 4) continue;
-    for (const root of frame.rootSlots()) {
-      const parent = tree.source.frame(frame.rootParentFrame(root));
-      if (!mergeSubtree(tree, parent, frame.rootParentSlot(root))) break;
+    for (const index of frame.rootIndexes()) {
+      const parent = tree.source.frame(frame.rootParentFrame(index));
+      if (!mergeSubtree(tree, parent, frame.rootParentOff(index))) break;
       if (frame.rootCount === 0) break;
     }
   }
@@ -494,19 +459,20 @@ export function compactTree(tree: ArtTree): void {
   }
 }
 
-/** Every Blob edge of the tree, each parent's edges before its children's. */
-export function blobEdges(tree: ArtTree): { parent: Frame; slot: number }[] {
-  const edges: { parent: Frame; slot: number }[] = [];
-  const pending = [{ frame: tree.rootFrame, slot: tree.rootFrame.rootSlot }];
+/** Every Blob edge of the tree (the frame and body offset of each Blob
+ * node), each parent's edges before its children's. */
+export function blobEdges(tree: ArtTree): { parent: Frame; off: number }[] {
+  const edges: { parent: Frame; off: number }[] = [];
+  const pending = [{ frame: tree.rootFrame, root: tree.rootFrame.rootOff }];
   for (let next = 0; next < pending.length; next++) {
-    const { frame, slot: root } = pending[next];
-    for (const slot of subtreeSlots(frame, root)) {
-      if (frame.type(slot) !== T_BLOB) continue;
-      edges.push({ parent: frame, slot });
-      const off = frame.offset(slot);
+    const { frame, root } = pending[next];
+    for (const off of subtreeOffsets(frame, root)) {
+      if (frame.type(off) !== T_BLOB) continue;
+      edges.push({ parent: frame, off });
+      const child = tree.source.frame(blobFrameId(frame, off));
       pending.push({
-        frame: tree.source.frame(frame.u32[off >>> 2]),
-        slot: frame.u32[(off >>> 2) + 1],
+        frame: child,
+        root: child.rootOffAt(blobRootIndex(frame, off)),
       });
     }
   }

@@ -11,7 +11,8 @@ import {
   T_BLOB,
   T_LEAF,
 } from "../frame/layout.ts";
-import { childSlots } from "./subtree.ts";
+import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
+import { childOffsets } from "./subtree.ts";
 import type { ArtTree } from "./tree.ts";
 
 /** What {@linkcode shapeStats} reports. */
@@ -47,9 +48,10 @@ export function shapeStats(
   const root = tree.rootFrame;
   // Frame ids, not frames: a frame is fetched when its turn comes, so the
   // walk holds one at a time and a buffer pool stays within its bound.
+  // `rootIndex` -1 stands for the header's root.
   const pending = [{
     frameId: root.id,
-    slot: root.rootSlot,
+    rootIndex: -1,
     depth: 0,
     frameDepth: 1,
   }];
@@ -68,28 +70,29 @@ export function shapeStats(
       garbageBytes += frame.garbageBytes;
     }
     frameDepth = Math.max(frameDepth, item.frameDepth);
-    const slots = [item.slot];
+    const offsets = [
+      item.rootIndex < 0 ? frame.rootOff : frame.rootOffAt(item.rootIndex),
+    ];
     const depths = [item.depth + 1];
-    while (slots.length > 0) {
-      const slot = slots.pop()!;
+    while (offsets.length > 0) {
+      const off = offsets.pop()!;
       const nodeDepth = depths.pop()!;
-      const nodeType = frame.type(slot);
+      const nodeType = frame.type(off);
       nodes[NODE_TYPE_NAMES[nodeType]]++;
       if (nodeType === T_LEAF) depth = Math.max(depth, nodeDepth);
       if (nodeType === T_BLOB) {
-        const off = frame.offset(slot);
         pending.push({
-          frameId: frame.u32[off >>> 2],
-          slot: frame.u32[(off >>> 2) + 1],
+          frameId: blobFrameId(frame, off),
+          rootIndex: blobRootIndex(frame, off),
           depth: nodeDepth - 1,
           frameDepth: item.frameDepth + 1,
         });
         continue;
       }
       children.length = 0;
-      childSlots(frame, slot, children);
+      childOffsets(frame, off, children);
       for (const child of children) {
-        slots.push(child);
+        offsets.push(child);
         depths.push(nodeDepth + 1);
       }
     }

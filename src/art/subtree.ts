@@ -1,88 +1,106 @@
 /**
- * Walks over the nodes of one frame: the slots of a subtree in preorder
- * and their child slots. Traversals never cross a Blob edge and use an
- * explicit stack, so a 64 KiB key's path cannot overflow the call stack.
+ * Walks over the nodes of one frame: the bodies of a subtree in preorder,
+ * their child references and child bodies. Traversals never cross a Blob
+ * edge and use an explicit stack, so a 64 KiB key's path cannot overflow
+ * the call stack.
  *
  * @module
  */
 
 import type { Frame } from "../frame/frame.ts";
+import { innerChildRef, innerNextByte } from "../frame/inner.ts";
 import {
-  innerEnd,
-  innerFind,
-  innerNextByte,
-  innerReplace,
-  setInnerEnd,
-} from "../frame/inner.ts";
-import { T_BLOB, T_EMPTY_ROOT, T_LEAF, T_PREFIX } from "../frame/layout.ts";
-import { prefixChild } from "../frame/prefix.ts";
+  INNER_END,
+  PREFIX_CHILD,
+  T_BLOB,
+  T_EMPTY_ROOT,
+  T_LEAF,
+  T_PREFIX,
+} from "../frame/layout.ts";
 
-/** Appends the in-frame child slots of the node in `slot` to `out`. */
-export function childSlots(frame: Frame, slot: number, out: number[]): void {
-  const nodeType = frame.type(slot);
-  const off = frame.offset(slot);
+/** Appends the byte offsets of the in-frame child references of the node at
+ * `off` to `out`: the end leaf first, then the children in byte order. */
+export function childRefs(frame: Frame, off: number, out: number[]): void {
+  const nodeType = frame.type(off);
   if (nodeType === T_LEAF || nodeType === T_BLOB || nodeType === T_EMPTY_ROOT) {
     return;
   }
   if (nodeType === T_PREFIX) {
-    out.push(prefixChild(frame, off));
+    out.push(off + PREFIX_CHILD);
     return;
   }
-  const end = innerEnd(frame, off);
-  if (end !== 0) out.push(end);
+  if (frame.target(off + INNER_END) !== 0) out.push(off + INNER_END);
   for (
     let byte = innerNextByte(frame, nodeType, off, 0);
     byte < 256;
     byte = innerNextByte(frame, nodeType, off, byte + 1)
   ) {
-    out.push(innerFind(frame, nodeType, off, byte));
+    out.push(innerChildRef(frame, nodeType, off, byte));
   }
 }
 
-/** The slots of the subtree rooted at `rootSlot`, in preorder. */
-export function subtreeSlots(frame: Frame, rootSlot: number): number[] {
+/** Appends the body offsets of the in-frame children of the node at `off`
+ * to `out`, in the order of {@linkcode childRefs}. */
+export function childOffsets(frame: Frame, off: number, out: number[]): void {
+  const first = out.length;
+  childRefs(frame, off, out);
+  for (let i = first; i < out.length; i++) out[i] = frame.target(out[i]);
+}
+
+/** The body offsets of the subtree rooted at `rootOff`, in preorder. */
+export function subtreeOffsets(frame: Frame, rootOff: number): number[] {
   const order: number[] = [];
-  const stack = [rootSlot];
+  const stack = [rootOff];
   const children: number[] = [];
   while (stack.length > 0) {
-    const slot = stack.pop()!;
-    order.push(slot);
+    const off = stack.pop()!;
+    order.push(off);
     children.length = 0;
-    childSlots(frame, slot, children);
+    childOffsets(frame, off, children);
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
   }
   return order;
 }
 
-/** Rewrites every in-frame child reference of the node in `slot` through
- * `map` (old slot -> new slot). */
+/** Rewrites every in-frame child reference of the node at `off` through
+ * `map` (old offset / 8 -> new offset / 8). */
 export function remapChildren(
   frame: Frame,
-  slot: number,
+  off: number,
   map: Uint16Array,
 ): void {
-  const nodeType = frame.type(slot);
-  const off = frame.offset(slot);
-  if (nodeType === T_LEAF || nodeType === T_BLOB || nodeType === T_EMPTY_ROOT) {
-    return;
+  const refs: number[] = [];
+  childRefs(frame, off, refs);
+  const u16 = frame.u16;
+  for (const ref of refs) u16[ref >>> 1] = map[u16[ref >>> 1]];
+}
+
+/**
+ * The byte offset of the reference that names the body at `off`: searched
+ * among `rootRefs` (the references where the frame's subtrees start) and
+ * the child references of every node below them. Throws when none does.
+ */
+export function findReference(
+  frame: Frame,
+  rootRefs: readonly number[],
+  off: number,
+): number {
+  const stack: number[] = [];
+  for (const ref of rootRefs) {
+    if (frame.target(ref) === off) return ref;
+    stack.push(frame.target(ref));
   }
-  if (nodeType === T_PREFIX) {
-    frame.u16[(off + 2) >>> 1] = map[prefixChild(frame, off)];
-    return;
+  const refs: number[] = [];
+  while (stack.length > 0) {
+    refs.length = 0;
+    childRefs(frame, stack.pop()!, refs);
+    for (const ref of refs) {
+      const child = frame.target(ref);
+      if (child === off) return ref;
+      stack.push(child);
+    }
   }
-  const end = innerEnd(frame, off);
-  if (end !== 0) setInnerEnd(frame, off, map[end]);
-  for (
-    let byte = innerNextByte(frame, nodeType, off, 0);
-    byte < 256;
-    byte = innerNextByte(frame, nodeType, off, byte + 1)
-  ) {
-    innerReplace(
-      frame,
-      nodeType,
-      off,
-      byte,
-      map[innerFind(frame, nodeType, off, byte)],
-    );
-  }
+  throw new Error(
+    `holt invariant violated: no reference names byte ${off} of frame ${frame.id}`,
+  );
 }

@@ -10,8 +10,11 @@
  */
 
 import { assert, type Frame } from "../frame/frame.ts";
+import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
 import {
+  initInner,
   innerAdd,
+  innerChildRef,
   innerCopy,
   innerCount,
   innerEnd,
@@ -21,25 +24,29 @@ import {
   setInnerEnd,
 } from "../frame/inner.ts";
 import {
+  BLOB_FRAME_ID,
+  BLOB_ROOT_INDEX,
   EMPTY_ROOT_BYTES,
   FRAME_BYTES,
   H_F64_TREE_SEQ,
-  H_ROOT_SLOT,
+  H_ROOT_REF,
   INNER_CAPACITY,
+  INNER_COUNT,
   INNER_END,
   INNER_SHRINK_AT,
   LEAF_HEADER_BYTES,
+  LEAF_KEY_BYTES,
   N16_BYTES,
   N16_CHILDREN,
   N16_KEYS,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
+  PREFIX_CHILD,
   PREFIX_HEADER_BYTES,
+  PREFIX_LENGTH,
   PREFIX_MAX_BYTES,
-  SLOT_BASE_U32,
-  SLOT_OFFSET_MASK,
-  SLOT_TYPE_SHIFT,
+  ROOT_TABLE_OFFSET,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
@@ -62,6 +69,7 @@ import {
   prefixLength,
   prefixStart,
   writePrefix,
+  writePrefixHeader,
 } from "../frame/prefix.ts";
 import type { FrameSource } from "./source.ts";
 import { makeRoom, mergeSubtree } from "./spill.ts";
@@ -104,15 +112,15 @@ export class ArtTree {
   #stepFrame: Frame;
   #stepOffsets: number[] = [];
   #stepSizes: number[] = [];
-  #stepSlots: number[] = [];
-  // Frame that was full in the last failed step, and the subtree of it the
-  // step's walk entered through.
+  // Frame that was full in the last failed step, and the root-table entry
+  // of it the step's walk entered through (-1: the tree's root).
   #fullFrame: Frame;
-  #fullEntered = 0;
-  #entered = 0;
-  // Erase path, reused between calls.
+  #fullEntered = -1;
+  #entered = -1;
+  // Erase path, reused between calls: each node's frame and the reference
+  // naming it (a u16 field in that frame), and the byte taken below it.
   #pathFrames: Frame[] = [];
-  #pathSlots: number[] = [];
+  #pathRefs: number[] = [];
   #pathBytes: number[] = [];
 
   /** Opens the tree whose root frame is `rootFrameId` in `source`. */
@@ -161,38 +169,36 @@ export class ArtTree {
     let frame = source.frame(this.rootFrameId);
     let u8 = frame.u8;
     let u16 = frame.u16;
-    let u32 = frame.u32;
-    let slot = u32[H_ROOT_SLOT];
+    let off = u16[H_ROOT_REF >>> 1] << 3;
     let depth = 0;
     for (;;) {
-      const entry = u32[SLOT_BASE_U32 + slot];
-      const nodeType = entry >>> SLOT_TYPE_SHIFT;
-      const off = (entry & SLOT_OFFSET_MASK) << 3;
+      const nodeType = u8[off];
       if (nodeType === T_N16) {
         // The common case of path-shaped keys: up to 16 sorted key bytes.
+        let child = 0;
         if (depth === keyBytes) {
-          slot = u16[(off + INNER_END) >>> 1];
+          child = u16[(off + INNER_END) >>> 1];
         } else {
           const byte = key[depth++];
-          const count = u8[off];
+          const count = u8[off + INNER_COUNT];
           const keys = off + N16_KEYS;
-          slot = 0;
           for (let i = 0; i < count; i++) {
             const candidate = u8[keys + i];
             if (candidate >= byte) {
               if (candidate === byte) {
-                slot = u16[((off + N16_CHILDREN) >>> 1) + i];
+                child = u16[((off + N16_CHILDREN) >>> 1) + i];
               }
               break;
             }
           }
         }
-        if (slot === 0) return -1;
+        if (child === 0) return -1;
+        off = child << 3;
         continue;
       }
       switch (nodeType) {
         case T_LEAF: {
-          if (u16[off >>> 1] !== keyBytes) return -1;
+          if (u16[(off + LEAF_KEY_BYTES) >>> 1] !== keyBytes) return -1;
           const start = off + LEAF_HEADER_BYTES;
           for (let i = keyBytes - 1; i >= 0; i--) {
             if (u8[start + i] !== key[i]) return -1;
@@ -201,33 +207,34 @@ export class ArtTree {
           return off;
         }
         case T_PREFIX: {
-          const length = u8[off];
+          const length = u8[off + PREFIX_LENGTH];
           if (depth + length > keyBytes) return -1;
           const start = off + PREFIX_HEADER_BYTES - depth;
           for (let i = depth; i < depth + length; i++) {
             if (u8[start + i] !== key[i]) return -1;
           }
           depth += length;
-          slot = u16[(off + 2) >>> 1];
+          off = u16[(off + PREFIX_CHILD) >>> 1] << 3;
           break;
         }
-        case T_BLOB:
-          slot = u32[(off >>> 2) + 1];
-          frame = source.frame(u32[off >>> 2]);
+        case T_BLOB: {
+          const index = u16[(off + BLOB_ROOT_INDEX) >>> 1];
+          frame = source.frame(frame.u32[(off + BLOB_FRAME_ID) >>> 2]);
           u8 = frame.u8;
           u16 = frame.u16;
-          u32 = frame.u32;
+          off = u16[(ROOT_TABLE_OFFSET >>> 1) + index * 4] << 3;
           break;
+        }
         case T_EMPTY_ROOT:
           return -1;
         default:
           if (depth === keyBytes) {
-            slot = u16[(off + INNER_END) >>> 1];
+            off = u16[(off + INNER_END) >>> 1] << 3;
           } else {
-            slot = innerFind(frame, nodeType, off, key[depth]);
+            off = innerFind(frame, nodeType, off, key[depth]);
             depth++;
           }
-          if (slot === 0) return -1;
+          if (off === 0) return -1;
       }
     }
   }
@@ -268,7 +275,6 @@ export class ArtTree {
     this.#stepFrame = frame;
     this.#stepOffsets.length = 0;
     this.#stepSizes.length = 0;
-    this.#stepSlots.length = 0;
   }
 
   /** Allocates a body in the step's frame; 0 when full. */
@@ -281,21 +287,11 @@ export class ArtTree {
     return off;
   }
 
-  /** Allocates a slot in the step's frame; 0 when full. */
-  #stepSlot(): number {
-    const slot = this.#stepFrame.allocSlot();
-    if (slot !== 0) this.#stepSlots.push(slot);
-    return slot;
-  }
-
   /** Undoes the step's allocations and reports the frame as full. */
   #stepFull(): number {
     const frame = this.#stepFrame;
     for (let i = this.#stepOffsets.length - 1; i >= 0; i--) {
       frame.unalloc(this.#stepOffsets[i], this.#stepSizes[i]);
-    }
-    for (let i = this.#stepSlots.length - 1; i >= 0; i--) {
-      frame.freeSlot(this.#stepSlots[i]);
     }
     this.#fullFrame = frame;
     this.#fullEntered = this.#entered;
@@ -310,12 +306,13 @@ export class ArtTree {
   ): number {
     const source = this.source;
     let frame = source.frame(this.rootFrameId);
-    let slot = frame.rootSlot;
+    // The reference naming the current node: a u16 field of `frame`.
+    let ref = H_ROOT_REF;
     let depth = 0;
-    this.#entered = slot;
+    this.#entered = -1;
     for (;;) {
-      const nodeType = frame.type(slot);
-      const off = frame.offset(slot);
+      const off = frame.target(ref);
+      const nodeType = frame.type(off);
       switch (nodeType) {
         case T_EMPTY_ROOT: {
           this.#beginStep(frame);
@@ -323,17 +320,17 @@ export class ArtTree {
           if (leafOff === 0) return this.#stepFull();
           writeLeaf(frame, leafOff, key, keyBytes, value, version);
           frame.free(off, EMPTY_ROOT_BYTES);
-          frame.setSlot(slot, T_LEAF, leafOff);
+          frame.setTarget(ref, leafOff);
           frame.touch();
           return CREATED;
         }
         case T_LEAF:
           if (leafKeyEquals(frame, off, key, keyBytes)) {
-            return this.#overwrite(frame, slot, off, keyBytes, value, version);
+            return this.#overwrite(frame, ref, off, keyBytes, value, version);
           }
           return this.#splitLeaf(
             frame,
-            slot,
+            ref,
             off,
             depth,
             key,
@@ -354,12 +351,12 @@ export class ArtTree {
           }
           if (matched === length) {
             depth += length;
-            slot = prefixChild(frame, off);
+            ref = off + PREFIX_CHILD;
             break;
           }
           return this.#splitPrefix(
             frame,
-            slot,
+            ref,
             off,
             matched,
             depth,
@@ -369,35 +366,36 @@ export class ArtTree {
             version,
           );
         }
-        case T_BLOB:
-          slot = frame.u32[(off >>> 2) + 1];
-          frame = source.frame(frame.u32[off >>> 2]);
-          this.#entered = slot;
+        case T_BLOB: {
+          const index = blobRootIndex(frame, off);
+          frame = source.frame(blobFrameId(frame, off));
+          ref = frame.rootRef(index);
+          this.#entered = index;
           break;
+        }
         default: {
           if (depth === keyBytes) {
-            const end = innerEnd(frame, off);
-            if (end !== 0) {
-              slot = end;
+            if (innerEnd(frame, off) !== 0) {
+              ref = off + INNER_END;
               break;
             }
             this.#beginStep(frame);
-            const leafSlot = this.#newLeaf(key, keyBytes, value, version);
-            if (leafSlot === 0) return this.#stepFull();
-            setInnerEnd(frame, off, leafSlot);
+            const leafOff = this.#newLeaf(key, keyBytes, value, version);
+            if (leafOff === 0) return this.#stepFull();
+            setInnerEnd(frame, off, leafOff);
             frame.touch();
             return CREATED;
           }
           const byte = key[depth];
-          const child = innerFind(frame, nodeType, off, byte);
-          if (child !== 0) {
-            slot = child;
+          const childRef = innerChildRef(frame, nodeType, off, byte);
+          if (childRef !== 0) {
+            ref = childRef;
             depth++;
             break;
           }
           return this.#addChild(
             frame,
-            slot,
+            ref,
             nodeType,
             off,
             byte,
@@ -411,7 +409,7 @@ export class ArtTree {
     }
   }
 
-  /** Allocates a leaf and its slot in the step's frame; 0 when full. */
+  /** Allocates and writes a leaf in the step's frame; 0 when full. */
   #newLeaf(
     key: Uint8Array,
     keyBytes: number,
@@ -420,16 +418,13 @@ export class ArtTree {
   ): number {
     const leafOff = this.#stepAlloc(leafBytes(keyBytes, value.length));
     if (leafOff === 0) return 0;
-    const leafSlot = this.#stepSlot();
-    if (leafSlot === 0) return 0;
     writeLeaf(this.#stepFrame, leafOff, key, keyBytes, value, version);
-    this.#stepFrame.setSlot(leafSlot, T_LEAF, leafOff);
-    return leafSlot;
+    return leafOff;
   }
 
   #overwrite(
     frame: Frame,
-    slot: number,
+    ref: number,
     off: number,
     keyBytes: number,
     value: Uint8Array,
@@ -447,20 +442,20 @@ export class ArtTree {
     if (newOff === 0) return this.#stepFull();
     frame.u8.copyWithin(newOff, off, leafKeyStart(off) + keyBytes);
     writeLeafValue(frame, newOff, keyBytes, value, version);
-    frame.setSlot(slot, T_LEAF, newOff);
+    frame.setTarget(ref, newOff);
     frame.free(off, oldBytes);
     frame.touch();
     return UPDATED;
   }
 
   /**
-   * Replaces the leaf in `slot` by a branch: a prefix chain for the bytes
-   * both keys share past `depth`, then a Node4 holding the old and the new
-   * leaf.
+   * Replaces the leaf at `off` (named by `ref`) by a branch: a prefix chain
+   * for the bytes both keys share past `depth`, then a Node4 holding the
+   * old and the new leaf.
    */
   #splitLeaf(
     frame: Frame,
-    slot: number,
+    ref: number,
     off: number,
     depth: number,
     key: Uint8Array,
@@ -481,92 +476,77 @@ export class ArtTree {
     this.#beginStep(frame);
     const newLeaf = this.#newLeaf(key, keyBytes, value, version);
     if (newLeaf === 0) return this.#stepFull();
-    const oldLeaf = this.#stepSlot();
-    if (oldLeaf === 0) return this.#stepFull();
     const branchOff = this.#stepAlloc(N4_BYTES);
     if (branchOff === 0) return this.#stepFull();
-    u8.fill(0, branchOff, branchOff + N4_BYTES);
-    frame.copySlot(oldLeaf, slot);
-    this.#placeInBranch(frame, branchOff, oldLeaf, oldKeyBytes, oldKey, common);
+    initInner(frame, T_N4, branchOff, N4_BYTES);
+    this.#placeInBranch(frame, branchOff, off, oldKeyBytes, oldKey, common);
     this.#placeInBranch(frame, branchOff, newLeaf, keyBytes, -1, common, key);
-    if (!this.#installChain(frame, slot, key, depth, common, T_N4, branchOff)) {
-      frame.copySlot(slot, oldLeaf);
+    if (!this.#installChain(frame, ref, key, depth, common, branchOff)) {
       return this.#stepFull();
     }
     frame.touch();
     return CREATED;
   }
 
-  /** Puts a leaf into a fresh Node4 at `depth`: as end leaf when its key
-   * ends there, else under its byte at `depth`. */
+  /** Puts the leaf at `leafOff` into a fresh Node4 at `depth`: as end leaf
+   * when its key ends there, else under its byte at `depth`. */
   #placeInBranch(
     frame: Frame,
     branchOff: number,
-    leafSlot: number,
+    leafOff: number,
     keyBytes: number,
     keyOffInFrame: number,
     depth: number,
     key?: Uint8Array,
   ): void {
     if (keyBytes === depth) {
-      setInnerEnd(frame, branchOff, leafSlot);
+      setInnerEnd(frame, branchOff, leafOff);
     } else {
       const byte = key === undefined
         ? frame.u8[keyOffInFrame + depth]
         : key[depth];
-      innerAdd(frame, T_N4, branchOff, byte, leafSlot);
+      innerAdd(frame, T_N4, branchOff, byte, leafOff);
     }
   }
 
   /**
-   * Makes `slot` the head of a prefix chain over `key[from..to)` ending in
-   * the node (`nodeType`, body `nodeOff`); with `from === to` the node goes
-   * straight into `slot`. Returns false when the frame is full (the step's
+   * Points `ref` at the head of a prefix chain over `key[from..to)` ending
+   * in the node at `nodeOff`; with `from === to` at the node itself.
+   * Returns false, linking nothing, when the frame is full (the step's
    * allocations are then undone by the caller).
    */
   #installChain(
     frame: Frame,
-    slot: number,
+    ref: number,
     key: Uint8Array,
     from: number,
     to: number,
-    nodeType: number,
     nodeOff: number,
   ): boolean {
-    if (from === to) {
-      frame.setSlot(slot, nodeType, nodeOff);
-      return true;
-    }
-    let childSlot = this.#stepSlot();
-    if (childSlot === 0) return false;
-    frame.setSlot(childSlot, nodeType, nodeOff);
     // Build from the bottom so each prefix knows its child.
+    let childOff = nodeOff;
     let end = to;
     while (end > from) {
       const length = Math.min(PREFIX_MAX_BYTES, end - from);
       const start = end - length;
       const prefixOff = this.#stepAlloc(prefixBytes(length));
       if (prefixOff === 0) return false;
-      writePrefix(frame, prefixOff, key, start, length, childSlot);
-      if (start === from) {
-        frame.setSlot(slot, T_PREFIX, prefixOff);
-      } else {
-        childSlot = this.#stepSlot();
-        if (childSlot === 0) return false;
-        frame.setSlot(childSlot, T_PREFIX, prefixOff);
-      }
+      writePrefix(frame, prefixOff, key, start, length, childOff);
+      childOff = prefixOff;
       end = start;
     }
+    frame.setTarget(ref, childOff);
     return true;
   }
 
   /**
-   * Splits the prefix in `slot` at `matched`: an upper prefix for the bytes
-   * before, a Node4 holding the rest of the old path and the new leaf.
+   * Splits the prefix at `off` (named by `ref`) at `matched`: an upper
+   * prefix for the bytes before, a Node4 holding the rest of the old path
+   * and the new leaf.
    */
   #splitPrefix(
     frame: Frame,
-    slot: number,
+    ref: number,
     off: number,
     matched: number,
     depth: number,
@@ -584,14 +564,12 @@ export class ArtTree {
     if (newLeaf === 0) return this.#stepFull();
     const branchOff = this.#stepAlloc(N4_BYTES);
     if (branchOff === 0) return this.#stepFull();
-    u8.fill(0, branchOff, branchOff + N4_BYTES);
+    initInner(frame, T_N4, branchOff, N4_BYTES);
     // The old path continues under its byte at `matched`.
-    let lowerSlot = oldChild;
+    let lowerOff = oldChild;
     const lowerLength = length - matched - 1;
     if (lowerLength > 0) {
-      lowerSlot = this.#stepSlot();
-      if (lowerSlot === 0) return this.#stepFull();
-      const lowerOff = this.#stepAlloc(prefixBytes(lowerLength));
+      lowerOff = this.#stepAlloc(prefixBytes(lowerLength));
       if (lowerOff === 0) return this.#stepFull();
       writePrefix(
         frame,
@@ -601,18 +579,14 @@ export class ArtTree {
         lowerLength,
         oldChild,
       );
-      frame.setSlot(lowerSlot, T_PREFIX, lowerOff);
     }
     let upperOff = 0;
-    let branchSlot = slot;
     if (matched > 0) {
       upperOff = this.#stepAlloc(prefixBytes(matched));
       if (upperOff === 0) return this.#stepFull();
-      branchSlot = this.#stepSlot();
-      if (branchSlot === 0) return this.#stepFull();
     }
     // Everything allocated: link.
-    innerAdd(frame, T_N4, branchOff, u8[start + matched], lowerSlot);
+    innerAdd(frame, T_N4, branchOff, u8[start + matched], lowerOff);
     this.#placeInBranch(
       frame,
       branchOff,
@@ -622,21 +596,22 @@ export class ArtTree {
       depth + matched,
       key,
     );
-    frame.setSlot(branchSlot, T_N4, branchOff);
     if (matched > 0) {
-      writePrefix(frame, upperOff, u8, start, matched, branchSlot);
-      frame.setSlot(slot, T_PREFIX, upperOff);
+      writePrefix(frame, upperOff, u8, start, matched, branchOff);
+      frame.setTarget(ref, upperOff);
+    } else {
+      frame.setTarget(ref, branchOff);
     }
     frame.free(off, prefixBytes(length));
     frame.touch();
     return CREATED;
   }
 
-  /** Adds a new leaf under `byte` of the inner node in `slot`, growing the
-   * node when it is at capacity. */
+  /** Adds a new leaf under `byte` of the inner node at `off` (named by
+   * `ref`), growing the node when it is at capacity. */
   #addChild(
     frame: Frame,
-    slot: number,
+    ref: number,
     nodeType: number,
     off: number,
     byte: number,
@@ -646,10 +621,10 @@ export class ArtTree {
     version: number,
   ): number {
     this.#beginStep(frame);
-    const leafSlot = this.#newLeaf(key, keyBytes, value, version);
-    if (leafSlot === 0) return this.#stepFull();
+    const leafOff = this.#newLeaf(key, keyBytes, value, version);
+    if (leafOff === 0) return this.#stepFull();
     if (innerCount(frame, nodeType, off) < INNER_CAPACITY[nodeType]) {
-      innerAdd(frame, nodeType, off, byte, leafSlot);
+      innerAdd(frame, nodeType, off, byte, leafOff);
       frame.touch();
       return CREATED;
     }
@@ -657,10 +632,10 @@ export class ArtTree {
     const grownBytes = INNER_BYTES[grownType];
     const grownOff = this.#stepAlloc(grownBytes);
     if (grownOff === 0) return this.#stepFull();
-    frame.u8.fill(0, grownOff, grownOff + grownBytes);
+    initInner(frame, grownType, grownOff, grownBytes);
     innerCopy(frame, nodeType, off, grownType, grownOff);
-    innerAdd(frame, grownType, grownOff, byte, leafSlot);
-    frame.setSlot(slot, grownType, grownOff);
+    innerAdd(frame, grownType, grownOff, byte, leafOff);
+    frame.setTarget(ref, grownOff);
     frame.free(off, INNER_BYTES[nodeType]);
     frame.touch();
     return CREATED;
@@ -669,24 +644,24 @@ export class ArtTree {
   /** Removes `key[0..keyBytes)`. Returns whether it existed. */
   erase(key: Uint8Array, keyBytes: number): boolean {
     const frames = this.#pathFrames;
-    const slots = this.#pathSlots;
+    const refs = this.#pathRefs;
     const bytes = this.#pathBytes;
     frames.length = 0;
-    slots.length = 0;
+    refs.length = 0;
     bytes.length = 0;
     const source = this.source;
     let frame = source.frame(this.rootFrameId);
-    let slot = frame.rootSlot;
+    let ref = H_ROOT_REF;
     let depth = 0;
     for (;;) {
-      const nodeType = frame.type(slot);
-      const off = frame.offset(slot);
+      const off = frame.target(ref);
+      const nodeType = frame.type(off);
       if (nodeType === T_LEAF) {
         if (!leafKeyEquals(frame, off, key, keyBytes)) return false;
         break;
       }
       frames.push(frame);
-      slots.push(slot);
+      refs.push(ref);
       if (nodeType === T_PREFIX) {
         const length = prefixLength(frame, off);
         if (depth + length > keyBytes) return false;
@@ -696,85 +671,84 @@ export class ArtTree {
         }
         depth += length;
         bytes.push(-1);
-        slot = prefixChild(frame, off);
+        ref = off + PREFIX_CHILD;
       } else if (nodeType === T_BLOB) {
         bytes.push(-1);
-        slot = frame.u32[(off >>> 2) + 1];
-        frame = source.frame(frame.u32[off >>> 2]);
+        const index = blobRootIndex(frame, off);
+        frame = source.frame(blobFrameId(frame, off));
+        ref = frame.rootRef(index);
       } else if (nodeType === T_EMPTY_ROOT) {
         return false;
       } else if (depth === keyBytes) {
         bytes.push(256);
-        slot = innerEnd(frame, off);
-        if (slot === 0) return false;
+        if (innerEnd(frame, off) === 0) return false;
+        ref = off + INNER_END;
       } else {
         bytes.push(key[depth]);
-        slot = innerFind(frame, nodeType, off, key[depth]);
+        ref = innerChildRef(frame, nodeType, off, key[depth]);
         depth++;
-        if (slot === 0) return false;
+        if (ref === 0) return false;
       }
     }
     frames.push(frame);
-    slots.push(slot);
+    refs.push(ref);
     bytes.push(-1);
-    frame.freeNode(slot);
+    frame.freeNode(frame.target(ref));
     frame.touch();
     this.modCount++;
     // Remove upward until an inner node survives the loss of a child.
     let level = frames.length - 2;
     while (level >= 0) {
       const parent = frames[level];
-      const parentSlot = slots[level];
-      const parentType = parent.type(parentSlot);
+      const parentOff = parent.target(refs[level]);
+      const parentType = parent.type(parentOff);
       if (parentType === T_BLOB) {
         // The child frame's subtree is gone; so is the frame when that was
         // its last root.
         const child = frames[level + 1];
-        child.unmarkRoot(slots[level + 1]);
+        child.removeRoot(blobRootIndex(parent, parentOff));
         if (child.rootCount === 0) source.release(child.id);
-        parent.freeNode(parentSlot);
+        parent.freeNode(parentOff);
         parent.touch();
       } else if (parentType === T_PREFIX) {
-        parent.freeNode(parentSlot);
+        parent.freeNode(parentOff);
         parent.touch();
       } else {
-        const parentOff = parent.offset(parentSlot);
         if (bytes[level] === 256) setInnerEnd(parent, parentOff, 0);
         else innerRemove(parent, parentType, parentOff, bytes[level]);
         parent.touch();
-        this.#normalize(parent, parentSlot);
-        this.#mergeUpward(level);
-        this.#mergeSmallFrames(level);
+        this.#normalize(parent, refs[level]);
+        this.#mergeSmallFrames(this.#mergeUpward(level));
         return true;
       }
       level--;
     }
     const root = this.rootFrame;
-    const emptySlot = root.allocSlot();
-    assert(emptySlot !== 0, "a slot was just freed in the root frame");
-    root.setSlot(emptySlot, T_EMPTY_ROOT, root.alloc(EMPTY_ROOT_BYTES, true));
-    root.rootSlot = emptySlot;
+    const emptyOff = root.alloc(EMPTY_ROOT_BYTES, true);
+    assert(emptyOff !== 0, "a body was just freed in the root frame");
+    root.u8.fill(0, emptyOff, emptyOff + EMPTY_ROOT_BYTES);
+    root.u8[emptyOff] = T_EMPTY_ROOT;
+    root.rootOff = emptyOff;
     root.touch();
     return true;
   }
 
   /**
-   * Restores the canonical shape of the inner node in `slot` after it lost
-   * a child: no children left makes it its end leaf; one child and no end
-   * leaf collapses it into that child (a leaf) or a prefix; a count at the
-   * shrink mark moves it to the next smaller type. A collapse or shrink
+   * Restores the canonical shape of the inner node named by `ref` after it
+   * lost a child: no children left makes it its end leaf; one child and no
+   * end leaf collapses it into that child (a leaf) or a prefix; a count at
+   * the shrink mark moves it to the next smaller type. A collapse or shrink
    * that finds no room is skipped: the node stays valid, only larger.
    */
-  #normalize(frame: Frame, slot: number): void {
-    const nodeType = frame.type(slot);
-    const off = frame.offset(slot);
+  #normalize(frame: Frame, ref: number): void {
+    const off = frame.target(ref);
+    const nodeType = frame.type(off);
     const count = innerCount(frame, nodeType, off);
     const end = innerEnd(frame, off);
     if (count === 0) {
       assert(end !== 0, "inner node kept neither children nor end leaf");
       frame.free(off, INNER_BYTES[nodeType]);
-      frame.copySlot(slot, end);
-      frame.freeSlot(end);
+      frame.setTarget(ref, end);
       return;
     }
     if (count === 1 && end === 0) {
@@ -783,32 +757,28 @@ export class ArtTree {
       const childType = frame.type(child);
       if (childType === T_LEAF) {
         frame.free(off, INNER_BYTES[nodeType]);
-        frame.copySlot(slot, child);
-        frame.freeSlot(child);
+        frame.setTarget(ref, child);
         return;
       }
-      const childOff = frame.offset(child);
       const childLength = childType === T_PREFIX
-        ? prefixLength(frame, childOff)
+        ? prefixLength(frame, child)
         : PREFIX_MAX_BYTES;
       if (childLength < PREFIX_MAX_BYTES) {
         // One prefix: this byte, then the child's path bytes.
         const merged = frame.alloc(prefixBytes(childLength + 1));
         if (merged === 0) return;
-        joinPrefixes(frame, merged, byte, -1, 0, childOff);
+        joinPrefixes(frame, merged, byte, -1, 0, child);
         frame.freeNode(child);
         frame.free(off, INNER_BYTES[nodeType]);
-        frame.setSlot(slot, T_PREFIX, merged);
+        frame.setTarget(ref, merged);
         return;
       }
       const single = frame.alloc(prefixBytes(1));
       if (single === 0) return;
-      frame.u8[single] = 1;
-      frame.u8[single + 1] = 0;
-      frame.u16[(single + 2) >>> 1] = child;
+      writePrefixHeader(frame, single, 1, child);
       frame.u8[prefixStart(single)] = byte;
       frame.free(off, INNER_BYTES[nodeType]);
-      frame.setSlot(slot, T_PREFIX, single);
+      frame.setTarget(ref, single);
       return;
     }
     if (nodeType !== T_N4 && count <= INNER_SHRINK_AT[nodeType]) {
@@ -816,9 +786,9 @@ export class ArtTree {
       const smallerBytes = INNER_BYTES[smallerType];
       const smallerOff = frame.alloc(smallerBytes);
       if (smallerOff === 0) return;
-      frame.u8.fill(0, smallerOff, smallerOff + smallerBytes);
+      initInner(frame, smallerType, smallerOff, smallerBytes);
       innerCopy(frame, nodeType, off, smallerType, smallerOff);
-      frame.setSlot(slot, smallerType, smallerOff);
+      frame.setTarget(ref, smallerOff);
       frame.free(off, INNER_BYTES[nodeType]);
     }
   }
@@ -826,52 +796,54 @@ export class ArtTree {
   /**
    * After the node at path `level` collapsed into a leaf or prefix, folds it
    * into the prefixes above it in the same frame: a prefix over a leaf is
-   * just the leaf; two adjacent prefixes become one when they fit.
+   * just the leaf; two adjacent prefixes become one when they fit. Returns
+   * the path level the node ends at; the path's references below it name
+   * freed bodies from then on.
    */
-  #mergeUpward(level: number): void {
+  #mergeUpward(level: number): number {
     const frames = this.#pathFrames;
-    const slots = this.#pathSlots;
+    const refs = this.#pathRefs;
     while (level > 0) {
       const frame = frames[level];
-      const slot = slots[level];
-      const parentSlot = slots[level - 1];
-      if (frames[level - 1] !== frame) return;
-      if (frame.type(parentSlot) !== T_PREFIX) return;
-      const childType = frame.type(slot);
-      const parentOff = frame.offset(parentSlot);
+      if (frames[level - 1] !== frame) return level;
+      const parentRef = refs[level - 1];
+      const parentOff = frame.target(parentRef);
+      if (frame.type(parentOff) !== T_PREFIX) return level;
+      const off = frame.target(refs[level]);
+      const childType = frame.type(off);
       if (childType === T_LEAF) {
-        frame.free(parentOff, frame.bodyBytes(parentSlot));
-        frame.copySlot(parentSlot, slot);
-        frame.freeSlot(slot);
+        frame.free(parentOff, frame.bodyBytes(parentOff));
+        frame.setTarget(parentRef, off);
       } else if (childType === T_PREFIX) {
-        const childOff = frame.offset(slot);
         const upper = prefixLength(frame, parentOff);
-        const lower = prefixLength(frame, childOff);
-        if (upper + lower > PREFIX_MAX_BYTES) return;
+        const lower = prefixLength(frame, off);
+        if (upper + lower > PREFIX_MAX_BYTES) return level;
         const merged = frame.alloc(prefixBytes(upper + lower));
-        if (merged === 0) return;
-        joinPrefixes(frame, merged, -1, parentOff, upper, childOff);
-        frame.freeNode(slot);
+        if (merged === 0) return level;
+        joinPrefixes(frame, merged, -1, parentOff, upper, off);
+        frame.freeNode(off);
         frame.free(parentOff, prefixBytes(upper));
-        frame.setSlot(parentSlot, T_PREFIX, merged);
+        frame.setTarget(parentRef, merged);
       } else {
-        return;
+        return level;
       }
       level--;
     }
+    return level;
   }
 
-  /** Merges the subtree below the deepest Blob edge of the erase path back
-   * into the parent frame when the child frame became small. */
+  /** Merges the subtree below the deepest Blob edge of the erase path, at or
+   * above `level`, back into the parent frame when the child frame became
+   * small. */
   #mergeSmallFrames(level: number): void {
     const frames = this.#pathFrames;
-    const slots = this.#pathSlots;
+    const refs = this.#pathRefs;
     for (let i = level; i >= 0; i--) {
       const frame = frames[i];
-      const slot = slots[i];
-      if (frame.type(slot) !== T_BLOB) continue;
-      const child = this.source.frame(frame.u32[frame.offset(slot) >>> 2]);
-      if (child.liveBytes < MERGE_BELOW_BYTES) mergeSubtree(this, frame, slot);
+      const off = frame.target(refs[i]);
+      if (frame.type(off) !== T_BLOB) continue;
+      const child = this.source.frame(blobFrameId(frame, off));
+      if (child.liveBytes < MERGE_BELOW_BYTES) mergeSubtree(this, frame, off);
       return;
     }
   }
@@ -901,7 +873,10 @@ function joinPrefixes(
   }
   const from = prefixStart(lowerOff);
   u8.copyWithin(at, from, from + lowerLength);
-  u8[off] = at + lowerLength - prefixStart(off);
-  u8[off + 1] = 0;
-  frame.u16[(off + 2) >>> 1] = prefixChild(frame, lowerOff);
+  writePrefixHeader(
+    frame,
+    off,
+    at + lowerLength - prefixStart(off),
+    prefixChild(frame, lowerOff),
+  );
 }

@@ -1,12 +1,15 @@
 /**
- * The exhaustive structural check: every frame header, slot table, free
- * chain and free list, every node's capacity, order and extent, every
- * leaf's key against its path, and strict key order across the tree.
+ * The exhaustive structural check: every frame header, root table and
+ * free list, every reference (it names a live body of a valid type inside
+ * the data area, and no other reference names it), every node's capacity,
+ * order and extent, every leaf's key against its path, the live byte and
+ * node counters, and strict key order across the tree.
  *
  * @module
  */
 
 import type { Frame } from "../frame/frame.ts";
+import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
 import {
   innerCount,
   innerEnd,
@@ -22,26 +25,22 @@ import {
   H_BUMP,
   H_FORMAT,
   H_FREE_HEADS,
-  H_FREE_SLOT,
   H_GARBAGE_BYTES,
   H_LIVE_BYTES,
   H_LIVE_NODES,
   H_MAGIC,
-  H_SLOT_HIGH,
+  H_ROOT_COUNT,
   INNER_CAPACITY,
   LEAF_HEADER_BYTES,
+  MAX_ROOTS,
   N16_KEYS,
   N48_CHILDREN,
   N48_INDEX,
   N4_KEYS,
   NODE_TYPE_NAMES,
   PREFIX_MAX_BYTES,
-  SLOT_BASE_U32,
-  SLOT_COUNT,
-  SLOT_OFFSET_MASK,
   T_BLOB,
   T_EMPTY_ROOT,
-  T_FREE,
   T_LEAF,
   T_N16,
   T_N4,
@@ -66,11 +65,14 @@ export const MAX_PROBLEMS = 100;
 
 interface FrameCheck {
   frame: Frame;
+  /** Per 8-byte unit: 1 where a reached body starts. */
   seen: Uint8Array;
+  /** Per 8-byte unit: 1 where a reached body lies. */
   used: Uint8Array;
   liveBytes: number;
   liveNodes: number;
-  edges: number;
+  /** Root-table indexes the Blob edges reaching this frame name. */
+  named: Set<number>;
 }
 
 /**
@@ -102,7 +104,7 @@ function walk(
   let path = new Uint8Array(1024);
   let previous: Uint8Array | undefined;
   const frames: Frame[] = [];
-  const slots: number[] = [];
+  const offsets: number[] = [];
   const depths: number[] = [];
   const edges: number[] = [];
   const openFrame = (frame: Frame, isRoot: boolean) => {
@@ -118,26 +120,29 @@ function walk(
     }
     checks.set(id, {
       frame,
-      seen: new Uint8Array(SLOT_COUNT),
+      seen: new Uint8Array(FRAME_BYTES >>> 3),
       used: new Uint8Array(FRAME_BYTES >>> 3),
       liveBytes: 0,
       liveNodes: 0,
-      edges: 0,
+      named: new Set(),
     });
     if (!isRoot && frame.rootCount === 0) {
       report(`frame ${id}: a child frame without roots`);
+    }
+    if (!isRoot && frame.rootOff !== 0) {
+      report(`frame ${id}: a child frame with a root of its own`);
     }
     return true;
   };
   const root = tree.rootFrame;
   openFrame(root, true);
   frames.push(root);
-  slots.push(root.rootSlot);
+  offsets.push(root.rootOff);
   depths.push(0);
   edges.push(-1);
   while (frames.length > 0) {
     const frame = frames.pop()!;
-    const slot = slots.pop()!;
+    const off = offsets.pop()!;
     const depth = depths.pop()!;
     const edge = edges.pop()!;
     if (path.length < depth + PREFIX_MAX_BYTES + 2) {
@@ -146,29 +151,24 @@ function walk(
       path = grown;
     }
     if (edge >= 0) path[depth - 1] = edge;
-    const where = `frame ${frame.id} slot ${slot} (depth ${depth})`;
+    const where = `frame ${frame.id} byte ${off} (depth ${depth})`;
     const check = checks.get(frame.id)!;
-    if (slot <= 0 || slot >= frame.u32[H_SLOT_HIGH]) {
-      report(`${where}: slot out of range`);
+    if (off < DATA_START || off + 8 > frame.u32[H_BUMP]) {
+      report(`${where}: reference outside the allocated data area`);
       continue;
     }
-    if (check.seen[slot]) {
+    if (check.seen[off >>> 3]) {
       report(`${where}: reached twice`);
       continue;
     }
-    check.seen[slot] = 1;
-    const nodeType = frame.type(slot);
-    if (nodeType === T_FREE || nodeType > T_EMPTY_ROOT) {
+    check.seen[off >>> 3] = 1;
+    const nodeType = frame.type(off);
+    if (nodeType < T_LEAF || nodeType > T_EMPTY_ROOT) {
       report(`${where}: bad node type ${nodeType}`);
       continue;
     }
     const name = NODE_TYPE_NAMES[nodeType];
-    const off = frame.offset(slot);
-    if (off < DATA_START || off + 8 > FRAME_BYTES) {
-      report(`${where}: ${name} body offset ${off} outside the data area`);
-      continue;
-    }
-    const bytes = frame.bodyBytes(slot);
+    const bytes = frame.bodyBytes(off);
     if (off + bytes > frame.u32[H_BUMP]) {
       report(`${where}: ${name} body [${off}, ${off + bytes}) past the bump`);
       continue;
@@ -182,15 +182,15 @@ function walk(
     }
     check.liveBytes += bytes;
     check.liveNodes++;
-    const push = (childSlot: number, childDepth: number, byte: number) => {
+    const push = (childOff: number, childDepth: number, byte: number) => {
       frames.push(frame);
-      slots.push(childSlot);
+      offsets.push(childOff);
       depths.push(childDepth);
       edges.push(byte);
     };
     switch (nodeType) {
       case T_EMPTY_ROOT:
-        if (frame !== root || slot !== root.rootSlot) {
+        if (frame !== root || off !== root.rootOff) {
           report(`${where}: empty root below the tree's root`);
         }
         break;
@@ -234,8 +234,8 @@ function walk(
         break;
       }
       case T_BLOB: {
-        const childId = frame.u32[off >>> 2];
-        const childSlot = frame.u32[(off >>> 2) + 1];
+        const childId = blobFrameId(frame, off);
+        const rootIndex = blobRootIndex(frame, off);
         if (childId === frame.id) {
           report(`${where}: blob names its own frame`);
           break;
@@ -252,27 +252,32 @@ function walk(
           break;
         }
         if (!checks.has(childId) && !openFrame(child, false)) break;
-        if (
-          childSlot <= 0 || childSlot >= SLOT_COUNT || !child.isRoot(childSlot)
-        ) {
+        if (rootIndex >= MAX_ROOTS || child.rootOffAt(rootIndex) === 0) {
           report(
-            `${where}: blob names slot ${childSlot} of frame ${childId}, not a root`,
+            `${where}: blob names root entry ${rootIndex} of frame ${childId}, not a live one`,
           );
           break;
         }
-        checks.get(childId)!.edges++;
+        const named = checks.get(childId)!.named;
+        if (named.has(rootIndex)) {
+          report(
+            `${where}: root entry ${rootIndex} of frame ${childId} is named twice`,
+          );
+          break;
+        }
+        named.add(rootIndex);
         if (
-          child.rootParentFrame(childSlot) !== frame.id ||
-          child.rootParentSlot(childSlot) !== slot
+          child.rootParentFrame(rootIndex) !== frame.id ||
+          child.rootParentOff(rootIndex) !== off
         ) {
           report(
-            `${where}: frame ${childId} root ${childSlot} names parent ${
-              child.rootParentFrame(childSlot)
-            }/${child.rootParentSlot(childSlot)}`,
+            `${where}: frame ${childId} root entry ${rootIndex} names parent ${
+              child.rootParentFrame(rootIndex)
+            }/${child.rootParentOff(rootIndex)}`,
           );
         }
         frames.push(child);
-        slots.push(childSlot);
+        offsets.push(child.rootOffAt(rootIndex));
         depths.push(depth);
         edges.push(-1);
         break;
@@ -302,9 +307,12 @@ function walk(
           push(children[i], depth + 1, childBytes[i]);
         }
         if (end !== 0) {
-          if (frame.type(end) !== T_LEAF) {
+          if (
+            end < DATA_START || end + 8 > frame.u32[H_BUMP] ||
+            frame.type(end) !== T_LEAF
+          ) {
             report(`${where}: end child is not a leaf`);
-          } else if (leafKeyBytes(frame, frame.offset(end)) !== depth) {
+          } else if (leafKeyBytes(frame, end) !== depth) {
             report(`${where}: end leaf key length differs from depth`);
           }
           push(end, depth, -1);
@@ -385,30 +393,24 @@ function checkFrame(
       } live bytes, found ${check.liveBytes}`,
     );
   }
-  if (id !== rootId && frame.rootCount !== check.edges) {
-    report(
-      `frame ${id}: header counts ${frame.rootCount} roots, ${check.edges} blob edges name it`,
-    );
-  }
-  const high = u32[H_SLOT_HIGH];
-  if (high > SLOT_COUNT) report(`frame ${id}: slot high mark ${high}`);
-  let freeSlots = 0;
-  for (
-    let slot = u32[H_FREE_SLOT];
-    slot !== 0 && freeSlots <= SLOT_COUNT;
-    slot = u32[SLOT_BASE_U32 + slot] & SLOT_OFFSET_MASK
-  ) {
-    if (slot >= high || frame.type(slot) !== T_FREE || check.seen[slot]) {
-      report(`frame ${id}: free slot chain names slot ${slot}`);
-      break;
+  let liveEntries = 0;
+  for (let index = 0; index < MAX_ROOTS; index++) {
+    if (frame.rootOffAt(index) === 0) {
+      if (frame.rootParentFrame(index) !== 0 || frame.rootParentOff(index)) {
+        report(`frame ${id}: free root entry ${index} is not zero`);
+      }
+      continue;
     }
-    freeSlots++;
+    liveEntries++;
+    if (id !== rootId && !check.named.has(index)) {
+      report(`frame ${id}: no blob edge names root entry ${index}`);
+    }
   }
-  if (freeSlots + check.liveNodes !== high - 1) {
+  if (u32[H_ROOT_COUNT] !== liveEntries) {
     report(
-      `frame ${id}: ${check.liveNodes} live + ${freeSlots} free slots != ${
-        high - 1
-      }`,
+      `frame ${id}: header counts ${
+        u32[H_ROOT_COUNT]
+      } roots, the root table holds ${liveEntries}`,
     );
   }
   let listed = 0;

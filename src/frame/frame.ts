@@ -1,7 +1,8 @@
 /**
- * One 512 KiB blob frame: typed-array views over its bytes, the slot
- * table, and the data-area allocator (bump allocation plus per-size-class
- * free lists). All state lives in the bytes; the object only caches views.
+ * One 512 KiB blob frame: typed-array views over its bytes, the references
+ * into it from outside its bodies (the header's root, the root table), and
+ * the data-area allocator (bump allocation plus per-size-class free lists).
+ * All state lives in the bytes; the object only caches views.
  *
  * @module
  */
@@ -20,30 +21,27 @@ import {
   H_FORMAT,
   H_FRAME_ID,
   H_FREE_HEADS,
-  H_FREE_SLOT,
   H_GARBAGE_BYTES,
   H_LIVE_BYTES,
   H_LIVE_NODES,
   H_MAGIC,
   H_MOD_COUNT,
   H_ROOT_COUNT,
-  H_ROOT_SLOT,
-  H_SLOT_HIGH,
+  H_ROOT_REF,
   LEAF_HEADER_BYTES,
+  LEAF_KEY_BYTES,
+  LEAF_VALUE_BYTES,
   MAX_ROOTS,
   N16_BYTES,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
   PREFIX_HEADER_BYTES,
+  PREFIX_LENGTH,
+  ROOT_ENTRY_BYTES,
   ROOT_TABLE_OFFSET,
-  SLOT_BASE_U32,
-  SLOT_COUNT,
-  SLOT_OFFSET_MASK,
-  SLOT_TYPE_SHIFT,
   T_BLOB,
   T_EMPTY_ROOT,
-  T_FREE,
   T_LEAF,
   T_N16,
   T_N256,
@@ -94,13 +92,25 @@ export class Frame {
     return this.u32[H_FRAME_ID];
   }
 
-  /** Slot of the frame's root node. */
-  get rootSlot(): number {
-    return this.u32[H_ROOT_SLOT];
+  /** Byte offset of the frame's root node, 0 when it has none. */
+  get rootOff(): number {
+    return this.u16[H_ROOT_REF >>> 1] << 3;
   }
 
-  set rootSlot(slot: number) {
-    this.u32[H_ROOT_SLOT] = slot;
+  set rootOff(offsetBytes: number) {
+    this.u16[H_ROOT_REF >>> 1] = offsetBytes >>> 3;
+  }
+
+  /** Byte offset of the node the u16 reference at byte `ref` names (0:
+   * none). A reference is a child field of a body, the header's root
+   * ({@linkcode H_ROOT_REF}) or a root-table entry ({@linkcode rootRef}). */
+  target(ref: number): number {
+    return this.u16[ref >>> 1] << 3;
+  }
+
+  /** Points the u16 reference at byte `ref` at the body at `offsetBytes`. */
+  setTarget(ref: number, offsetBytes: number): void {
+    this.u16[ref >>> 1] = offsetBytes >>> 3;
   }
 
   /** Number of this frame's subtrees named by Blob edges elsewhere. */
@@ -108,87 +118,74 @@ export class Frame {
     return this.u32[H_ROOT_COUNT];
   }
 
-  /** Index of `slot` in the root table, or -1 when no Blob edge names it. */
-  #rootIndex(slot: number): number {
-    const count = this.u32[H_ROOT_COUNT];
-    const base = ROOT_TABLE_OFFSET >>> 1;
-    for (let i = 0; i < count; i++) {
-      if (this.u16[base + i * 4] === slot) return i;
-    }
-    return -1;
+  /** Byte offset of the reference in root-table entry `index`. */
+  rootRef(index: number): number {
+    return ROOT_TABLE_OFFSET + index * ROOT_ENTRY_BYTES;
   }
 
-  /** Whether a Blob edge in another frame names `slot`. */
-  isRoot(slot: number): boolean {
-    return this.#rootIndex(slot) >= 0;
+  /** Body offset of the subtree root in root-table entry `index` (0: the
+   * entry is free). */
+  rootOffAt(index: number): number {
+    return this.u16[(ROOT_TABLE_OFFSET >>> 1) + index * 4] << 3;
   }
 
-  /** Records that the Blob node in slot `parentSlot` of frame
-   * `parentFrameId` now names `slot`. */
-  markRoot(slot: number, parentFrameId: number, parentSlot: number): void {
-    assert(!this.isRoot(slot), `slot ${slot} is already a root`);
+  /**
+   * Records that the Blob node at `parentOff` of frame `parentFrameId` now
+   * names the subtree rooted at `offsetBytes`. Returns the root-table index
+   * the Blob node must carry; it stays fixed until {@linkcode removeRoot}.
+   */
+  addRoot(
+    offsetBytes: number,
+    parentFrameId: number,
+    parentOff: number,
+  ): number {
     const count = this.u32[H_ROOT_COUNT];
     assert(count < MAX_ROOTS, `frame ${this.id} root table is full`);
+    let index = 0;
+    while (this.rootOffAt(index) !== 0) index++;
     this.u32[H_ROOT_COUNT] = count + 1;
-    this.#setRootEntry(count, slot, parentFrameId, parentSlot);
+    this.u16[(ROOT_TABLE_OFFSET >>> 1) + index * 4] = offsetBytes >>> 3;
+    this.setRootParent(index, parentFrameId, parentOff);
+    return index;
   }
 
-  /** Moves the parent of root `slot` to (`parentFrameId`, `parentSlot`). */
-  setRootParent(slot: number, parentFrameId: number, parentSlot: number): void {
-    const index = this.#rootIndex(slot);
-    assert(index >= 0, `slot ${slot} is not a root`);
-    this.#setRootEntry(index, slot, parentFrameId, parentSlot);
-  }
-
-  #setRootEntry(
-    index: number,
-    slot: number,
-    parentFrameId: number,
-    parentSlot: number,
-  ): void {
-    const at = ROOT_TABLE_OFFSET + index * 8;
-    this.u16[at >>> 1] = slot;
-    this.u16[(at >>> 1) + 1] = parentSlot;
+  /** Moves the parent of root entry `index` to the Blob node at
+   * `parentOff` of frame `parentFrameId`. */
+  setRootParent(index: number, parentFrameId: number, parentOff: number): void {
+    assert(this.rootOffAt(index) !== 0, `root entry ${index} is free`);
+    const at = ROOT_TABLE_OFFSET + index * ROOT_ENTRY_BYTES;
+    this.u16[(at >>> 1) + 1] = parentOff >>> 3;
     this.u32[(at >>> 2) + 1] = parentFrameId;
     this.touch();
   }
 
-  /** Records that no Blob edge names `slot` any more. */
-  unmarkRoot(slot: number): void {
-    const index = this.#rootIndex(slot);
-    assert(index >= 0, `slot ${slot} is not a root`);
-    const last = this.u32[H_ROOT_COUNT] - 1;
-    const base = ROOT_TABLE_OFFSET >>> 2;
-    this.u32[base + index * 2] = this.u32[base + last * 2];
-    this.u32[base + index * 2 + 1] = this.u32[base + last * 2 + 1];
-    this.u32[base + last * 2] = 0;
-    this.u32[base + last * 2 + 1] = 0;
-    this.u32[H_ROOT_COUNT] = last;
+  /** Frees root entry `index`: no Blob edge names its subtree any more. */
+  removeRoot(index: number): void {
+    assert(this.rootOffAt(index) !== 0, `root entry ${index} is free`);
+    const base = (ROOT_TABLE_OFFSET >>> 2) + index * 2;
+    this.u32[base] = 0;
+    this.u32[base + 1] = 0;
+    this.u32[H_ROOT_COUNT]--;
     this.touch();
   }
 
-  /** The slots named by Blob edges elsewhere, ascending. */
-  rootSlots(): number[] {
-    const slots: number[] = [];
-    const count = this.u32[H_ROOT_COUNT];
-    for (let i = 0; i < count; i++) {
-      slots.push(this.u16[(ROOT_TABLE_OFFSET >>> 1) + i * 4]);
+  /** The indexes of the live root-table entries, ascending. */
+  rootIndexes(): number[] {
+    const indexes: number[] = [];
+    for (let index = 0; index < MAX_ROOTS; index++) {
+      if (this.rootOffAt(index) !== 0) indexes.push(index);
     }
-    return slots.sort((a, b) => a - b);
+    return indexes;
   }
 
-  /** Frame id of the Blob node naming root `slot`. */
-  rootParentFrame(slot: number): number {
-    const index = this.#rootIndex(slot);
-    assert(index >= 0, `slot ${slot} is not a root`);
+  /** Frame id of the Blob node naming root entry `index`. */
+  rootParentFrame(index: number): number {
     return this.u32[(ROOT_TABLE_OFFSET >>> 2) + index * 2 + 1];
   }
 
-  /** Slot of the Blob node naming root `slot`. */
-  rootParentSlot(slot: number): number {
-    const index = this.#rootIndex(slot);
-    assert(index >= 0, `slot ${slot} is not a root`);
-    return this.u16[(ROOT_TABLE_OFFSET >>> 1) + index * 4 + 1];
+  /** Body offset of the Blob node naming root entry `index`. */
+  rootParentOff(index: number): number {
+    return this.u16[(ROOT_TABLE_OFFSET >>> 1) + index * 4 + 1] << 3;
   }
 
   /** Counter bumped on every change; cursors and caches compare it. */
@@ -221,60 +218,16 @@ export class Frame {
     return DATA_LIMIT - this.u32[H_BUMP];
   }
 
-  /** Node type stored in `slot`. */
-  type(slot: number): number {
-    return this.u32[SLOT_BASE_U32 + slot] >>> SLOT_TYPE_SHIFT;
-  }
-
-  /** Byte offset of the body of the node in `slot`. */
-  offset(slot: number): number {
-    return (this.u32[SLOT_BASE_U32 + slot] & SLOT_OFFSET_MASK) << 3;
-  }
-
-  /** Raw slot-table entry of `slot` (type and offset together). */
-  entry(slot: number): number {
-    return this.u32[SLOT_BASE_U32 + slot];
-  }
-
-  /** Points `slot` at a body of `nodeType` at byte `offsetBytes`. */
-  setSlot(slot: number, nodeType: number, offsetBytes: number): void {
-    this.u32[SLOT_BASE_U32 + slot] = ((nodeType << SLOT_TYPE_SHIFT) |
-      (offsetBytes >>> 3)) >>> 0;
-  }
-
-  /** Copies slot `from`'s entry into slot `to` (both then name one body). */
-  copySlot(to: number, from: number): void {
-    this.u32[SLOT_BASE_U32 + to] = this.u32[SLOT_BASE_U32 + from];
-  }
-
-  /** Hands out a free slot, or 0 when the table is full. */
-  allocSlot(): number {
-    const u32 = this.u32;
-    let slot = u32[H_FREE_SLOT];
-    if (slot !== 0) {
-      u32[H_FREE_SLOT] = u32[SLOT_BASE_U32 + slot] & SLOT_OFFSET_MASK;
-    } else {
-      slot = u32[H_SLOT_HIGH];
-      if (slot >= SLOT_COUNT) return 0;
-      u32[H_SLOT_HIGH] = slot + 1;
-    }
-    u32[H_LIVE_NODES]++;
-    return slot;
-  }
-
-  /** Returns `slot` to the free chain; its body must be freed separately. */
-  freeSlot(slot: number): void {
-    assert(slot > 0 && slot < SLOT_COUNT, "freeSlot range");
-    const u32 = this.u32;
-    u32[SLOT_BASE_U32 + slot] = (T_FREE << SLOT_TYPE_SHIFT) | u32[H_FREE_SLOT];
-    u32[H_FREE_SLOT] = slot;
-    u32[H_LIVE_NODES]--;
+  /** Node type of the body at `offsetBytes`. */
+  type(offsetBytes: number): number {
+    return this.u8[offsetBytes];
   }
 
   /**
-   * Allocates an 8-aligned body of `sizeBytes` (a multiple of 8). Returns its
-   * byte offset, or 0 when the frame has no room; `reserve` lets the caller
-   * take the bytes kept back for a spill's Blob edge.
+   * Allocates an 8-aligned body of `sizeBytes` (a multiple of 8) for one
+   * node. Returns its byte offset, or 0 when the frame has no room;
+   * `reserve` lets the caller take the bytes kept back for a spill's Blob
+   * edge.
    */
   alloc(sizeBytes: number, reserve = false): number {
     const u32 = this.u32;
@@ -285,6 +238,7 @@ export class Frame {
         u32[H_FREE_HEADS + sizeClass] = u32[head >>> 2];
         u32[H_GARBAGE_BYTES] -= sizeBytes;
         u32[H_LIVE_BYTES] += sizeBytes;
+        u32[H_LIVE_NODES]++;
         return head;
       }
     }
@@ -293,6 +247,7 @@ export class Frame {
     if (bump + sizeBytes > limit) return 0;
     u32[H_BUMP] = bump + sizeBytes;
     u32[H_LIVE_BYTES] += sizeBytes;
+    u32[H_LIVE_NODES]++;
     return bump;
   }
 
@@ -306,13 +261,27 @@ export class Frame {
     if (offsetBytes + sizeBytes === u32[H_BUMP]) {
       u32[H_BUMP] = offsetBytes;
       u32[H_LIVE_BYTES] -= sizeBytes;
+      u32[H_LIVE_NODES]--;
       return;
     }
     this.free(offsetBytes, sizeBytes);
   }
 
-  /** Frees a body of `sizeBytes` at `offsetBytes`. */
+  /** Frees the node body of `sizeBytes` at `offsetBytes`. */
   free(offsetBytes: number, sizeBytes: number): void {
+    this.#release(offsetBytes, sizeBytes);
+    this.u32[H_LIVE_NODES]--;
+  }
+
+  /** Gives back the bytes of the body at `offsetBytes` past its first
+   * `keepBytes` (of `sizeBytes`); the node itself stays. */
+  trim(offsetBytes: number, sizeBytes: number, keepBytes: number): void {
+    if (sizeBytes > keepBytes) {
+      this.#release(offsetBytes + keepBytes, sizeBytes - keepBytes);
+    }
+  }
+
+  #release(offsetBytes: number, sizeBytes: number): void {
     const u32 = this.u32;
     assert(
       offsetBytes >= DATA_START && offsetBytes + sizeBytes <= FRAME_BYTES,
@@ -327,22 +296,22 @@ export class Frame {
     }
   }
 
-  /** Frees the body of the node in `slot` and the slot itself. */
-  freeNode(slot: number): void {
-    this.free(this.offset(slot), this.bodyBytes(slot));
-    this.freeSlot(slot);
+  /** Frees the node body at `offsetBytes`, whatever its type. */
+  freeNode(offsetBytes: number): void {
+    this.free(offsetBytes, this.bodyBytes(offsetBytes));
   }
 
-  /** Allocated bytes of the body in `slot`, derived from its type. */
-  bodyBytes(slot: number): number {
-    const off = this.offset(slot);
-    switch (this.type(slot)) {
+  /** Allocated bytes of the body at `offsetBytes`, derived from its type. */
+  bodyBytes(offsetBytes: number): number {
+    const off = offsetBytes;
+    switch (this.u8[off]) {
       case T_LEAF:
         return align8(
-          LEAF_HEADER_BYTES + this.u16[off >>> 1] + this.u16[(off >>> 1) + 1],
+          LEAF_HEADER_BYTES + this.u16[(off + LEAF_KEY_BYTES) >>> 1] +
+            this.u16[(off + LEAF_VALUE_BYTES) >>> 1],
         );
       case T_PREFIX:
-        return align8(PREFIX_HEADER_BYTES + this.u8[off]);
+        return align8(PREFIX_HEADER_BYTES + this.u8[off + PREFIX_LENGTH]);
       case T_BLOB:
         return BLOB_BYTES;
       case T_N4:
@@ -356,7 +325,11 @@ export class Frame {
       case T_EMPTY_ROOT:
         return EMPTY_ROOT_BYTES;
       default:
-        throw new Error(`holt invariant violated: body of free slot ${slot}`);
+        throw new Error(
+          `holt invariant violated: no node type at byte ${off} (${
+            this.u8[off]
+          })`,
+        );
     }
   }
 }
@@ -368,10 +341,9 @@ export function createFrame(frameId: number): Frame {
   u32[H_MAGIC] = FRAME_MAGIC;
   u32[H_FORMAT] = FRAME_FORMAT;
   u32[H_FRAME_ID] = frameId;
-  u32[H_SLOT_HIGH] = 1;
   u32[H_BUMP] = DATA_START;
-  const slot = frame.allocSlot();
-  frame.setSlot(slot, T_EMPTY_ROOT, frame.alloc(EMPTY_ROOT_BYTES));
-  frame.rootSlot = slot;
+  const off = frame.alloc(EMPTY_ROOT_BYTES);
+  frame.u8[off] = T_EMPTY_ROOT;
+  frame.rootOff = off;
   return frame;
 }

@@ -2,19 +2,24 @@
  * Inner nodes (Node4, Node16, Node48, Node256): child lookup, ordered
  * iteration, insertion, removal, and conversion between sizes. Each
  * function takes the frame and the body's byte offset; none allocates.
+ * Children are passed and returned as body byte offsets (0: none); the
+ * fields hold offset / 8.
  *
- * Shared fields: count @0 (u8; u16 for Node256), end-leaf slot @2 (u16:
- * the leaf whose key ends at this node's depth, 0 when none).
+ * Shared fields: type @0 (u8), count @1 (u8; a u16 @4 for Node256), end
+ * leaf @2 (u16 reference: the leaf whose key ends at this node's depth, 0
+ * when none).
  *
  * @module
  */
 
 import type { Frame } from "./frame.ts";
 import {
+  INNER_COUNT,
   INNER_END,
   N16_CHILDREN,
   N16_KEYS,
   N256_CHILDREN,
+  N256_COUNT,
   N48_CHILDREN,
   N48_INDEX,
   N4_CHILDREN,
@@ -31,7 +36,9 @@ export function innerCount(
   nodeType: number,
   off: number,
 ): number {
-  return nodeType === T_N256 ? frame.u16[off >>> 1] : frame.u8[off];
+  return nodeType === T_N256
+    ? frame.u16[(off + N256_COUNT) >>> 1]
+    : frame.u8[off + INNER_COUNT];
 }
 
 function setCount(
@@ -40,22 +47,35 @@ function setCount(
   off: number,
   count: number,
 ): void {
-  if (nodeType === T_N256) frame.u16[off >>> 1] = count;
-  else frame.u8[off] = count;
+  if (nodeType === T_N256) frame.u16[(off + N256_COUNT) >>> 1] = count;
+  else frame.u8[off + INNER_COUNT] = count;
 }
 
-/** Slot of the end leaf, 0 when none. */
+/** Zeroes the `sizeBytes` body at `off` and makes it an empty inner node of
+ * `nodeType`. */
+export function initInner(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  sizeBytes: number,
+): void {
+  frame.u8.fill(0, off, off + sizeBytes);
+  frame.u8[off] = nodeType;
+}
+
+/** Body offset of the end leaf, 0 when none. */
 export function innerEnd(frame: Frame, off: number): number {
-  return frame.u16[(off + INNER_END) >>> 1];
+  return frame.u16[(off + INNER_END) >>> 1] << 3;
 }
 
-/** Sets the end-leaf slot (0 clears it). */
-export function setInnerEnd(frame: Frame, off: number, slot: number): void {
-  frame.u16[(off + INNER_END) >>> 1] = slot;
+/** Sets the end leaf to the body at `leafOff` (0 clears it). */
+export function setInnerEnd(frame: Frame, off: number, leafOff: number): void {
+  frame.u16[(off + INNER_END) >>> 1] = leafOff >>> 3;
 }
 
-/** Slot of the child under `byte`, 0 when none. */
-export function innerFind(
+/** Byte offset of the reference to the child under `byte` (a u16 field of
+ * the body at `off`), 0 when there is no such child. */
+export function innerChildRef(
   frame: Frame,
   nodeType: number,
   off: number,
@@ -64,32 +84,41 @@ export function innerFind(
   const u8 = frame.u8;
   switch (nodeType) {
     case T_N4: {
-      const count = u8[off];
+      const count = u8[off + INNER_COUNT];
       for (let i = 0; i < count; i++) {
-        if (u8[off + N4_KEYS + i] === byte) {
-          return frame.u16[((off + N4_CHILDREN) >>> 1) + i];
-        }
+        if (u8[off + N4_KEYS + i] === byte) return off + N4_CHILDREN + i * 2;
       }
       return 0;
     }
     case T_N16: {
-      const count = u8[off];
+      const count = u8[off + INNER_COUNT];
       for (let i = 0; i < count; i++) {
         const key = u8[off + N16_KEYS + i];
-        if (key === byte) return frame.u16[((off + N16_CHILDREN) >>> 1) + i];
+        if (key === byte) return off + N16_CHILDREN + i * 2;
         if (key > byte) return 0;
       }
       return 0;
     }
     case T_N48: {
       const position = u8[off + N48_INDEX + byte];
-      return position === 0
-        ? 0
-        : frame.u16[((off + N48_CHILDREN) >>> 1) + position - 1];
+      return position === 0 ? 0 : off + N48_CHILDREN + (position - 1) * 2;
     }
-    default:
-      return frame.u16[((off + N256_CHILDREN) >>> 1) + byte];
+    default: {
+      const ref = off + N256_CHILDREN + byte * 2;
+      return frame.u16[ref >>> 1] === 0 ? 0 : ref;
+    }
   }
+}
+
+/** Body offset of the child under `byte`, 0 when none. */
+export function innerFind(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  byte: number,
+): number {
+  const ref = innerChildRef(frame, nodeType, off, byte);
+  return ref === 0 ? 0 : frame.u16[ref >>> 1] << 3;
 }
 
 /** The smallest child byte >= `fromByte`, or 256 when there is none. */
@@ -103,7 +132,7 @@ export function innerNextByte(
   switch (nodeType) {
     case T_N4:
     case T_N16: {
-      const count = u8[off];
+      const count = u8[off + INNER_COUNT];
       const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
       for (let i = 0; i < count; i++) {
         const key = u8[keys + i];
@@ -129,42 +158,8 @@ export function innerNextByte(
   }
 }
 
-/** Replaces the child under an existing `byte` with `slot`. */
-export function innerReplace(
-  frame: Frame,
-  nodeType: number,
-  off: number,
-  byte: number,
-  slot: number,
-): void {
-  const u8 = frame.u8;
-  const u16 = frame.u16;
-  switch (nodeType) {
-    case T_N4:
-    case T_N16: {
-      const keys = off + (nodeType === T_N4 ? N4_KEYS : N16_KEYS);
-      const children =
-        (off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN)) >>>
-        1;
-      const count = u8[off];
-      for (let i = 0; i < count; i++) {
-        if (u8[keys + i] === byte) {
-          u16[children + i] = slot;
-          return;
-        }
-      }
-      throw new Error(`holt invariant violated: no child ${byte} to replace`);
-    }
-    case T_N48:
-      u16[((off + N48_CHILDREN) >>> 1) + u8[off + N48_INDEX + byte] - 1] = slot;
-      return;
-    default:
-      u16[((off + N256_CHILDREN) >>> 1) + byte] = slot;
-  }
-}
-
 /**
- * Adds `slot` under `byte`, which must be absent, into a node with room
+ * Adds the child at `childOff` under `byte`, which must be absent, into a node with room
  * (count below its capacity). Node4/16 keep their keys sorted.
  */
 export function innerAdd(
@@ -172,10 +167,11 @@ export function innerAdd(
   nodeType: number,
   off: number,
   byte: number,
-  slot: number,
+  childOff: number,
 ): void {
   const u8 = frame.u8;
   const u16 = frame.u16;
+  const child = childOff >>> 3;
   const count = innerCount(frame, nodeType, off);
   switch (nodeType) {
     case T_N4:
@@ -191,19 +187,19 @@ export function innerAdd(
         i--;
       }
       u8[keys + i] = byte;
-      u16[children + i] = slot;
+      u16[children + i] = child;
       break;
     }
     case T_N48: {
       const children = (off + N48_CHILDREN) >>> 1;
       let position = 0;
       while (u16[children + position] !== 0) position++;
-      u16[children + position] = slot;
+      u16[children + position] = child;
       u8[off + N48_INDEX + byte] = position + 1;
       break;
     }
     default:
-      u16[((off + N256_CHILDREN) >>> 1) + byte] = slot;
+      u16[((off + N256_CHILDREN) >>> 1) + byte] = child;
   }
   setCount(frame, nodeType, off, count + 1);
 }

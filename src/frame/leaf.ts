@@ -1,6 +1,6 @@
 /**
- * Leaf bodies: `u16 keyBytes @0, u16 valueBytes @2, u32 reserved @4,
- * f64 version @8, key @16, value @16 + keyBytes`. A leaf holds its full
+ * Leaf bodies: `u8 type @0, u8 zero @1, u16 keyBytes @2, u16 valueBytes
+ * @4, u16 zero @6, f64 version @8, key @16, value @16 + keyBytes`. A leaf holds its full
  * key, so it can sit at any depth of its path (lazy expansion) and a scan
  * reads keys without rebuilding them.
  *
@@ -9,7 +9,14 @@
 
 import type { Frame } from "./frame.ts";
 import { copyBytes } from "./bytes.ts";
-import { align8, LEAF_HEADER_BYTES } from "./layout.ts";
+import {
+  align8,
+  LEAF_HEADER_BYTES,
+  LEAF_KEY_BYTES,
+  LEAF_VALUE_BYTES,
+  LEAF_VERSION,
+  T_LEAF,
+} from "./layout.ts";
 
 /** Allocated bytes of a leaf with the given key and value lengths. */
 export function leafBytes(keyBytes: number, valueBytes: number): number {
@@ -18,17 +25,17 @@ export function leafBytes(keyBytes: number, valueBytes: number): number {
 
 /** Key length of the leaf at `off`. */
 export function leafKeyBytes(frame: Frame, off: number): number {
-  return frame.u16[off >>> 1];
+  return frame.u16[(off + LEAF_KEY_BYTES) >>> 1];
 }
 
 /** Value length of the leaf at `off`. */
 export function leafValueBytes(frame: Frame, off: number): number {
-  return frame.u16[(off >>> 1) + 1];
+  return frame.u16[(off + LEAF_VALUE_BYTES) >>> 1];
 }
 
 /** Version of the leaf at `off`. */
 export function leafVersion(frame: Frame, off: number): number {
-  return frame.f64[(off + 8) >>> 3];
+  return frame.f64[(off + LEAF_VERSION) >>> 3];
 }
 
 /** Byte offset of the key of the leaf at `off` (the value follows it). */
@@ -43,7 +50,7 @@ export function leafKeyEquals(
   key: Uint8Array,
   keyBytes: number,
 ): boolean {
-  if (frame.u16[off >>> 1] !== keyBytes) return false;
+  if (frame.u16[(off + LEAF_KEY_BYTES) >>> 1] !== keyBytes) return false;
   const u8 = frame.u8;
   const start = off + LEAF_HEADER_BYTES;
   for (let i = keyBytes - 1; i >= 0; i--) {
@@ -61,9 +68,8 @@ export function writeLeaf(
   value: Uint8Array,
   version: number,
 ): void {
-  frame.u16[off >>> 1] = keyBytes;
+  frame.u32[off >>> 2] = T_LEAF | (keyBytes << 16);
   frame.u32[(off + 4) >>> 2] = 0;
-  frame.f64[(off + 8) >>> 3] = version;
   writeLeafValue(frame, off, keyBytes, value, version);
   copyBytes(key, 0, keyBytes, frame.u8, off + LEAF_HEADER_BYTES);
 }
@@ -77,8 +83,8 @@ export function writeLeafValue(
   value: Uint8Array,
   version: number,
 ): void {
-  frame.u16[(off >>> 1) + 1] = value.length;
-  frame.f64[(off + 8) >>> 3] = version;
+  frame.u16[(off + LEAF_VALUE_BYTES) >>> 1] = value.length;
+  frame.f64[(off + LEAF_VERSION) >>> 3] = version;
   copyBytes(
     value,
     0,

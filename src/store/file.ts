@@ -31,8 +31,10 @@ import { crc32c } from "../frame/crc32c.ts";
 import { Frame } from "../frame/frame.ts";
 import {
   FRAME_BYTES,
+  FRAME_FORMAT,
   FRAME_MAGIC,
   H_CHECKSUM,
+  H_FORMAT,
   H_FRAME_ID,
   H_MAGIC,
 } from "../frame/layout.ts";
@@ -61,6 +63,7 @@ export const MAX_BATCH_FRAMES = 64;
 const CHECKSUM_BYTE = H_CHECKSUM * 4;
 const FRAME_ID_BYTE = H_FRAME_ID * 4;
 const MAGIC_BYTE = H_MAGIC * 4;
+const FORMAT_BYTE = H_FORMAT * 4;
 const TWO_POW_32 = 4294967296;
 
 /** Options of {@linkcode FileStore.open}. */
@@ -842,6 +845,15 @@ export class FileStore {
       throw new HoltError(
         "CORRUPTION",
         `${where}: bad magic 0x${hex(magic)} (want 0x${hex(FRAME_MAGIC)})`,
+      );
+    }
+    // Another layout would be read as garbage: format 1 named nodes through a
+    // slot table where format 2 stores direct offsets.
+    const format = getU32(bytes, FORMAT_BYTE);
+    if (format !== FRAME_FORMAT) {
+      throw new HoltError(
+        "CORRUPTION",
+        `${where}: frame format ${format}, this build reads format ${FRAME_FORMAT}`,
       );
     }
     const storedId = getU32(bytes, FRAME_ID_BYTE);

@@ -180,7 +180,7 @@ for (const ioCase of IO_CASES) {
             path,
             io,
             count: 40,
-            bulk: 60,
+            bulk: 80,
             commits: [10, 25],
             bufferPoolSize: 4,
           });
@@ -189,14 +189,14 @@ for (const ioCase of IO_CASES) {
           const db = await openSm(path);
           assert.equal(db.durableAppliedIndex(), 25);
           const expected: DbContents = {
-            ...txContentsAfter(25, 60),
+            ...txContentsAfter(25, 80),
             [SM_EXTRA_TREE]: [["e", "1"]],
           };
           assert.deepEqual(dbContents(db), expected);
           assert.ok(db.stats().frames > 4, "the image spans frames");
           assert.ok(db.verify().ok, db.verify().problems.join("; "));
           await rejectsWith(db.commitDurable(24), "INVALID_ARGUMENT");
-          runTx(db, 26, 60);
+          runTx(db, 26, 80);
           await db.commitDurable(26);
           assert.equal(db.durableAppliedIndex(), 26);
           await db.close();

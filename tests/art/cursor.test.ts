@@ -56,19 +56,18 @@ function spec(prefix = "", delimiter = "", startAfter?: string): ScanSpec {
 /** Node type names along the path of `key` from the root, one per node. */
 function pathTypes(art: ArtTree, key: Uint8Array): string[] {
   const frame = art.rootFrame;
-  let slot = frame.rootSlot;
+  let off = frame.rootOff;
   let depth = 0;
   const names: string[] = [];
-  for (let guard = 0; guard < 100 && slot !== 0; guard++) {
-    const type = frame.type(slot);
-    const off = frame.offset(slot);
+  for (let guard = 0; guard < 100 && off !== 0; guard++) {
+    const type = frame.type(off);
     names.push(NODE_TYPE_NAMES[type]);
     if (type === T_LEAF) break;
     if (type === T_PREFIX) {
       depth += prefixLength(frame, off);
-      slot = prefixChild(frame, off);
+      off = prefixChild(frame, off);
     } else {
-      slot = innerFind(frame, type, off, key[depth]);
+      off = innerFind(frame, type, off, key[depth]);
       depth++;
     }
   }
@@ -78,8 +77,8 @@ function pathTypes(art: ArtTree, key: Uint8Array): string[] {
 /** The bytes of the first prefix node on the root path. */
 function firstPrefixBytes(art: ArtTree): string {
   const frame = art.rootFrame;
-  const off = frame.offset(frame.rootSlot);
-  assert.equal(frame.type(frame.rootSlot), T_PREFIX, "root is a prefix node");
+  const off = frame.rootOff;
+  assert.equal(frame.type(off), T_PREFIX, "root is a prefix node");
   return new TextDecoder().decode(
     frame.u8.subarray(
       prefixStart(off),

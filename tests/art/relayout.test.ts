@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { relayout } from "../../src/art/relayout.ts";
+import { relayout, rootRefs } from "../../src/art/relayout.ts";
 import { blobEdges, spill } from "../../src/art/spill.ts";
-import { subtreeSlots } from "../../src/art/subtree.ts";
+import { subtreeOffsets } from "../../src/art/subtree.ts";
 import type { ArtTree } from "../../src/art/tree.ts";
 import type { Frame } from "../../src/frame/frame.ts";
 import {
@@ -12,13 +12,10 @@ import {
   FREE_CLASSES,
   H_BUMP,
   H_FREE_HEADS,
-  H_FREE_SLOT,
-  H_SLOT_HIGH,
   LEAF_HEADER_BYTES,
-  T_FREE,
   T_LEAF,
 } from "../../src/frame/layout.ts";
-import { leafVersion } from "../../src/frame/leaf.ts";
+import { leafKeyBytes, leafVersion } from "../../src/frame/leaf.ts";
 import {
   assertVerified,
   bytes,
@@ -35,19 +32,28 @@ const SEED = 0x4e1a;
 const REPLAY =
   `seed ${SEED}; replay: npx deno test -A tests/art/relayout.test.ts`;
 
-/** Every leaf of `frame` by key: its slot and a copy of its body. */
+/** The body offsets where `frame`'s subtrees start. */
+function rootsOf(art: ArtTree, frame: Frame): number[] {
+  return rootRefs(art, frame).map((ref) => frame.target(ref));
+}
+
+/** Every leaf of `frame` by key: its offset and a copy of its body. */
 function leavesOf(
+  art: ArtTree,
   frame: Frame,
-): Map<string, { slot: number; body: Uint8Array }> {
-  const leaves = new Map<string, { slot: number; body: Uint8Array }>();
-  const high = frame.u32[H_SLOT_HIGH];
-  for (let slot = 1; slot < high; slot++) {
-    if (frame.type(slot) !== T_LEAF) continue;
-    const off = frame.offset(slot);
-    const body = frame.u8.slice(off, off + frame.bodyBytes(slot));
-    const keyBytes = frame.u16[off >>> 1];
-    const key = body.subarray(LEAF_HEADER_BYTES, LEAF_HEADER_BYTES + keyBytes);
-    leaves.set(byteString(key), { slot, body });
+): Map<string, { off: number; body: Uint8Array }> {
+  const leaves = new Map<string, { off: number; body: Uint8Array }>();
+  for (const root of rootsOf(art, frame)) {
+    for (const off of subtreeOffsets(frame, root)) {
+      if (frame.type(off) !== T_LEAF) continue;
+      const body = frame.u8.slice(off, off + frame.bodyBytes(off));
+      const keyBytes = leafKeyBytes(frame, off);
+      const key = body.subarray(
+        LEAF_HEADER_BYTES,
+        LEAF_HEADER_BYTES + keyBytes,
+      );
+      leaves.set(byteString(key), { off, body });
+    }
   }
   return leaves;
 }
@@ -56,8 +62,6 @@ function leavesOf(
 function assertPacked(frame: Frame, roots: number[], context: string): void {
   const liveNodes = frame.liveNodes;
   assert.equal(frame.garbageBytes, 0, `${context}: garbage`);
-  assert.equal(frame.u32[H_FREE_SLOT], 0, `${context}: free slot chain`);
-  assert.equal(frame.u32[H_SLOT_HIGH], liveNodes + 1, `${context}: slots 1..n`);
   for (let c = 1; c <= FREE_CLASSES; c++) {
     assert.equal(frame.u32[H_FREE_HEADS + c], 0, `${context}: free list ${c}`);
   }
@@ -66,21 +70,12 @@ function assertPacked(frame: Frame, roots: number[], context: string): void {
     DATA_START + frame.liveBytes,
     `${context}: bump`,
   );
-  const order = roots.flatMap((root) => subtreeSlots(frame, root));
-  assert.deepEqual(
-    order,
-    Array.from({ length: liveNodes }, (_, i) => i + 1),
-    `${context}: slot numbers follow the depth-first order`,
-  );
+  const order = roots.flatMap((root) => subtreeOffsets(frame, root));
+  assert.equal(order.length, liveNodes, `${context}: every node reached`);
   let expectedOff = DATA_START;
-  for (const slot of order) {
-    assert.notEqual(frame.type(slot), T_FREE);
-    assert.equal(
-      frame.offset(slot),
-      expectedOff,
-      `${context}: body of slot ${slot}`,
-    );
-    expectedOff += frame.bodyBytes(slot);
+  for (const off of order) {
+    assert.equal(off, expectedOff, `${context}: bodies in depth-first order`);
+    expectedOff += frame.bodyBytes(off);
   }
   const tail = frame.u8.subarray(frame.u32[H_BUMP], FRAME_BYTES);
   assert.equal(
@@ -122,7 +117,7 @@ describe("relayout", () => {
         const { art, keys } = churned(seed);
         const frame = art.rootFrame;
         const context = `${REPLAY}; churn seed ${seed}`;
-        const before = leavesOf(frame);
+        const before = leavesOf(art, frame);
         const versions = new Map(
           [...keys.keys()].map((k) => [k, versionOf(art, bytes(k))]),
         );
@@ -137,14 +132,18 @@ describe("relayout", () => {
         assert.notEqual(frame.modCount, frameMod);
         assert.equal(frame.liveBytes, liveBytes, context);
         assert.equal(frame.liveNodes, liveNodes, context);
-        assertPacked(frame, [frame.rootSlot], context);
-        assert.equal(frame.rootSlot, 1, "the root comes first");
-        const after = leavesOf(frame);
+        assertPacked(frame, [frame.rootOff], context);
+        assert.equal(frame.rootOff, DATA_START, "the root comes first");
+        const after = leavesOf(art, frame);
         assert.equal(after.size, before.size);
-        for (const [key, { slot, body }] of before) {
+        for (const [key, { off, body }] of before) {
           const moved = after.get(key);
           assert.ok(moved !== undefined, `${context}: leaf ${key}`);
-          assert.equal(map[slot], moved.slot, `${context}: slot map of ${key}`);
+          assert.equal(
+            map[off >>> 3],
+            moved.off >>> 3,
+            `${context}: offset map of ${key}`,
+          );
           assert.deepEqual(moved.body, body, `${context}: leaf body of ${key}`);
         }
         assertVerified(art, context);
@@ -187,14 +186,11 @@ describe("relayout", () => {
     for (let i = 0; i < 2000; i += 3) del(art, bytes(`k/${i % 7}/${i}`));
     for (const id of store.frameIds()) {
       const frame = store.frame(id);
-      const versionsBefore = leavesOf(frame);
+      const versionsBefore = leavesOf(art, frame);
       relayout(art, frame);
-      const roots = id === art.rootFrameId
-        ? [frame.rootSlot]
-        : frame.rootSlots();
-      assertPacked(frame, roots, `frame ${id}`);
+      assertPacked(frame, rootsOf(art, frame), `frame ${id}`);
       assertVerified(art, `after relayout of frame ${id}`);
-      for (const [key, { body }] of leavesOf(frame)) {
+      for (const [key, { body }] of leavesOf(art, frame)) {
         assert.deepEqual(body, versionsBefore.get(key)?.body);
       }
     }

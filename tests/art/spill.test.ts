@@ -5,20 +5,32 @@ import {
   blobEdges,
   COMPACT_GARBAGE_BYTES,
   compactTree,
-  frameRoots,
   makeRoom,
   mergeSubtree,
   spill,
 } from "../../src/art/spill.ts";
+import { relayout, rootRefs } from "../../src/art/relayout.ts";
 import { shapeStats } from "../../src/art/stats.ts";
+import { subtreeOffsets } from "../../src/art/subtree.ts";
 import type { ArtTree } from "../../src/art/tree.ts";
 import { verifyTree } from "../../src/art/verify.ts";
+import { blobFrameId, blobRootIndex } from "../../src/frame/blob.ts";
+import type { Frame } from "../../src/frame/frame.ts";
+import { innerCount, innerFind, innerNextByte } from "../../src/frame/inner.ts";
 import {
-  FRAME_BYTES,
-  SLOT_COUNT,
+  H_ROOT_REF,
+  INNER_CAPACITY,
+  LEAF_HEADER_BYTES,
   T_BLOB,
   T_EMPTY_ROOT,
+  T_LEAF,
+  T_N16,
+  T_N4,
+  T_N48,
+  T_PREFIX,
 } from "../../src/frame/layout.ts";
+import { leafKeyBytes } from "../../src/frame/leaf.ts";
+import { prefixChild, prefixLength } from "../../src/frame/prefix.ts";
 import {
   assertVerified,
   bytes,
@@ -74,17 +86,57 @@ function blobCount(art: ArtTree): number {
 /** Asserts every child frame's root count equals the Blob edges naming it. */
 function assertRootCounts(art: ArtTree, store: MemoryFrameStore): void {
   const named = new Map<number, number>();
-  for (const { parent, slot } of blobEdges(art)) {
-    const childId = parent.u32[parent.offset(slot) >>> 2];
+  for (const { parent, off } of blobEdges(art)) {
+    const childId = blobFrameId(parent, off);
     named.set(childId, (named.get(childId) ?? 0) + 1);
   }
   for (const id of store.frameIds()) {
     if (id === art.rootFrameId) continue;
     const frame = store.frame(id);
     assert.equal(frame.rootCount, named.get(id) ?? 0, `frame ${id} root count`);
-    assert.deepEqual(frameRoots(art, frame), frame.rootSlots());
+    assert.deepEqual(
+      rootRefs(art, frame),
+      frame.rootIndexes().map((index) => frame.rootRef(index)),
+    );
   }
-  assert.deepEqual(frameRoots(art, art.rootFrame), [art.rootFrame.rootSlot]);
+  assert.deepEqual(rootRefs(art, art.rootFrame), [H_ROOT_REF]);
+}
+
+/** The key of the first leaf below the node at `off` of `frame`. */
+function firstKeyBelow(frame: Frame, off: number): Uint8Array {
+  const leaf = subtreeOffsets(frame, off).find((at) =>
+    frame.type(at) === T_LEAF
+  )!;
+  const start = leaf + LEAF_HEADER_BYTES;
+  return frame.u8.slice(start, start + leafKeyBytes(frame, leaf));
+}
+
+/** The key bytes leading from the tree's root to the Blob node at `blobOff`
+ * of `parent`, found by following `key` (a key below it). */
+function pathTo(
+  art: ArtTree,
+  parent: Frame,
+  blobOff: number,
+  key: Uint8Array,
+): Uint8Array {
+  let frame = art.rootFrame;
+  let off = frame.rootOff;
+  let depth = 0;
+  for (let guard = 0; guard < 1000; guard++) {
+    if (frame === parent && off === blobOff) return key.slice(0, depth);
+    const type = frame.type(off);
+    if (type === T_PREFIX) {
+      depth += prefixLength(frame, off);
+      off = prefixChild(frame, off);
+    } else if (type === T_BLOB) {
+      const child = art.source.frame(blobFrameId(frame, off));
+      off = child.rootOffAt(blobRootIndex(frame, off));
+      frame = child;
+    } else {
+      off = innerFind(frame, type, off, key[depth++]);
+    }
+  }
+  throw new Error("the key does not lead through the Blob node");
 }
 
 describe("spill and merge over 100k path keys", () => {
@@ -153,7 +205,7 @@ describe("spill and merge over 100k path keys", () => {
 
     for (const i of kept) assert.equal(del(art, keyOf(i)), true);
     assert.equal(store.frameCount, 1, "the last subtree took its frame along");
-    assert.equal(art.rootFrame.type(art.rootFrame.rootSlot), T_EMPTY_ROOT);
+    assert.equal(art.rootFrame.type(art.rootFrame.rootOff), T_EMPTY_ROOT);
     assertVerified(art, `${REPLAY}; drained`);
   });
 });
@@ -214,19 +266,16 @@ describe("spill of large leaves", () => {
     }
   });
 
-  it("spills when the slot table runs out before the data area", () => {
+  it("holds more nodes in one frame than format 1's slot table did", () => {
     const { store, art } = newTree();
-    const count = SLOT_COUNT + 2000;
+    // Format 1 had 10240 slots per frame and spilled here on slots alone.
+    const count = 12240;
     for (let i = 0; i < count; i++) {
       put(art, bytes(`s${String(i).padStart(5, "0")}`), new Uint8Array(0));
     }
-    const root = art.rootFrame;
-    assert.ok(store.frameCount > 1, "slots, not bytes, forced the spill");
-    assert.ok(
-      root.liveBytes < FRAME_BYTES / 2,
-      "the root frame was nowhere near byte-full",
-    );
-    assertVerified(art, "slot exhaustion");
+    assert.equal(store.frameCount, 1, "only bytes bound a frame now");
+    assert.ok(art.rootFrame.liveNodes > 10240);
+    assertVerified(art, "many small nodes");
     assert.equal(shapeStats(art).keys, count);
   });
 });
@@ -272,7 +321,7 @@ describe("makeRoom, spill, mergeSubtree", () => {
       "fixture has the garbage",
     );
     const live = frame.liveBytes;
-    makeRoom(art, frame, frame.rootSlot, true);
+    makeRoom(art, frame, -1, true);
     assert.equal(store.frameCount, 1, "no spill");
     assert.equal(frame.garbageBytes, 0);
     assert.equal(frame.liveBytes, live);
@@ -296,7 +345,7 @@ describe("makeRoom, spill, mergeSubtree", () => {
     const frame = art.rootFrame;
     const live = frame.liveBytes;
     const modCount = art.modCount;
-    makeRoom(art, frame, frame.rootSlot, true);
+    makeRoom(art, frame, -1, true);
     assert.equal(store.frameCount, 2);
     assert.ok(art.modCount > modCount, "a spill invalidates cursors");
     const child = store.frame(
@@ -325,6 +374,89 @@ describe("makeRoom, spill, mergeSubtree", () => {
     assertAllThere(art, count, 200, "after spill");
   });
 
+  it("a subtree root behind a Blob edge grows in place of its root-table entry; the parent frame is not written", () => {
+    const { store, art, count } = filled(1500, 200);
+    spill(art, art.rootFrame);
+    const edge = blobEdges(art).find(({ parent, off }) => {
+      const child = store.frame(blobFrameId(parent, off));
+      const type = child.type(child.rootOffAt(blobRootIndex(parent, off)));
+      return type === T_N4 || type === T_N16 || type === T_N48;
+    });
+    assert.ok(edge !== undefined, "fixture: an inner node behind a Blob edge");
+    const { parent, off: blobOff } = edge;
+    const child = store.frame(blobFrameId(parent, blobOff));
+    const index = blobRootIndex(parent, blobOff);
+    const rootOff = child.rootOffAt(index);
+    const rootType = child.type(rootOff);
+    const path = pathTo(art, parent, blobOff, firstKeyBelow(child, rootOff));
+    const blobBody = parent.u8.slice(blobOff, blobOff + 8);
+    const parentData = parent.u8.slice(4096);
+    // Children under bytes the node lacks, one past its capacity.
+    const added: Uint8Array[] = [];
+    const room = INNER_CAPACITY[rootType] -
+      innerCount(child, rootType, rootOff);
+    for (let byte = 0; added.length <= room; byte++) {
+      if (innerNextByte(child, rootType, rootOff, byte) === byte) continue;
+      const key = new Uint8Array([...path, byte, 0x7a]);
+      put(art, key, valueOf(byte, 8));
+      added.push(key);
+    }
+    const grownOff = child.rootOffAt(index);
+    assert.notEqual(grownOff, rootOff, "the grown node has a new body");
+    assert.equal(child.type(grownOff), rootType + 1, "grown one size");
+    assert.deepEqual(parent.u8.slice(blobOff, blobOff + 8), blobBody);
+    assert.deepEqual(
+      parent.u8.slice(4096),
+      parentData,
+      "no node of the parent frame changed",
+    );
+    assertVerified(art, "after growth behind a Blob edge");
+    assertAllThere(art, count, 200, "after growth");
+    for (const key of added) assert.ok(get(art, key) !== undefined);
+  });
+
+  it("relayout on either side of a Blob edge keeps the edge's names consistent", () => {
+    const { store, art, count } = filled(1500, 200);
+    spill(art, art.rootFrame);
+    // Garbage on both sides, so relayout moves bodies.
+    for (let i = 0; i < count; i += 5) {
+      del(art, bytes(`m/${String(i).padStart(4, "0")}`));
+    }
+    const { parent, off: blobOff } = blobEdges(art)[0];
+    const child = store.frame(blobFrameId(parent, blobOff));
+    const index = blobRootIndex(parent, blobOff);
+    const key = firstKeyBelow(child, child.rootOffAt(index));
+    const blobBody = parent.u8.slice(blobOff, blobOff + 8);
+    const childMap = relayout(art, child);
+    assert.equal(
+      blobRootIndex(parent, blobOff),
+      index,
+      "the Blob node still names the same entry",
+    );
+    assert.deepEqual(
+      parent.u8.slice(blobOff, blobOff + 8),
+      blobBody,
+      "the parent is not written by the child's relayout",
+    );
+    assert.ok(childMap.length > 0);
+    assertVerified(art, "after the child's relayout");
+    const parentMap = relayout(art, parent);
+    const movedBlob = parentMap[blobOff >>> 3] << 3;
+    assert.equal(parent.type(movedBlob), T_BLOB);
+    assert.equal(
+      child.rootParentOff(index),
+      movedBlob,
+      "the entry follows its Blob node",
+    );
+    assert.equal(child.rootParentFrame(index), parent.id);
+    assertVerified(art, "after the parent's relayout");
+    assert.ok(get(art, key) !== undefined);
+    for (let i = 0; i < count; i++) {
+      const value = get(art, bytes(`m/${String(i).padStart(4, "0")}`));
+      assert.deepEqual(value, i % 5 === 0 ? undefined : valueOf(i, 200));
+    }
+  });
+
   it("spill of a child frame moves its subtrees into a grandchild", () => {
     const { store, art, count } = filled(1500, 200);
     spill(art, art.rootFrame);
@@ -344,17 +476,17 @@ describe("makeRoom, spill, mergeSubtree", () => {
     spill(art, art.rootFrame);
     const first = blobEdges(art);
     assert.ok(first.length >= 1);
-    const childId =
-      first[0].parent.u32[first[0].parent.offset(first[0].slot) >>> 2];
+    const childId = blobFrameId(first[0].parent, first[0].off);
     for (let merged = 0; merged < first.length; merged++) {
       const edges = blobEdges(art);
       assert.equal(edges.length, first.length - merged);
-      const { parent, slot } = edges[0];
-      assert.equal(parent.type(slot), T_BLOB);
-      assert.equal(mergeSubtree(art, parent, slot), true, `merge ${merged}`);
-      assert.notEqual(
-        parent.type(slot),
-        T_BLOB,
+      const { parent, off } = edges[0];
+      assert.equal(parent.type(off), T_BLOB);
+      assert.equal(mergeSubtree(art, parent, off), true, `merge ${merged}`);
+      assert.ok(
+        !blobEdges(art).some((edge) =>
+          edge.parent === parent && edge.off === off
+        ),
         "the edge is replaced by the subtree root",
       );
       assertVerified(art, `after merge ${merged}`);
@@ -378,8 +510,8 @@ describe("makeRoom, spill, mergeSubtree", () => {
     assertVerified(art, "fixture");
     let merges = 0;
     for (let guard = 0; guard < 300 && blobEdges(art).length > 0; guard++) {
-      const { parent, slot } = blobEdges(art)[0];
-      assert.equal(mergeSubtree(art, parent, slot), true);
+      const { parent, off } = blobEdges(art)[0];
+      assert.equal(mergeSubtree(art, parent, off), true);
       merges++;
       assertVerified(art, `after merge ${merges}`);
       assertAllThere(art, count, 200, `after merge ${merges}`);
@@ -391,13 +523,13 @@ describe("makeRoom, spill, mergeSubtree", () => {
     const { store, art, count } = filled(1500, 200);
     spill(art, art.rootFrame);
     const root = art.rootFrame;
-    const { parent, slot } = blobEdges(art)[0];
+    const { parent, off } = blobEdges(art)[0];
     const filler = root.bumpFreeBytes;
     const fillerOff = root.alloc(filler);
     assert.ok(fillerOff > 0);
     const before = root.u8.slice(0);
     const frames = store.frameCount;
-    assert.equal(mergeSubtree(art, parent, slot), false);
+    assert.equal(mergeSubtree(art, parent, off), false);
     assert.deepEqual(root.u8, before, "parent bytes untouched");
     assert.equal(store.frameCount, frames);
     root.free(fillerOff, filler);
@@ -522,7 +654,7 @@ describe("spill of frames whose subtrees are all single leaves", () => {
     // that have nothing movable below them.
     const { store, art } = newTree();
     for (let byte = 0; byte < 256; byte++) {
-      put(art, Uint8Array.from([byte]), valueOf(byte, 2000));
+      put(art, Uint8Array.from([byte]), valueOf(byte, 2040));
     }
     assert.ok(store.frameCount > 1, "fixture spilled");
     for (let byte = 0; byte < 256; byte++) {

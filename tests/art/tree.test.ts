@@ -39,22 +39,21 @@ const REPLAY = `seed ${SEED}; replay: npx deno test -A tests/art/tree.test.ts`;
 /** Name of the type of the tree's root node. */
 function rootType(art: ArtTree): string {
   const frame = art.rootFrame;
-  return NODE_TYPE_NAMES[frame.type(frame.rootSlot)];
+  return NODE_TYPE_NAMES[frame.type(frame.rootOff)];
 }
 
 /** Lengths and bytes of the prefix nodes from the root down to the first
  * node of another type. */
 function rootPrefixes(art: ArtTree): { lengths: number[]; path: Uint8Array } {
   const frame = art.rootFrame;
-  let slot = frame.rootSlot;
+  let off = frame.rootOff;
   const lengths: number[] = [];
   const parts: Uint8Array[] = [];
-  while (frame.type(slot) === T_PREFIX && lengths.length < 1000) {
-    const off = frame.offset(slot);
+  while (frame.type(off) === T_PREFIX && lengths.length < 1000) {
     const length = prefixLength(frame, off);
     lengths.push(length);
     parts.push(frame.u8.slice(prefixStart(off), prefixStart(off) + length));
-    slot = prefixChild(frame, off);
+    off = prefixChild(frame, off);
   }
   return { lengths, path: concat(...parts) };
 }
@@ -552,7 +551,7 @@ describe("ArtTree erase", () => {
     }
     assert.equal(rootType(art), "emptyRoot");
     const root = art.rootFrame;
-    assert.equal(root.type(root.rootSlot), T_EMPTY_ROOT);
+    assert.equal(root.type(root.rootOff), T_EMPTY_ROOT);
     assert.equal(root.liveNodes, 1, "only the EmptyRoot is live");
     assert.equal(root.liveBytes, EMPTY_ROOT_BYTES);
     assertVerified(art, "drained");

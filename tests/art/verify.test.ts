@@ -1,19 +1,28 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { rootRefs } from "../../src/art/relayout.ts";
 import { blobEdges, spill } from "../../src/art/spill.ts";
+import { findReference } from "../../src/art/subtree.ts";
 import type { ArtTree } from "../../src/art/tree.ts";
 import { MAX_PROBLEMS, verifyTree } from "../../src/art/verify.ts";
+import { blobFrameId, blobRootIndex } from "../../src/frame/blob.ts";
 import type { Frame } from "../../src/frame/frame.ts";
-import { innerFind } from "../../src/frame/inner.ts";
+import { innerEnd, innerFind, setInnerEnd } from "../../src/frame/inner.ts";
 import {
+  BLOB_FRAME_ID,
+  FRAME_BYTES,
   H_BUMP,
   H_FREE_HEADS,
-  H_FREE_SLOT,
   H_LIVE_BYTES,
   H_LIVE_NODES,
   H_MAGIC,
+  H_ROOT_COUNT,
+  H_ROOT_REF,
   LEAF_HEADER_BYTES,
+  LEAF_VALUE_BYTES,
+  LEAF_VERSION,
   N256_CHILDREN,
+  N256_COUNT,
   N48_CHILDREN,
   N48_INDEX,
   N4_CHILDREN,
@@ -25,7 +34,8 @@ import {
   T_N48,
   T_PREFIX,
 } from "../../src/frame/layout.ts";
-import { prefixChild } from "../../src/frame/prefix.ts";
+import { leafBytes, writeLeaf } from "../../src/frame/leaf.ts";
+import { prefixChild, writePrefixHeader } from "../../src/frame/prefix.ts";
 import { assertVerified, bytes, newTree, put } from "./support.ts";
 
 /** Asserts verify fails with a problem matching `pattern`. */
@@ -49,23 +59,23 @@ function node4Tree(): { art: ArtTree; frame: Frame; off: number } {
     put(art, bytes(key), bytes(`value-${key}`));
   }
   const frame = art.rootFrame;
-  assert.equal(frame.type(frame.rootSlot), T_N4, "fixture shape");
+  assert.equal(frame.type(frame.rootOff), T_N4, "fixture shape");
   assertVerified(art, "fixture");
-  return { art, frame, off: frame.offset(frame.rootSlot) };
+  return { art, frame, off: frame.rootOff };
 }
 
-/** The slot of a Node4 child by position. */
+/** The body offset of a Node4 child by position. */
 function n4Child(frame: Frame, off: number, index: number): number {
-  return frame.u16[((off + N4_CHILDREN) >>> 1) + index];
+  return frame.target(off + N4_CHILDREN + index * 2);
 }
 
 function setN4Child(
   frame: Frame,
   off: number,
   index: number,
-  slot: number,
+  childOff: number,
 ): void {
-  frame.u16[((off + N4_CHILDREN) >>> 1) + index] = slot;
+  frame.setTarget(off + N4_CHILDREN + index * 2, childOff);
 }
 
 describe("verifyTree on healthy trees", () => {
@@ -118,39 +128,48 @@ describe("verifyTree catches corruption", () => {
     assertCaught(art, /header says \d+ live nodes, found \d+/, "live nodes");
   });
 
-  it("a child pointing at a free slot", () => {
+  it("a child pointing at a freed body", () => {
     const { art, frame, off } = node4Tree();
-    const spare = frame.allocSlot();
-    frame.freeSlot(spare);
-    setN4Child(frame, off, 1, spare);
+    const freed = n4Child(frame, off, 1);
+    frame.freeNode(freed);
     assertCaught(
       art,
-      new RegExp(`slot ${spare} .*bad node type 0`),
-      "free child",
+      new RegExp(`byte ${freed} .*bad node type 0`),
+      "freed child",
     );
   });
 
-  it("a child pointing past the slot high mark or at slot 0", () => {
-    for (const bad of [0, 9999]) {
+  it("a child pointing at none, into the header or past the bump pointer", () => {
+    for (const bad of [0, 8, 2048]) {
       const { art, frame, off } = node4Tree();
-      setN4Child(frame, off, 2, bad);
-      assertCaught(art, /slot out of range/, `child slot ${bad}`);
+      setN4Child(frame, off, 2, bad === 2048 ? frame.u32[H_BUMP] + 64 : bad);
+      assertCaught(
+        art,
+        /reference outside the allocated data area/,
+        `child ${bad}`,
+      );
     }
   });
 
-  it("one slot referenced twice", () => {
-    const { art, frame, off } = node4Tree();
-    setN4Child(frame, off, 2, n4Child(frame, off, 0));
-    assertCaught(art, /reached twice/, "duplicate slot reference");
+  it("a header root naming no body", () => {
+    const { art, frame } = node4Tree();
+    frame.rootOff = 0;
+    assertCaught(art, /byte 0 .*outside the allocated data area/, "no root");
   });
 
-  it("two slots naming one body", () => {
+  it("one body referenced twice", () => {
     const { art, frame, off } = node4Tree();
-    const alias = frame.allocSlot();
-    frame.copySlot(alias, n4Child(frame, off, 0));
-    frame.freeNode(n4Child(frame, off, 1));
-    setN4Child(frame, off, 1, alias);
-    assertCaught(art, /overlaps another/, "aliased body");
+    setN4Child(frame, off, 2, n4Child(frame, off, 0));
+    assertCaught(art, /reached twice/, "duplicate reference");
+  });
+
+  it("two bodies that overlap", () => {
+    const { art, frame, off } = node4Tree();
+    // Leaf "a" lies just before leaf "b": a longer value runs into it.
+    const first = n4Child(frame, off, 0);
+    assert.equal(first + leafBytes(1, 7), n4Child(frame, off, 1), "fixture");
+    frame.u16[(first + LEAF_VALUE_BYTES) >>> 1] += 8;
+    assertCaught(art, /overlaps another/, "overlapping bodies");
   });
 
   it("a bad magic number", () => {
@@ -164,31 +183,25 @@ describe("verifyTree catches corruption", () => {
     put(art, bytes("a1"), bytes("x"));
     put(art, bytes("a2"), bytes("y"));
     const frame = art.rootFrame;
-    assert.equal(frame.type(frame.rootSlot), T_PREFIX);
-    const inner = prefixChild(frame, frame.offset(frame.rootSlot));
-    const leaf = innerFind(frame, frame.type(inner), frame.offset(inner), 0x32);
-    frame.u8[frame.offset(leaf) + LEAF_HEADER_BYTES] = 0x62;
+    assert.equal(frame.type(frame.rootOff), T_PREFIX);
+    const inner = prefixChild(frame, frame.rootOff);
+    const leaf = innerFind(frame, frame.type(inner), inner, 0x32);
+    frame.u8[leaf + LEAF_HEADER_BYTES] = 0x62;
     assertCaught(art, /leaf key differs from its path at byte 0/, "leaf key");
   });
 
   it("a leaf version beyond the tree's sequence", () => {
     const { art, frame, off } = node4Tree();
-    const leafOff = frame.offset(n4Child(frame, off, 0));
-    frame.f64[(leafOff + 8) >>> 3] = art.seq + 1;
+    const leafOff = n4Child(frame, off, 0);
+    frame.f64[(leafOff + LEAF_VERSION) >>> 3] = art.seq + 1;
     assertCaught(art, /version \d+ outside 1\.\.\d+/, "version");
-  });
-
-  it("a free slot chain naming a live slot", () => {
-    const { art, frame, off } = node4Tree();
-    frame.u32[H_FREE_SLOT] = n4Child(frame, off, 0);
-    assertCaught(art, /free slot chain names slot/, "free chain");
   });
 
   it("a free list naming a live body", () => {
     const { art, frame, off } = node4Tree();
     const leaf = n4Child(frame, off, 0);
     const size = frame.bodyBytes(leaf);
-    frame.u32[H_FREE_HEADS + size / 8] = frame.offset(leaf);
+    frame.u32[H_FREE_HEADS + size / 8] = leaf;
     assertCaught(
       art,
       /overlaps a live body|free list \d+ is corrupt|more than the garbage count/,
@@ -200,31 +213,29 @@ describe("verifyTree catches corruption", () => {
     const { art } = newTree();
     for (const key of ["ab", "abc", "abd"]) put(art, bytes(key), bytes(key));
     const frame = art.rootFrame;
-    const inner = prefixChild(frame, frame.offset(frame.rootSlot));
-    const innerOff = frame.offset(inner);
-    const end = frame.u16[(innerOff + 2) >>> 1];
+    const inner = prefixChild(frame, frame.rootOff);
+    const end = innerEnd(frame, inner);
     assert.notEqual(end, 0, "fixture has an end leaf");
-    const child = innerFind(frame, frame.type(inner), innerOff, 0x63);
-    frame.u16[(innerOff + 2) >>> 1] = child;
-    frame.u16[(innerOff + N4_CHILDREN) >>> 1] = end;
+    const child = innerFind(frame, frame.type(inner), inner, 0x63);
+    setInnerEnd(frame, inner, child);
+    frame.setTarget(inner + N4_CHILDREN, end);
     assertCaught(art, /end leaf key length differs from depth/, "end leaf");
   });
 
-  it("an end slot that is not a leaf", () => {
+  it("an end reference that is not a leaf", () => {
     const { art } = newTree();
     for (const key of ["ab", "abc1", "abc2"]) put(art, bytes(key), bytes(key));
     const frame = art.rootFrame;
-    const inner = prefixChild(frame, frame.offset(frame.rootSlot));
-    const innerOff = frame.offset(inner);
-    const end = frame.u16[(innerOff + 2) >>> 1];
-    const child = innerFind(frame, frame.type(inner), innerOff, 0x63);
+    const inner = prefixChild(frame, frame.rootOff);
+    const end = innerEnd(frame, inner);
+    const child = innerFind(frame, frame.type(inner), inner, 0x63);
     assert.notEqual(
       frame.type(child),
       T_LEAF,
       "fixture: the 'c' child is a branch",
     );
-    frame.u16[(innerOff + 2) >>> 1] = child;
-    frame.u16[(innerOff + N4_CHILDREN) >>> 1] = end;
+    setInnerEnd(frame, inner, child);
+    frame.setTarget(inner + N4_CHILDREN, end);
     assertCaught(art, /end child is not a leaf/, "end branch");
   });
 
@@ -234,8 +245,8 @@ describe("verifyTree catches corruption", () => {
       put(art, Uint8Array.from([byte]), bytes("v"));
     }
     const frame = art.rootFrame;
-    assert.equal(frame.type(frame.rootSlot), T_N48);
-    const off = frame.offset(frame.rootSlot);
+    assert.equal(frame.type(frame.rootOff), T_N48);
+    const off = frame.rootOff;
     frame.u8[off + N48_INDEX + 200] = 40;
     assert.equal(frame.u16[((off + N48_CHILDREN) >>> 1) + 39], 0);
     assertCaught(
@@ -251,7 +262,7 @@ describe("verifyTree catches corruption", () => {
       put(art, Uint8Array.from([byte]), bytes("v"));
     }
     const frame = art.rootFrame;
-    const off = frame.offset(frame.rootSlot);
+    const off = frame.rootOff;
     frame.u8[off + N48_INDEX + 200] = frame.u8[off + N48_INDEX + 3];
     assertCaught(
       art,
@@ -266,13 +277,14 @@ describe("verifyTree catches corruption", () => {
       put(art, Uint8Array.from([byte]), bytes("v"));
     }
     const frame = art.rootFrame;
-    assert.equal(frame.type(frame.rootSlot), T_N256);
-    const off = frame.offset(frame.rootSlot);
-    frame.u16[off >>> 1] += 1;
+    assert.equal(frame.type(frame.rootOff), T_N256);
+    const off = frame.rootOff;
+    const count = (off + N256_COUNT) >>> 1;
+    frame.u16[count] += 1;
     assertCaught(art, /count 61 but 60 children/, "node256 count");
-    frame.u16[off >>> 1] = 300;
+    frame.u16[count] = 300;
     assertCaught(art, /node256 holds 300 children/, "node256 over capacity");
-    frame.u16[off >>> 1] = 60;
+    frame.u16[count] = 60;
     frame.u16[((off + N256_CHILDREN) >>> 1) + 0] = 0;
     assertCaught(art, /count 60 but 59 children/, "node256 lost child");
   });
@@ -282,37 +294,38 @@ describe("verifyTree catches corruption", () => {
     put(art, bytes("same-1"), bytes("x"));
     put(art, bytes("same-2"), bytes("y"));
     const frame = art.rootFrame;
-    const prefixSlot = frame.rootSlot;
-    assert.equal(frame.type(prefixSlot), T_PREFIX);
-    const off = frame.offset(prefixSlot);
+    const off = frame.rootOff;
+    assert.equal(frame.type(off), T_PREFIX);
     const child = prefixChild(frame, off);
-    frame.free(off, frame.bodyBytes(prefixSlot));
+    frame.freeNode(off);
     const empty = frame.alloc(8);
-    frame.u8[empty] = 0;
-    frame.u16[(empty + 2) >>> 1] = child;
-    frame.setSlot(prefixSlot, T_PREFIX, empty);
+    writePrefixHeader(frame, empty, 0, child);
+    frame.setTarget(H_ROOT_REF, empty);
     assertCaught(art, /empty prefix/, "empty prefix");
   });
 
   it("an EmptyRoot below the root", () => {
     const { art, frame, off } = node4Tree();
-    const leaf = n4Child(frame, off, 1);
-    frame.setSlot(leaf, T_EMPTY_ROOT, frame.offset(leaf));
+    frame.u8[n4Child(frame, off, 1)] = T_EMPTY_ROOT;
     assertCaught(art, /empty root below the tree's root/, "empty root");
   });
 
   it("a node type outside the known types, without throwing", () => {
     const { art, frame, off } = node4Tree();
-    const leaf = n4Child(frame, off, 1);
-    frame.setSlot(leaf, 15, frame.offset(leaf));
+    frame.u8[n4Child(frame, off, 1)] = 15;
     assertCaught(art, /bad node type 15/, "type 15");
   });
 
-  it("a body past the bump pointer", () => {
+  it("a body that runs past the bump pointer", () => {
     const { art, frame, off } = node4Tree();
-    const leaf = n4Child(frame, off, 2);
-    frame.setSlot(leaf, T_LEAF, frame.u32[H_BUMP] + 64);
-    assertCaught(art, /past the bump|outside the data area/, "body past bump");
+    const last = n4Child(frame, off, 2);
+    assert.equal(
+      last + leafBytes(1, 7),
+      frame.u32[H_BUMP],
+      "fixture: the last body",
+    );
+    frame.u16[(last + LEAF_VALUE_BYTES) >>> 1] += 64;
+    assertCaught(art, /past the bump/, "body past bump");
   });
 
   it("caps the report at MAX_PROBLEMS lines", () => {
@@ -321,11 +334,11 @@ describe("verifyTree catches corruption", () => {
       put(art, Uint8Array.from([byte, 1]), bytes("v"));
     }
     const frame = art.rootFrame;
-    const off = frame.offset(frame.rootSlot);
-    assert.equal(frame.type(frame.rootSlot), T_N256);
+    const off = frame.rootOff;
+    assert.equal(frame.type(off), T_N256);
     for (let byte = 0; byte < 256; byte++) {
-      const leaf = frame.u16[((off + N256_CHILDREN) >>> 1) + byte];
-      frame.f64[(frame.offset(leaf) + 8) >>> 3] = -1;
+      const leaf = frame.target(off + N256_CHILDREN + byte * 2);
+      frame.f64[(leaf + LEAF_VERSION) >>> 3] = -1;
     }
     const report = verifyTree(art);
     assert.equal(report.ok, false);
@@ -343,45 +356,60 @@ describe("verifyTree catches multi-frame corruption", () => {
     spill(art, art.rootFrame);
     const edges = blobEdges(art);
     assert.ok(edges.length > 0, "fixture has Blob edges");
-    const { parent, slot } = edges[0];
-    const off = parent.offset(slot);
-    const child = store.frame(parent.u32[off >>> 2]);
-    const childSlot = parent.u32[(off >>> 2) + 1];
+    const { parent, off } = edges[0];
+    const child = store.frame(blobFrameId(parent, off));
+    const index = blobRootIndex(parent, off);
     assertVerified(art, "spilled fixture");
-    return { art, store, parent, slot, off, child, childSlot };
+    return { art, store, parent, off, child, index };
   }
 
-  it("a Blob edge naming a slot that is not a root of its frame", () => {
-    const { art, child, childSlot } = spilled();
-    child.unmarkRoot(childSlot);
+  it("a Blob edge naming a free root-table entry", () => {
+    const { art, child, index } = spilled();
+    child.removeRoot(index);
     assertCaught(
       art,
-      /blob names slot \d+ of frame \d+, not a root/,
-      "unmarked root",
+      /blob names root entry \d+ of frame \d+, not a live one/,
+      "freed root entry",
     );
   });
 
-  it("a root count that disagrees with the Blob edges", () => {
-    const { art, parent, slot } = spilled();
-    parent.freeNode(slot);
-    const leafless = parent.allocSlot();
-    assert.equal(leafless, slot);
-    const off = parent.alloc(24);
-    parent.u8.fill(0, off, off + 24);
-    parent.u16[off >>> 1] = 1;
-    parent.u8[off + LEAF_HEADER_BYTES] = 0x6b;
-    parent.f64[(off + 8) >>> 3] = 1;
-    parent.setSlot(slot, T_LEAF, off);
+  it("a root-table entry no Blob edge names", () => {
+    const { art, parent, off } = spilled();
+    const ref = findReference(parent, rootRefs(art, parent), off);
+    const leaf = parent.alloc(leafBytes(1, 0));
+    writeLeaf(parent, leaf, bytes("k"), 1, new Uint8Array(0), 1);
+    parent.setTarget(ref, leaf);
+    parent.freeNode(off);
     assertCaught(
       art,
-      /header counts \d+ roots, \d+ blob edges name it|not reachable from the root/,
+      /no blob edge names root entry|not reachable from the root/,
       "stale root",
+    );
+  });
+
+  it("a root count that disagrees with the root table", () => {
+    const { art, child } = spilled();
+    child.u32[H_ROOT_COUNT] += 1;
+    assertCaught(
+      art,
+      /header counts \d+ roots, the root table holds \d+/,
+      "root count",
+    );
+  });
+
+  it("a root-table entry naming a body outside the data area", () => {
+    const { art, child, index } = spilled();
+    child.setTarget(child.rootRef(index), FRAME_BYTES - 8);
+    assertCaught(
+      art,
+      /outside the allocated data area/,
+      "root entry past the bump",
     );
   });
 
   it("a Blob edge naming a missing frame", () => {
     const { art, parent, off } = spilled();
-    parent.u32[off >>> 2] = 999;
+    parent.u32[(off + BLOB_FRAME_ID) >>> 2] = 999;
     assertCaught(art, /blob names missing frame 999/, "missing frame");
   });
 
@@ -396,8 +424,8 @@ describe("verifyTree catches multi-frame corruption", () => {
   });
 
   it("a child frame whose root table names the wrong parent", () => {
-    const { art, child, childSlot, slot } = spilled();
-    child.setRootParent(childSlot, art.rootFrameId, slot + 1);
+    const { art, child, index, off } = spilled();
+    child.setRootParent(index, art.rootFrameId, off + 8);
     assertCaught(art, /names parent/, "root parent");
   });
 });

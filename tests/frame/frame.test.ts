@@ -16,24 +16,23 @@ import {
   H_FORMAT,
   H_FRAME_ID,
   H_FREE_HEADS,
-  H_FREE_SLOT,
   H_MAGIC,
   H_MOD_COUNT,
   H_ROOT_COUNT,
-  H_ROOT_SLOT,
-  H_SLOT_HIGH,
-  HEADER_BYTES,
+  H_ROOT_REF,
+  LEAF_KEY_BYTES,
+  LEAF_VALUE_BYTES,
   MAX_ROOTS,
   N16_BYTES,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
+  PREFIX_LENGTH,
   RESERVE_BYTES,
+  ROOT_ENTRY_BYTES,
   ROOT_TABLE_OFFSET,
-  SLOT_COUNT,
   T_BLOB,
   T_EMPTY_ROOT,
-  T_FREE,
   T_LEAF,
   T_N16,
   T_N256,
@@ -46,34 +45,36 @@ const SEED = 0xf4a3e;
 const REPLAY =
   `seed ${SEED}; replay: npx deno test -A tests/frame/frame.test.ts`;
 
-/** Header fields, slot 1, and accounting of a frame fresh from createFrame. */
+/** Header fields, root, and accounting of a frame fresh from createFrame. */
 function assertFresh(frame: Frame, frameId: number): void {
   assert.equal(frame.u32[H_MAGIC], FRAME_MAGIC);
   assert.equal(new TextDecoder().decode(frame.u8.subarray(0, 4)), "HOLT");
   assert.equal(frame.u32[H_FORMAT], FRAME_FORMAT);
+  assert.equal(FRAME_FORMAT, 2);
   assert.equal(frame.id, frameId);
   assert.equal(frame.u32[H_FRAME_ID], frameId);
-  assert.equal(frame.rootSlot, 1);
-  assert.equal(frame.u32[H_ROOT_SLOT], 1);
-  assert.equal(frame.type(1), T_EMPTY_ROOT);
-  assert.equal(frame.offset(1), DATA_START);
-  assert.equal(frame.bodyBytes(1), EMPTY_ROOT_BYTES);
-  assert.equal(frame.u32[H_SLOT_HIGH], 2);
-  assert.equal(frame.u32[H_FREE_SLOT], 0);
+  assert.equal(frame.rootOff, DATA_START);
+  assert.equal(
+    frame.u32[H_ROOT_REF >>> 2],
+    DATA_START >>> 3,
+    "the root is offset / 8 in the u16 @12 (the u16 @14 stays zero)",
+  );
+  assert.equal(frame.type(DATA_START), T_EMPTY_ROOT);
+  assert.equal(frame.bodyBytes(DATA_START), EMPTY_ROOT_BYTES);
   assert.equal(frame.u32[H_BUMP], DATA_START + EMPTY_ROOT_BYTES);
   assert.equal(frame.liveNodes, 1);
   assert.equal(frame.liveBytes, EMPTY_ROOT_BYTES);
   assert.equal(frame.garbageBytes, 0);
   assert.equal(frame.bumpFreeBytes, DATA_LIMIT - DATA_START - EMPTY_ROOT_BYTES);
   assert.equal(frame.rootCount, 0);
-  assert.deepEqual(frame.rootSlots(), []);
+  assert.deepEqual(frame.rootIndexes(), []);
   for (let sizeClass = 1; sizeClass <= FREE_CLASSES; sizeClass++) {
     assert.equal(frame.u32[H_FREE_HEADS + sizeClass], 0);
   }
 }
 
 describe("createFrame", () => {
-  it("writes magic, format, id and an EmptyRoot in slot 1", () => {
+  it("writes magic, format, id and an EmptyRoot at the data area's start", () => {
     assertFresh(createFrame(0), 0);
     assertFresh(createFrame(7), 7);
     assertFresh(createFrame(0xfffffffe), 0xfffffffe);
@@ -103,66 +104,28 @@ describe("createFrame", () => {
   });
 });
 
-describe("Frame slots", () => {
-  it("hands out slots upward, reuses freed ones last-in first-out", () => {
+describe("Frame references", () => {
+  it("a reference is a u16 field holding offset / 8; target and setTarget round-trip", () => {
     const frame = createFrame(1);
-    assert.deepEqual(
-      [frame.allocSlot(), frame.allocSlot(), frame.allocSlot()],
-      [2, 3, 4],
-    );
-    assert.equal(frame.liveNodes, 4);
-    frame.freeSlot(3);
-    frame.freeSlot(2);
-    assert.equal(frame.liveNodes, 2);
-    assert.equal(frame.type(2), T_FREE);
-    assert.equal(frame.type(3), T_FREE);
-    assert.equal(frame.u32[H_FREE_SLOT], 2, "chain head is the last freed");
-    assert.equal(frame.allocSlot(), 2);
-    assert.equal(frame.allocSlot(), 3);
-    assert.equal(frame.allocSlot(), 5, "empty chain: back to the high mark");
-    assert.equal(frame.liveNodes, 5);
-    assert.equal(frame.u32[H_SLOT_HIGH], 6);
+    const off = frame.alloc(N4_BYTES);
+    const ref = off + 8;
+    frame.setTarget(ref, FRAME_BYTES - 8);
+    assert.equal(frame.u16[ref >>> 1], (FRAME_BYTES - 8) >>> 3);
+    assert.equal(frame.target(ref), FRAME_BYTES - 8, "the last body reachable");
+    frame.setTarget(ref, 0);
+    assert.equal(frame.target(ref), 0, "0 means none");
+    frame.setTarget(H_ROOT_REF, off);
+    assert.equal(frame.rootOff, off, "the header root is a reference too");
+    frame.rootOff = DATA_START;
+    assert.equal(frame.target(H_ROOT_REF), DATA_START);
   });
 
-  it("is exhausted at SLOT_COUNT: allocSlot returns 0 until a slot is freed", () => {
+  it("type reads the type byte at body offset 0", () => {
     const frame = createFrame(1);
-    let handedOut = 0;
-    let last = 0;
-    for (let slot = frame.allocSlot(); slot !== 0; slot = frame.allocSlot()) {
-      assert.ok(slot > last, "ascending");
-      last = slot;
-      handedOut++;
-      assert.ok(handedOut < SLOT_COUNT, "bounded");
-    }
-    assert.equal(handedOut, SLOT_COUNT - 2, "slots 2..SLOT_COUNT-1");
-    assert.equal(last, SLOT_COUNT - 1);
-    assert.equal(frame.liveNodes, SLOT_COUNT - 1);
-    assert.equal(frame.allocSlot(), 0);
-    assert.equal(frame.allocSlot(), 0, "a failed alloc changes nothing");
-    assert.equal(frame.liveNodes, SLOT_COUNT - 1);
-    assert.equal(frame.u32[H_SLOT_HIGH], SLOT_COUNT);
-    frame.freeSlot(4321);
-    assert.equal(frame.allocSlot(), 4321);
-    assert.equal(frame.allocSlot(), 0);
-  });
-
-  it("freeSlot rejects slot 0 and slots past the table", () => {
-    const frame = createFrame(1);
-    assert.throws(() => frame.freeSlot(0), /freeSlot range/);
-    assert.throws(() => frame.freeSlot(SLOT_COUNT), /freeSlot range/);
-  });
-
-  it("setSlot/copySlot/entry round-trip type and offset", () => {
-    const frame = createFrame(1);
-    const slot = frame.allocSlot();
-    frame.setSlot(slot, T_N256, FRAME_BYTES - 8);
-    assert.equal(frame.type(slot), T_N256);
-    assert.equal(frame.offset(slot), FRAME_BYTES - 8);
-    const other = frame.allocSlot();
-    frame.copySlot(other, slot);
-    assert.equal(frame.entry(other), frame.entry(slot));
-    assert.equal(frame.type(other), T_N256);
-    assert.equal(frame.offset(other), FRAME_BYTES - 8);
+    const off = frame.alloc(N256_BYTES);
+    frame.u8[off] = T_N256;
+    assert.equal(frame.type(off), T_N256);
+    assert.equal(frame.bodyBytes(off), N256_BYTES);
   });
 });
 
@@ -175,6 +138,7 @@ describe("Frame allocator", () => {
     assert.equal(frame.alloc(520), base + 32);
     assert.equal(frame.u32[H_BUMP], base + 552);
     assert.equal(frame.liveBytes, EMPTY_ROOT_BYTES + 552);
+    assert.equal(frame.liveNodes, 4, "each alloc is one node");
     assert.equal(frame.garbageBytes, 0);
   });
 
@@ -270,19 +234,44 @@ describe("Frame allocator", () => {
     assert.throws(() => frame.free(FRAME_BYTES - 8, 16), /free range/);
   });
 
-  it("freeNode releases both the body and the slot", () => {
+  it("freeNode releases the body its type byte sizes, and the node", () => {
     const frame = createFrame(1);
-    const slot = frame.allocSlot();
     const off = frame.alloc(N48_BYTES);
-    frame.setSlot(slot, T_N48, off);
+    frame.u8[off] = T_N48;
+    assert.equal(frame.liveNodes, 2);
     const live = frame.liveBytes;
-    frame.freeNode(slot);
+    frame.freeNode(off);
     assert.equal(frame.liveBytes, live - N48_BYTES);
     assert.equal(frame.garbageBytes, N48_BYTES);
     assert.equal(frame.liveNodes, 1);
-    assert.equal(frame.type(slot), T_FREE);
-    assert.equal(frame.allocSlot(), slot);
     assert.equal(frame.alloc(N48_BYTES), off);
+    assert.equal(frame.liveNodes, 2);
+  });
+
+  it("unalloc undoes the newest allocations without garbage", () => {
+    const frame = createFrame(1);
+    const bump = frame.u32[H_BUMP];
+    const a = frame.alloc(24);
+    const b = frame.alloc(16);
+    frame.unalloc(b, 16);
+    frame.unalloc(a, 24);
+    assert.equal(frame.u32[H_BUMP], bump);
+    assert.equal(frame.liveNodes, 1);
+    assert.equal(frame.liveBytes, EMPTY_ROOT_BYTES);
+    assert.equal(frame.garbageBytes, 0);
+  });
+
+  it("trim gives back a body's tail and keeps the node", () => {
+    const frame = createFrame(1);
+    const off = frame.alloc(N4_BYTES);
+    const live = frame.liveBytes;
+    frame.trim(off, N4_BYTES, BLOB_BYTES);
+    assert.equal(frame.liveBytes, live - (N4_BYTES - BLOB_BYTES));
+    assert.equal(frame.garbageBytes, N4_BYTES - BLOB_BYTES);
+    assert.equal(frame.liveNodes, 2, "the node stays");
+    assert.equal(frame.alloc(N4_BYTES - BLOB_BYTES), off + BLOB_BYTES);
+    frame.trim(off, BLOB_BYTES, BLOB_BYTES);
+    assert.equal(frame.garbageBytes, 0, "nothing to trim");
   });
 });
 
@@ -290,14 +279,13 @@ describe("Frame.bodyBytes", () => {
   it("derives each node type's allocated size", () => {
     const frame = createFrame(1);
     const off = frame.alloc(1024);
-    const slot = frame.allocSlot();
     const sizeOf = (type: number): number => {
-      frame.setSlot(slot, type, off);
-      return frame.bodyBytes(slot);
+      frame.u8[off] = type;
+      return frame.bodyBytes(off);
     };
     const leaf = (keyBytes: number, valueBytes: number) => {
-      frame.u16[off >>> 1] = keyBytes;
-      frame.u16[(off >>> 1) + 1] = valueBytes;
+      frame.u16[(off + LEAF_KEY_BYTES) >>> 1] = keyBytes;
+      frame.u16[(off + LEAF_VALUE_BYTES) >>> 1] = valueBytes;
       return sizeOf(T_LEAF);
     };
     assert.equal(leaf(0, 0), 16);
@@ -305,7 +293,7 @@ describe("Frame.bodyBytes", () => {
     assert.equal(leaf(3, 6), 32);
     assert.equal(leaf(65535, 65535), align8(16 + 2 * 65535));
     const prefix = (length: number) => {
-      frame.u8[off] = length;
+      frame.u8[off + PREFIX_LENGTH] = length;
       return sizeOf(T_PREFIX);
     };
     assert.equal(prefix(1), 8);
@@ -329,76 +317,69 @@ describe("Frame.bodyBytes", () => {
       ],
       [8, 16, 56, 360, 520, 8],
     );
-    frame.setSlot(slot, T_FREE, off);
-    assert.throws(() => frame.bodyBytes(slot), /free slot/);
+    frame.u8[off] = 0;
+    assert.throws(() => frame.bodyBytes(off), /no node type/);
   });
 });
 
 describe("Frame root table", () => {
-  it("marks, lists and unmarks the subtrees named by Blob edges, with their parents", () => {
+  it("adds, lists and removes the subtrees named by Blob edges, with stable indexes", () => {
     const frame = createFrame(1);
-    for (let i = 0; i < 30; i++) frame.allocSlot();
-    frame.markRoot(17, 4, 100);
-    frame.markRoot(3, 5, 200);
-    frame.markRoot(9, 4, 300);
-    frame.markRoot(24, 0xfffffff0, 0xffff);
-    assert.deepEqual(frame.rootSlots(), [3, 9, 17, 24], "ascending");
+    assert.equal(frame.addRoot(8 * 1700, 4, 8 * 100), 0);
+    assert.equal(frame.addRoot(8 * 1300, 5, 8 * 200), 1);
+    assert.equal(frame.addRoot(8 * 1900, 4, 8 * 300), 2);
+    assert.equal(frame.addRoot(8 * 2400, 0xfffffff0, FRAME_BYTES - 8), 3);
+    assert.deepEqual(frame.rootIndexes(), [0, 1, 2, 3]);
     assert.equal(frame.rootCount, 4);
-    assert.ok(frame.isRoot(17) && !frame.isRoot(16) && !frame.isRoot(18));
-    assert.deepEqual([frame.rootParentFrame(9), frame.rootParentSlot(9)], [
+    assert.equal(frame.rootOffAt(2), 8 * 1900);
+    assert.equal(frame.target(frame.rootRef(2)), 8 * 1900);
+    assert.equal(frame.rootRef(2), ROOT_TABLE_OFFSET + 2 * ROOT_ENTRY_BYTES);
+    assert.deepEqual([frame.rootParentFrame(2), frame.rootParentOff(2)], [
       4,
-      300,
+      8 * 300,
     ]);
-    assert.deepEqual([frame.rootParentFrame(24), frame.rootParentSlot(24)], [
+    assert.deepEqual([frame.rootParentFrame(3), frame.rootParentOff(3)], [
       0xfffffff0,
-      0xffff,
+      FRAME_BYTES - 8,
     ]);
     assert.deepEqual(
       [...frame.u16.subarray(
         ROOT_TABLE_OFFSET >>> 1,
         (ROOT_TABLE_OFFSET >>> 1) + 4,
       )],
-      [17, 100, 4, 0],
-      "entry 0: u16 root slot, u16 parent slot, u32 parent frame",
+      [1700, 100, 4, 0],
+      "entry 0: u16 root offset / 8, u16 parent offset / 8, u32 parent frame",
     );
-    assert.throws(() => frame.markRoot(9, 1, 1), /already a root/);
-    frame.unmarkRoot(9);
-    assert.deepEqual(frame.rootSlots(), [3, 17, 24]);
+    frame.removeRoot(1);
+    assert.deepEqual(frame.rootIndexes(), [0, 2, 3], "the others keep theirs");
     assert.equal(frame.rootCount, 3);
-    assert.ok(!frame.isRoot(9));
-    assert.throws(() => frame.unmarkRoot(9), /not a root/);
-    assert.throws(() => frame.rootParentFrame(9), /not a root/);
-    assert.equal(frame.rootCount, 3);
-    for (const slot of [3, 17, 24]) {
-      assert.ok(frame.isRoot(slot), `${slot} survives the removal of another`);
-    }
-    assert.deepEqual([frame.rootParentFrame(24), frame.rootParentSlot(24)], [
-      0xfffffff0,
-      0xffff,
-    ]);
-    assert.deepEqual([frame.rootParentFrame(3), frame.rootParentSlot(3)], [
-      5,
-      200,
-    ]);
-    frame.setRootParent(3, 8, 800);
-    assert.deepEqual([frame.rootParentFrame(3), frame.rootParentSlot(3)], [
+    assert.equal(frame.rootOffAt(1), 0, "a free entry");
+    assert.throws(() => frame.removeRoot(1), /is free/);
+    assert.throws(() => frame.setRootParent(1, 1, 8), /is free/);
+    assert.equal(frame.rootOffAt(3), 8 * 2400);
+    frame.setRootParent(0, 8, 8 * 800);
+    assert.deepEqual([frame.rootParentFrame(0), frame.rootParentOff(0)], [
       8,
-      800,
+      8 * 800,
     ]);
-    assert.throws(() => frame.setRootParent(4, 1, 1), /not a root/);
-    for (const slot of [24, 3, 17]) frame.unmarkRoot(slot);
+    frame.setTarget(frame.rootRef(0), 8 * 1800);
+    assert.equal(frame.rootOffAt(0), 8 * 1800, "a moved root keeps its index");
+    assert.equal(frame.addRoot(8 * 3000, 6, 8 * 60), 1, "the free entry");
+    assert.equal(frame.addRoot(8 * 3100, 6, 8 * 61), 4);
+    for (const index of [4, 1, 0, 2, 3]) frame.removeRoot(index);
     assert.equal(frame.rootCount, 0);
-    assert.deepEqual(frame.rootSlots(), []);
+    assert.deepEqual(frame.rootIndexes(), []);
     assert.ok(
-      frame.u8.subarray(ROOT_TABLE_OFFSET, ROOT_TABLE_OFFSET + 8 * MAX_ROOTS)
-        .every((b) => b === 0),
+      frame.u8.subarray(
+        ROOT_TABLE_OFFSET,
+        ROOT_TABLE_OFFSET + ROOT_ENTRY_BYTES * MAX_ROOTS,
+      ).every((b) => b === 0),
       "removed entries are cleared",
     );
   });
 
   it("holds MAX_ROOTS entries inside the header without touching other fields", () => {
     const frame = createFrame(9);
-    while (frame.allocSlot() !== 0);
     frame.alloc(64);
     // The root count changes, and the mod count records every change.
     const masked = (bytes: Uint8Array) => {
@@ -408,31 +389,30 @@ describe("Frame root table", () => {
     };
     const header = masked(frame.u8.slice(0, ROOT_TABLE_OFFSET));
     const changesBefore = frame.modCount;
-    const slotTable = frame.u8.slice(HEADER_BYTES, DATA_START);
-    const slots = Array.from(
+    const data = frame.u8.slice(DATA_START);
+    const roots = Array.from(
       { length: MAX_ROOTS },
-      (_, i) => SLOT_COUNT - 1 - i * 37,
+      (_, i) => FRAME_BYTES - 8 - i * 8 * 37,
     );
-    for (const [i, slot] of slots.entries()) {
-      frame.markRoot(slot, 0xffffffff - i, 0xffff - i);
+    for (const [i, off] of roots.entries()) {
+      assert.equal(
+        frame.addRoot(off, 0xffffffff - i, FRAME_BYTES - 8 * (i + 1)),
+        i,
+      );
     }
     assert.equal(frame.rootCount, MAX_ROOTS);
-    assert.throws(() => frame.markRoot(1, 1, 1), /root table is full/);
-    assert.deepEqual(frame.rootSlots(), [...slots].sort((a, b) => a - b));
-    for (const [i, slot] of slots.entries()) {
-      assert.equal(frame.rootParentFrame(slot), 0xffffffff - i);
-      assert.equal(frame.rootParentSlot(slot), 0xffff - i);
+    assert.throws(() => frame.addRoot(DATA_START, 1, 8), /root table is full/);
+    for (const [i, off] of roots.entries()) {
+      assert.equal(frame.rootOffAt(i), off);
+      assert.equal(frame.rootParentFrame(i), 0xffffffff - i);
+      assert.equal(frame.rootParentOff(i), FRAME_BYTES - 8 * (i + 1));
     }
     const after = masked(frame.u8.slice(0, ROOT_TABLE_OFFSET));
     assert.deepEqual(after, header, "fields before the table untouched");
     assert.ok(frame.modCount > changesBefore, "root changes mark the frame");
-    assert.deepEqual(
-      frame.u8.slice(HEADER_BYTES, DATA_START),
-      slotTable,
-      "slot table untouched",
-    );
+    assert.deepEqual(frame.u8.slice(DATA_START), data, "data area untouched");
     assert.equal(frame.id, 9);
-    for (const slot of slots) frame.unmarkRoot(slot);
+    for (let i = 0; i < MAX_ROOTS; i++) frame.removeRoot(i);
     assert.equal(frame.rootCount, 0);
   });
 });
@@ -474,7 +454,7 @@ const allocOp: fc.Arbitrary<AllocOp> = fc.oneof(
 );
 
 /** Allocates a node for `op`, filling its body with non-zero bytes while
- * keeping the fields bodyBytes() reads. Returns its slot, 0 when full. */
+ * keeping the fields bodyBytes() reads. Returns its offset, 0 when full. */
 function allocNode(
   frame: Frame,
   op: Exclude<AllocOp, { kind: "free" }>,
@@ -491,18 +471,16 @@ function allocNode(
   }
   const off = frame.alloc(size);
   if (off === 0) return 0;
-  const slot = frame.allocSlot();
-  if (slot === 0) return 0;
   frame.u8.fill(op.fill, off, off + size);
+  frame.u8[off] = type;
   if (op.kind === "leaf") {
-    frame.u16[off >>> 1] = op.keyBytes;
-    frame.u16[(off >>> 1) + 1] = op.valueBytes;
+    frame.u16[(off + LEAF_KEY_BYTES) >>> 1] = op.keyBytes;
+    frame.u16[(off + LEAF_VALUE_BYTES) >>> 1] = op.valueBytes;
   } else if (op.kind === "prefix") {
-    frame.u8[off] = op.length;
+    frame.u8[off + PREFIX_LENGTH] = op.length;
   }
-  frame.setSlot(slot, type, off);
-  assert.equal(frame.bodyBytes(slot), size);
-  return slot;
+  assert.equal(frame.bodyBytes(off), size);
+  return off;
 }
 
 describe("Frame allocator under random node churn", () => {
@@ -512,7 +490,7 @@ describe("Frame allocator under random node churn", () => {
         fc.array(allocOp, { minLength: 1, maxLength: 150 }),
         (ops) => {
           const frame = createFrame(5);
-          const live: number[] = [frame.rootSlot];
+          const live: number[] = [frame.rootOff];
           const contents = new Map<number, Uint8Array>();
           let freedBytes = 0;
           let garbageBytes = 0;
@@ -520,45 +498,40 @@ describe("Frame allocator under random node churn", () => {
             if (op.kind === "free") {
               if (live.length <= 1) continue;
               const index = 1 + (op.pick % (live.length - 1));
-              const slot = live[index];
-              garbageBytes += frame.bodyBytes(slot);
-              freedBytes += frame.bodyBytes(slot);
-              frame.freeNode(slot);
-              contents.delete(slot);
+              const off = live[index];
+              garbageBytes += frame.bodyBytes(off);
+              freedBytes += frame.bodyBytes(off);
+              frame.freeNode(off);
+              contents.delete(off);
               live.splice(index, 1);
               continue;
             }
             const garbageBefore = frame.garbageBytes;
-            const slot = allocNode(frame, op);
-            if (slot === 0) continue;
+            const off = allocNode(frame, op);
+            if (off === 0) continue;
             garbageBytes -= garbageBefore - frame.garbageBytes;
-            live.push(slot);
-            const off = frame.offset(slot);
-            contents.set(
-              slot,
-              frame.u8.slice(off, off + frame.bodyBytes(slot)),
-            );
+            live.push(off);
+            contents.set(off, frame.u8.slice(off, off + frame.bodyBytes(off)));
           }
           assert.equal(frame.garbageBytes, garbageBytes, REPLAY);
           assert.ok(frame.garbageBytes <= freedBytes);
           assert.equal(frame.liveNodes, live.length, REPLAY);
           let liveBytes = 0;
           const spans: [number, number][] = [];
-          for (const slot of live) {
-            const off = frame.offset(slot);
-            const size = frame.bodyBytes(slot);
+          for (const off of live) {
+            const size = frame.bodyBytes(off);
             liveBytes += size;
             spans.push([off, off + size]);
             assert.ok(
               off >= DATA_START && off + size <= DATA_LIMIT,
-              `${REPLAY}: slot ${slot} in range`,
+              `${REPLAY}: body at ${off} in range`,
             );
-            const expected = contents.get(slot);
+            const expected = contents.get(off);
             if (expected !== undefined) {
               assert.deepEqual(
                 frame.u8.subarray(off, off + size),
                 expected,
-                `${REPLAY}: slot ${slot} body intact`,
+                `${REPLAY}: body at ${off} intact`,
               );
             }
           }

@@ -3,14 +3,15 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { createFrame, type Frame } from "../../src/frame/frame.ts";
 import {
+  initInner,
   innerAdd,
+  innerChildRef,
   innerCopy,
   innerCount,
   innerEnd,
   innerFind,
   innerNextByte,
   innerRemove,
-  innerReplace,
   setInnerEnd,
 } from "../../src/frame/inner.ts";
 import {
@@ -43,15 +44,20 @@ const BODY_BYTES: Record<number, number> = {
 const GUARD = 0xa5;
 const GUARD_BYTES = 64;
 
-/** A zeroed body of `nodeType` in a fresh frame, fenced by guard bytes. */
+/** An empty body of `nodeType` in a fresh frame, fenced by guard bytes. */
 function freshBody(nodeType: number): { frame: Frame; off: number } {
   const frame = createFrame(1);
   const bytes = BODY_BYTES[nodeType];
   const start = frame.alloc(bytes + 2 * GUARD_BYTES);
   frame.u8.fill(GUARD, start, start + bytes + 2 * GUARD_BYTES);
   const off = start + GUARD_BYTES;
-  frame.u8.fill(0, off, off + bytes);
+  initInner(frame, nodeType, off, bytes);
   return { frame, off };
+}
+
+/** A child body offset (8-aligned) made from a small number. */
+function child(n: number): number {
+  return n * 8;
 }
 
 /** Asserts nothing was written outside the body at `off`. */
@@ -87,7 +93,8 @@ function children(
   return out;
 }
 
-/** Asserts the node at `off` holds exactly `model` (byte -> slot). */
+/** Asserts the node at `off` holds exactly `model` (byte -> child
+ * offset). */
 function assertMatches(
   frame: Frame,
   nodeType: number,
@@ -157,15 +164,15 @@ describe("inner nodes: add, find, iterate, replace, remove", () => {
       if (!order.includes(0)) order[0] = 0;
       if (!order.includes(0xff)) order[1] = 0xff;
       for (const [i, byte] of order.entries()) {
-        const slot = 1000 + i;
-        innerAdd(frame, nodeType, off, byte, slot);
-        model.set(byte, slot);
+        innerAdd(frame, nodeType, off, byte, child(1000 + i));
+        model.set(byte, child(1000 + i));
         assertMatches(frame, nodeType, off, model, 0, `after adding ${byte}`);
       }
       for (const [i, byte] of order.entries()) {
         if (i % 3 !== 0) continue;
-        innerReplace(frame, nodeType, off, byte, 5000 + byte);
-        model.set(byte, 5000 + byte);
+        const ref = innerChildRef(frame, nodeType, off, byte);
+        frame.setTarget(ref, child(5000 + byte));
+        model.set(byte, child(5000 + byte));
       }
       assertMatches(frame, nodeType, off, model, 0, "after replacing");
       for (const byte of scrambledBytes(256, nodeType + 99)) {
@@ -175,29 +182,31 @@ describe("inner nodes: add, find, iterate, replace, remove", () => {
         assertMatches(frame, nodeType, off, model, 0, `after removing ${byte}`);
       }
       assert.ok(
-        frame.u8.subarray(off + 4, off + BODY_BYTES[nodeType]).every((b) =>
+        frame.u8.subarray(off + 1, off + BODY_BYTES[nodeType]).every((b) =>
           b === 0
         ),
         `${name}: an emptied body is all zero again`,
       );
+      assert.equal(frame.type(off), nodeType, `${name}: the type stays`);
     });
 
-    it(`${name}: the end-leaf slot is independent of the children`, () => {
+    it(`${name}: the end leaf is independent of the children`, () => {
       const { frame, off } = freshBody(nodeType);
       const model = new Map<number, number>();
-      setInnerEnd(frame, off, 0x2345);
-      assertMatches(frame, nodeType, off, model, 0x2345, "end only");
+      const end = child(0x2345);
+      setInnerEnd(frame, off, end);
+      assertMatches(frame, nodeType, off, model, end, "end only");
       for (const byte of [0, 0x41, 0xff]) {
-        innerAdd(frame, nodeType, off, byte, 700 + byte);
-        model.set(byte, 700 + byte);
+        innerAdd(frame, nodeType, off, byte, child(700 + byte));
+        model.set(byte, child(700 + byte));
       }
-      assertMatches(frame, nodeType, off, model, 0x2345, "end and children");
+      assertMatches(frame, nodeType, off, model, end, "end and children");
       innerRemove(frame, nodeType, off, 0);
       model.delete(0);
       setInnerEnd(frame, off, 0);
       assertMatches(frame, nodeType, off, model, 0, "end cleared");
-      setInnerEnd(frame, off, 9);
-      assertMatches(frame, nodeType, off, model, 9, "end set again");
+      setInnerEnd(frame, off, child(9));
+      assertMatches(frame, nodeType, off, model, child(9), "end set again");
     });
 
     it(`${name}: random add/remove sequences agree with a map`, () => {
@@ -209,11 +218,11 @@ describe("inner nodes: add, find, iterate, replace, remove", () => {
           (ops) => {
             const { frame, off } = freshBody(nodeType);
             const model = new Map<number, number>();
-            let nextSlot = 1;
+            let next = 1;
             for (const [adding, byte] of ops) {
               if (adding && !model.has(byte) && model.size < capacity) {
-                innerAdd(frame, nodeType, off, byte, nextSlot);
-                model.set(byte, nextSlot++);
+                innerAdd(frame, nodeType, off, byte, child(next));
+                model.set(byte, child(next++));
               } else if (!adding && model.has(byte)) {
                 innerRemove(frame, nodeType, off, byte);
                 model.delete(byte);
@@ -227,26 +236,26 @@ describe("inner nodes: add, find, iterate, replace, remove", () => {
     });
   }
 
-  it("innerReplace on a Node4/16 without that byte throws", () => {
-    for (const nodeType of [T_N4, T_N16]) {
+  it("innerChildRef names the child's field, and 0 for an absent byte", () => {
+    for (const nodeType of INNER_TYPES) {
       const { frame, off } = freshBody(nodeType);
-      innerAdd(frame, nodeType, off, 7, 70);
-      assert.throws(
-        () => innerReplace(frame, nodeType, off, 8, 80),
-        /no child 8/,
-      );
+      innerAdd(frame, nodeType, off, 7, child(70));
+      const ref = innerChildRef(frame, nodeType, off, 7);
+      assert.ok(ref > off && ref < off + BODY_BYTES[nodeType]);
+      assert.equal(frame.target(ref), child(70));
+      assert.equal(innerChildRef(frame, nodeType, off, 8), 0);
     }
   });
 
   it("Node48 reuses the position freed by a removal", () => {
     const { frame, off } = freshBody(T_N48);
     for (let byte = 0; byte < 48; byte++) {
-      innerAdd(frame, T_N48, off, byte * 5, 100 + byte);
+      innerAdd(frame, T_N48, off, byte * 5, child(100 + byte));
     }
     innerRemove(frame, T_N48, off, 50);
-    innerAdd(frame, T_N48, off, 251, 999);
+    innerAdd(frame, T_N48, off, 251, child(999));
     assert.equal(innerCount(frame, T_N48, off), 48);
-    assert.equal(innerFind(frame, T_N48, off, 251), 999);
+    assert.equal(innerFind(frame, T_N48, off, 251), child(999));
     assert.equal(innerFind(frame, T_N48, off, 50), 0);
     assertFenced(frame, T_N48, off);
   });
@@ -254,17 +263,18 @@ describe("inner nodes: add, find, iterate, replace, remove", () => {
   it("Node256 counts all 256 children (a u16 count)", () => {
     const { frame, off } = freshBody(T_N256);
     for (let byte = 255; byte >= 0; byte--) {
-      innerAdd(frame, T_N256, off, byte, byte + 1);
+      innerAdd(frame, T_N256, off, byte, child(byte + 1));
     }
     assert.equal(innerCount(frame, T_N256, off), 256);
     assert.equal(children(frame, T_N256, off).length, 256);
-    setInnerEnd(frame, off, 4242);
+    setInnerEnd(frame, off, child(4242));
     assert.equal(
       innerCount(frame, T_N256, off),
       256,
-      "end slot does not clobber the count",
+      "end leaf does not clobber the count",
     );
-    assert.equal(innerEnd(frame, off), 4242);
+    assert.equal(innerEnd(frame, off), child(4242));
+    assert.equal(frame.type(off), T_N256, "nor the type");
   });
 });
 
@@ -279,22 +289,22 @@ describe("innerCopy between sizes", () => {
     const from = freshBody(fromType);
     const model = new Map<number, number>();
     for (const [i, byte] of scrambledBytes(count, salt).entries()) {
-      innerAdd(from.frame, fromType, from.off, byte, 2000 + i);
-      model.set(byte, 2000 + i);
+      innerAdd(from.frame, fromType, from.off, byte, child(2000 + i));
+      model.set(byte, child(2000 + i));
     }
-    setInnerEnd(from.frame, from.off, 77);
+    setInnerEnd(from.frame, from.off, child(77));
     const frame = from.frame;
     const bytes = BODY_BYTES[toType];
     const start = frame.alloc(bytes + 2 * GUARD_BYTES);
     frame.u8.fill(GUARD, start, start + bytes + 2 * GUARD_BYTES);
     const toOff = start + GUARD_BYTES;
-    frame.u8.fill(0, toOff, toOff + bytes);
+    initInner(frame, toType, toOff, bytes);
     const source = frame.u8.slice(from.off, from.off + BODY_BYTES[fromType]);
     innerCopy(frame, fromType, from.off, toType, toOff);
     const context = `${NODE_TYPE_NAMES[fromType]} -> ${
       NODE_TYPE_NAMES[toType]
     } (${count})`;
-    assertMatches(frame, toType, toOff, model, 77, context);
+    assertMatches(frame, toType, toOff, model, child(77), context);
     assert.deepEqual(
       frame.u8.subarray(from.off, from.off + BODY_BYTES[fromType]),
       source,
@@ -302,7 +312,7 @@ describe("innerCopy between sizes", () => {
     );
   }
 
-  it("grows 4->16->48->256 from a full node, keeping children and the end slot", () => {
+  it("grows 4->16->48->256 from a full node, keeping children and the end leaf", () => {
     copyCheck(T_N4, T_N16, 4, 1);
     copyCheck(T_N16, T_N48, 16, 2);
     copyCheck(T_N48, T_N256, 48, 3);

@@ -11,8 +11,10 @@ import {
   H_F64_TREE_SEQ,
   H_FREE_HEADS,
   H_ROOT_COUNT,
+  H_ROOT_REF,
   HEADER_BYTES,
   INNER_CAPACITY,
+  INNER_COUNT,
   INNER_END,
   INNER_SHRINK_AT,
   MAX_ROOTS,
@@ -21,6 +23,7 @@ import {
   N16_KEYS,
   N256_BYTES,
   N256_CHILDREN,
+  N256_COUNT,
   N48_BYTES,
   N48_CHILDREN,
   N48_INDEX,
@@ -31,12 +34,10 @@ import {
   PREFIX_HEADER_BYTES,
   PREFIX_MAX_BYTES,
   RESERVE_BYTES,
+  ROOT_ENTRY_BYTES,
   ROOT_TABLE_OFFSET,
-  SLOT_COUNT,
-  SLOT_OFFSET_MASK,
-  SLOT_TABLE_OFFSET,
-  SLOT_TYPE_SHIFT,
   T_EMPTY_ROOT,
+  T_LEAF,
   T_N16,
   T_N256,
   T_N4,
@@ -47,20 +48,21 @@ describe("frame layout constants", () => {
   it("match the documented frame geometry", () => {
     assert.equal(FRAME_BYTES, 524288);
     assert.equal(HEADER_BYTES, 4096);
-    assert.equal(SLOT_TABLE_OFFSET, 4096);
-    assert.equal(DATA_START, 4096 + 10240 * 4);
+    assert.equal(DATA_START, 4096, "no slot table: data follows the header");
     assert.equal(DATA_LIMIT, FRAME_BYTES - RESERVE_BYTES);
     assert.equal(DATA_BYTES, FRAME_BYTES - DATA_START);
     assert.equal(DATA_START % 8, 0, "data area is 8-aligned");
   });
 
-  it("header regions do not overlap each other or the slot table", () => {
+  it("header regions do not overlap each other or the data area", () => {
     const lastU32FieldEnd = (H_CHECKSUM + 3) * 4;
     assert.ok(
       (H_ROOT_COUNT + 1) * 4 <= H_F64_TREE_SEQ * 8,
       "u32 fields end before the tree seq",
     );
     assert.ok(lastU32FieldEnd <= H_F64_TREE_SEQ * 8);
+    assert.equal(H_ROOT_REF % 2, 0, "the root reference is an aligned u16");
+    assert.ok(H_ROOT_REF + 2 <= H_ROOT_COUNT * 4);
     assert.ok(
       H_F64_TREE_SEQ * 8 + 8 <= (H_FREE_HEADS + 1) * 4,
       "seq before free heads",
@@ -71,23 +73,24 @@ describe("frame layout constants", () => {
       "free heads end before the root table",
     );
     assert.ok(
-      ROOT_TABLE_OFFSET + MAX_ROOTS * 8 <= HEADER_BYTES,
+      ROOT_TABLE_OFFSET + MAX_ROOTS * ROOT_ENTRY_BYTES <= HEADER_BYTES,
       "root table fits",
     );
     assert.equal(ROOT_TABLE_OFFSET % 8, 0, "root table entries are aligned");
   });
 
-  it("a slot entry can address every data byte and name every node type", () => {
-    assert.ok((FRAME_BYTES >>> 3) - 1 <= SLOT_OFFSET_MASK);
-    assert.ok(T_EMPTY_ROOT < 1 << (32 - SLOT_TYPE_SHIFT));
-    assert.ok(SLOT_COUNT - 1 <= SLOT_OFFSET_MASK, "free chain links fit");
-    assert.ok(SLOT_COUNT <= 0x10000, "child slots fit a u16");
+  it("a u16 reference (offset / 8) can address every body, and a type fits its byte", () => {
+    assert.ok((FRAME_BYTES >>> 3) - 1 <= 0xffff);
+    assert.ok(DATA_START >>> 3 > 0, "offset 0 (none) is never a body");
+    assert.ok(T_LEAF >= 1 && T_EMPTY_ROOT <= 0xff);
     assert.equal(NODE_TYPE_NAMES.length, T_EMPTY_ROOT + 1);
   });
 
   it("inner node fields fit their bodies", () => {
+    assert.equal(INNER_COUNT, 1, "the count follows the type byte");
     assert.equal(INNER_END, 2);
     assert.ok(N4_KEYS >= INNER_END + 2 && N4_KEYS + 4 <= N4_CHILDREN);
+    assert.ok(N256_COUNT >= INNER_END + 2 && N256_COUNT + 2 <= N256_CHILDREN);
     assert.ok(N4_CHILDREN + 4 * 2 <= N4_BYTES);
     assert.ok(
       N16_KEYS + 16 <= N16_CHILDREN && N16_CHILDREN + 16 * 2 <= N16_BYTES,

@@ -5,6 +5,7 @@ import {
   LEAF_HEADER_BYTES,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
+  T_LEAF,
 } from "../../src/frame/layout.ts";
 import {
   leafBytes,
@@ -46,12 +47,15 @@ describe("leaf bodies", () => {
       ),
       value,
     );
-    assert.equal(frame.u16[off >>> 1], key.length, "u16 key length @0");
+    assert.equal(frame.u8[off], T_LEAF, "u8 type @0");
+    assert.equal(frame.u8[off + 1], 0, "u8 zero @1");
+    assert.equal(frame.u16[(off >>> 1) + 1], key.length, "u16 key length @2");
     assert.equal(
-      frame.u16[(off >>> 1) + 1],
+      frame.u16[(off >>> 1) + 2],
       value.length,
-      "u16 value length @2",
+      "u16 value length @4",
     );
+    assert.equal(frame.u16[(off >>> 1) + 3], 0, "u16 zero @6");
     assert.equal(frame.f64[(off + 8) >>> 3], 12345, "f64 version @8");
     assert.ok(leafKeyEquals(frame, off, key, key.length));
   });

@@ -22,7 +22,13 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { HoltError } from "../../src/api/errors.ts";
-import { DATA_START, FRAME_BYTES, H_CHECKSUM } from "../../src/frame/layout.ts";
+import { crc32c } from "../../src/frame/crc32c.ts";
+import {
+  DATA_START,
+  FRAME_BYTES,
+  H_CHECKSUM,
+  H_FORMAT,
+} from "../../src/frame/layout.ts";
 import type { IoBackend } from "../../src/io/backend.ts";
 import { FileStore } from "../../src/store/file.ts";
 import {
@@ -186,7 +192,7 @@ for (const backendCase of await backendCases()) {
       const offsets = [
         0, // magic
         H_CHECKSUM * 4 + 2, // the checksum itself
-        DATA_START - 100, // slot table
+        DATA_START - 100, // root table
         DATA_START + 5000, // pattern bytes
         FRAME_BYTES - 1, // last byte
       ];
@@ -210,6 +216,29 @@ for (const backendCase of await backendCases()) {
         assert.equal(reader.readFrame(1).id, 1, `restored at offset ${offset}`);
         await reader.close();
       }
+    });
+
+    it("a frame of another format (format 1 had a slot table) is CORRUPTION", async () => {
+      const { store, dir } = await storeWith([0, 1]);
+      const location = store.locationOf(1)!;
+      await store.close();
+      const path = join(dir, "frames.dat");
+      const bytes = peek(path, location * FRAME_BYTES, FRAME_BYTES);
+      const view = new DataView(bytes.buffer, bytes.byteOffset);
+      view.setUint32(H_FORMAT * 4, 1, true);
+      view.setUint32(H_CHECKSUM * 4, 0, true);
+      view.setUint32(H_CHECKSUM * 4, crc32c(bytes), true);
+      const fd = openSync(path, "r+");
+      writeSync(fd, bytes, 0, FRAME_BYTES, location * FRAME_BYTES);
+      closeSync(fd);
+      const reader = await FileStore.open(dir, { backend, readOnly: true });
+      throwsCode(
+        () => reader.readFrame(1),
+        "CORRUPTION",
+        /frame 1 .*frame format 1, this build reads format 2/,
+      );
+      assert.equal(reader.readFrame(0).id, 0);
+      await reader.close();
     });
 
     it("a location holding another frame's bytes is CORRUPTION", async () => {
