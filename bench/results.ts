@@ -1,7 +1,7 @@
 /**
- * `--results`: writes the run's report as `bench/RESULTS.md` (with the
+ * `--results NAME`: writes the run's report as `bench/NAME.md` (with the
  * machine, the runtimes, the command and the fairness rules), its records
- * as `bench/results.jsonl`, and the ratio chart as `bench/ratios.svg`.
+ * as `bench/NAME.jsonl`, and the ratio chart as `bench/NAME.svg`.
  *
  * @module
  */
@@ -32,13 +32,18 @@ const FAIRNESS = `How the engines are run (bench/README.md has the details):
   LevelDB write) is shared by concurrent writers through the same group
   commit Holt uses. Deno KV has no barrier and is not in that table.`;
 
-/** Writes the three result files from `records`, `report` and the run's
- * command-line arguments. */
+/** Writes the result files named `name` from `records`, `report` and the
+ * run's command-line arguments; returns their paths, relative to the
+ * project. */
 export function writeResults(
   records: readonly CellRecord[],
   report: string,
   args: readonly string[],
-): void {
+  name: string,
+): string[] {
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+    throw new RangeError(`--results: not a plain file name: ${name}`);
+  }
   const runtimes = [...new Set(records.map((record) => record.runtime))];
   const chart = ratioChart(records);
   const markdown = [
@@ -54,15 +59,18 @@ export function writeResults(
     "",
     FAIRNESS,
     "",
-    ...(chart === undefined ? [] : ["![ratios](ratios.svg)", ""]),
+    ...(chart === undefined ? [] : [`![ratios](${name}.svg)`, ""]),
     report,
   ].join("\n");
-  writeFileSync(new URL("RESULTS.md", benchDir), markdown);
+  const written = [`${name}.md`, `${name}.jsonl`];
+  writeFileSync(new URL(`${name}.md`, benchDir), markdown);
   writeFileSync(
-    new URL("results.jsonl", benchDir),
+    new URL(`${name}.jsonl`, benchDir),
     records.map((record) => JSON.stringify(record)).join("\n") + "\n",
   );
   if (chart !== undefined) {
-    writeFileSync(new URL("ratios.svg", benchDir), chart);
+    writeFileSync(new URL(`${name}.svg`, benchDir), chart);
+    written.push(`${name}.svg`);
   }
+  return written.map((file) => `bench/${file}`);
 }

@@ -74,8 +74,9 @@ const USAGE = `usage: run.ts [options]
   --reps COUNT      timed repetitions per op (default 5)
   --batch-ms MS     target duration of one timed batch (default 100)
   --json            JSON lines to stdout instead of tables
-  --results         also write bench/RESULTS.md, bench/results.jsonl and
-                    bench/ratios.svg from this run
+  --results NAME    also write bench/NAME.md, bench/NAME.jsonl and
+                    bench/NAME.svg from this run (the committed full run is
+                    RESULTS, the 10M scale run SCALE)
   --regression      the regression check: Holt's ns/op over the floor's,
                     against bench/baseline.json (fixed settings; fails on a
                     large slowdown)
@@ -99,7 +100,8 @@ interface RunOptions {
   readonly batchMs: number;
   readonly json: boolean;
   readonly runtimes: readonly RuntimeName[];
-  readonly results: boolean;
+  /** Base name of the result files to write, if any. */
+  readonly results: string | undefined;
   readonly regression: boolean;
   readonly updateBaseline: boolean;
   readonly cell: boolean;
@@ -126,7 +128,7 @@ function parseOptions(args: readonly string[]): RunOptions {
       json: { type: "boolean", default: false },
       peers: { type: "boolean", default: false },
       runtime: { type: "string", default: currentRuntime() },
-      results: { type: "boolean", default: false },
+      results: { type: "string" },
       regression: { type: "boolean", default: false },
       "update-baseline": { type: "boolean", default: false },
       cell: { type: "boolean", default: false },
@@ -192,7 +194,7 @@ function parseOptions(args: readonly string[]): RunOptions {
     ...REGRESSION_SETTINGS,
     persistentOps: [],
     runtimes: [currentRuntime()],
-    results: false,
+    results: undefined,
     regression: true,
     updateBaseline: values["update-baseline"],
   };
@@ -344,11 +346,17 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
   }
   const report = renderReport(records, options.engines);
   if (!options.json) console.log(report);
-  if (options.results) {
-    writeResults(records, report, argv.slice(2));
-    console.error(
-      "wrote bench/RESULTS.md, bench/results.jsonl, bench/ratios.svg",
-    );
+  if (options.results !== undefined) {
+    for (
+      const path of writeResults(
+        records,
+        report,
+        argv.slice(2),
+        options.results,
+      )
+    ) {
+      console.error(`wrote ${path}`);
+    }
   }
 }
 
