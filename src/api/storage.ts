@@ -469,6 +469,8 @@ function backgroundPolicy(poolFrames: number): CheckpointPolicy {
   return {
     intervalMs: 100,
     walBytes: 16 * 1024 * 1024,
+    // A round writes no more frame bytes than the log grew since the last.
+    frameBytesPerLogByte: 1,
     dirtyFrames: Math.max(4, Math.floor(poolFrames / 2)),
   };
 }

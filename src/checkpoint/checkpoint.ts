@@ -20,6 +20,7 @@
  * @module
  */
 
+import { FRAME_BYTES } from "../frame/layout.ts";
 import type { FileStore } from "../store/file.ts";
 import type { BufferPool } from "../store/pool.ts";
 import type { WalWriter } from "../wal/writer.ts";
@@ -41,10 +42,54 @@ export interface CheckpointTarget {
 export interface CheckpointPolicy {
   /** How often the thresholds are checked, in milliseconds. */
   readonly intervalMs: number;
-  /** A round starts once the log holds this many bytes. */
+  /** A round starts once the log grew by this many bytes since the last
+   * round (or by more when many frames are dirty, see
+   * {@linkcode CheckpointPolicy.frameBytesPerLogByte}). */
   readonly walBytes: number;
+  /**
+   * Bound on a round's write amplification: a round rewrites every dirty
+   * frame whole, so with D dirty frames the log-growth trigger waits for
+   * `D * FRAME_BYTES / frameBytesPerLogByte` bytes of log growth.
+   */
+  readonly frameBytesPerLogByte: number;
   /** A round starts once this many frames are dirty. */
   readonly dirtyFrames: number;
+}
+
+/**
+ * Whether `policy` starts a background round now, the log having grown by
+ * `logGrowthBytes` since the last round with `dirtyFrames` frames dirty.
+ *
+ * Random writes dirty nearly every frame of a large tree, and a round
+ * rewrites each dirty frame whole (512 KiB, checksummed on the main
+ * thread); with a fixed log-growth trigger, fast writers paid many times
+ * their log volume in frame writes. Scaling the trigger with the dirty
+ * volume bounds that. The dirty-frames trigger still bounds the memory the
+ * dirty frames pin, and with it the log a replay may have to apply.
+ *
+ * @example
+ * ```ts
+ * import { checkpointDue } from "./checkpoint.ts";
+ * const policy = {
+ *   intervalMs: 100,
+ *   walBytes: 16 * 1024 * 1024,
+ *   frameBytesPerLogByte: 1,
+ *   dirtyFrames: 1000,
+ * };
+ * // 346 dirty frames are 173 MiB: 16 MiB of log growth is not enough.
+ * if (checkpointDue(policy, 16 * 1024 * 1024, 346)) throw new Error();
+ * if (!checkpointDue(policy, 173 * 1024 * 1024, 346)) throw new Error();
+ * ```
+ */
+export function checkpointDue(
+  policy: CheckpointPolicy,
+  logGrowthBytes: number,
+  dirtyFrames: number,
+): boolean {
+  if (dirtyFrames >= policy.dirtyFrames) return true;
+  const dirtyBytes = dirtyFrames * FRAME_BYTES;
+  return logGrowthBytes >=
+    Math.max(policy.walBytes, dirtyBytes / policy.frameBytesPerLogByte);
 }
 
 /** Checkpoint counters. */
@@ -108,11 +153,7 @@ export class Checkpointer {
       // is never truncated (something is always dirty), and its size alone
       // would start a round on every check.
       const logGrowth = (wal?.logBytes ?? 0) - this.#logBytesAtRound;
-      if (
-        logGrowth < policy.walBytes && pool.stats().dirty < policy.dirtyFrames
-      ) {
-        return;
-      }
+      if (!checkpointDue(policy, logGrowth, pool.stats().dirty)) return;
       // The error stays in stats(); the next round retries.
       this.checkpoint().catch(() => {});
     }, policy.intervalMs);

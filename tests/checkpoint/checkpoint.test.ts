@@ -1,0 +1,59 @@
+/**
+ * The background checkpointer's trigger (`checkpointDue` in
+ * `src/checkpoint/checkpoint.ts`): the log-growth threshold scales with
+ * the dirty volume, so a round never rewrites more frame bytes than
+ * `frameBytesPerLogByte` times the log's growth, while the fixed
+ * `walBytes` floor and the dirty-frames trigger stay as they were.
+ *
+ * @module
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  checkpointDue,
+  type CheckpointPolicy,
+} from "../../src/checkpoint/checkpoint.ts";
+import { FRAME_BYTES } from "../../src/frame/layout.ts";
+
+const MIB = 1024 * 1024;
+
+const POLICY: CheckpointPolicy = {
+  intervalMs: 100,
+  walBytes: 16 * MIB,
+  frameBytesPerLogByte: 1,
+  dirtyFrames: 1032,
+};
+
+describe("checkpointDue", () => {
+  it("starts a round at walBytes of growth while few frames are dirty", () => {
+    // 8 dirty frames are 4 MiB, below the 16 MiB floor.
+    assert.equal(checkpointDue(POLICY, 16 * MIB - 1, 8), false);
+    assert.equal(checkpointDue(POLICY, 16 * MIB, 8), true);
+    assert.equal(checkpointDue(POLICY, 16 * MIB, 0), true);
+    assert.equal(checkpointDue(POLICY, 0, 0), false);
+  });
+
+  it("waits for as much log growth as the dirty frames' bytes", () => {
+    // Random overwrites of a 1M-key tree dirty all of its ~346 frames.
+    const dirtyBytes = 346 * FRAME_BYTES;
+    assert.equal(checkpointDue(POLICY, 16 * MIB, 346), false);
+    assert.equal(checkpointDue(POLICY, dirtyBytes - 1, 346), false);
+    assert.equal(checkpointDue(POLICY, dirtyBytes, 346), true);
+  });
+
+  it("allows frameBytesPerLogByte frame bytes per log byte", () => {
+    const policy = { ...POLICY, frameBytesPerLogByte: 4 };
+    const dirtyBytes = 346 * FRAME_BYTES;
+    assert.equal(checkpointDue(policy, dirtyBytes / 4 - 1, 346), false);
+    assert.equal(checkpointDue(policy, dirtyBytes / 4, 346), true);
+    // The floor still holds when the scaled threshold is below it.
+    assert.equal(checkpointDue(policy, 16 * MIB - 1, 64), false);
+  });
+
+  it("starts a round at dirtyFrames whatever the log growth", () => {
+    assert.equal(checkpointDue(POLICY, 0, 1031), false);
+    assert.equal(checkpointDue(POLICY, 0, 1032), true);
+    assert.equal(checkpointDue(POLICY, 0, 5000), true);
+  });
+});
