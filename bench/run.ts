@@ -18,7 +18,7 @@
  */
 
 import { spawn } from "node:child_process";
-import { argv, exit } from "node:process";
+import process, { argv, exit } from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BENCH_MODES, type BenchMode } from "./engine.ts";
@@ -63,6 +63,8 @@ const USAGE = `usage: run.ts [options]
                     plus every peer with --peers)
   --ops LIST        ${OP_NAMES.join(",")} (default all of these),
                     and for persistent engines ${PERSISTENT_OP_NAMES.join(",")}
+  --persistent-at LIST  dataset:N cells (e.g. objstore:1000000) where the
+                    persistent-only operations run (default: every cell)
   --writers COUNT   concurrent writers of durable_put (default 64)
   --durable-batch-ms MS  target duration of one durable_put batch (default 500)
   --cold-ratio R    cold_get, bounded_preload: data frames per pool frame
@@ -89,6 +91,8 @@ interface RunOptions {
   readonly datasets: readonly DatasetName[];
   readonly ops: readonly OpName[];
   readonly persistentOps: readonly PersistentOpName[];
+  /** `dataset:N` cells the persistent-only phases run in (all: undefined). */
+  readonly persistentAt: readonly string[] | undefined;
   readonly engines: readonly string[];
   readonly modes: readonly BenchMode[];
   readonly writers: number;
@@ -121,6 +125,7 @@ function parseOptions(args: readonly string[]): RunOptions {
       writers: { type: "string", default: "64" },
       "durable-batch-ms": { type: "string", default: "500" },
       "cold-ratio": { type: "string", default: "10" },
+      "persistent-at": { type: "string" },
       "preload-yield": { type: "string", default: "0" },
       "preload-limit-s": { type: "string", default: "120" },
       reps: { type: "string", default: "5" },
@@ -166,6 +171,11 @@ function parseOptions(args: readonly string[]): RunOptions {
     datasets: oneOf("--dataset", splitList(values.dataset), DATASET_NAMES),
     ops: OP_NAMES.filter((op) => allOps.includes(op)),
     persistentOps: PERSISTENT_OP_NAMES.filter((op) => allOps.includes(op)),
+    persistentAt: values["persistent-at"] === undefined
+      ? undefined
+      : splitList(values["persistent-at"]).map((item) =>
+        item.replaceAll("_", "")
+      ),
     engines,
     modes,
     writers: positiveInteger("--writers", values.writers),
@@ -325,6 +335,7 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
     );
   }
   const records: CellRecord[] = [];
+  const failures: string[] = [];
   const startMs = performance.now();
   for (const [cellIndex, cell] of cells.entries()) {
     console.error(
@@ -332,19 +343,39 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
         formatMinutes(performance.now() - startMs)
       }] ${cell.runtime}: ${cellLabel(cell.spec)}`,
     );
-    const cellRecords = await runChildCell(cell);
+    let cellRecords: CellRecord[];
+    try {
+      cellRecords = await runChildCell(cell);
+    } catch (error) {
+      // One engine failing (a crash, a wrong answer) must not lose the
+      // other cells of a long run: it is reported, and the run fails at
+      // the end.
+      const reason = error instanceof Error ? error.message : String(error);
+      console.error(reason);
+      failures.push(reason);
+      cellRecords = [];
+    }
     if (options.json) {
       for (const record of cellRecords) console.log(JSON.stringify(record));
     }
     records.push(...cellRecords);
   }
+  if (failures.length > 0) process.exitCode = 1;
   if (options.regression) {
     const verdict = checkRegression(records, options.updateBaseline);
     console.log(verdict.report);
     if (!verdict.passed) exit(1);
     return;
   }
-  const report = renderReport(records, options.engines);
+  const report = renderReport(records, options.engines) +
+    (failures.length === 0 ? "" : [
+      "",
+      "### Failed cells",
+      "",
+      // The replay command names this machine's paths: stderr has it.
+      ...failures.map((reason) => `- ${reason.split("; replay:")[0]}`),
+      "",
+    ].join("\n"));
   if (!options.json) console.log(report);
   if (options.results !== undefined) {
     for (
@@ -376,7 +407,9 @@ function cellSpecs(options: RunOptions): CellSpec[] {
       for (const mode of options.modes) {
         // Persistent-only operations make no memory cell; a memory cell
         // with no operation left would only preload.
-        const persistentOps = mode === "persistent"
+        const persistentOps = mode === "persistent" &&
+            (options.persistentAt === undefined ||
+              options.persistentAt.includes(`${dataset}:${keyCount}`))
           ? options.persistentOps
           : [];
         if (options.ops.length === 0 && persistentOps.length === 0) continue;
