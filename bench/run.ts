@@ -18,6 +18,7 @@
  */
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import process, { argv, exit } from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -84,6 +85,11 @@ const USAGE = `usage: run.ts [options]
                     large slowdown)
   --update-baseline with --regression: write this run's ratios as the
                     new baseline
+  --merge LIST      run nothing: render the records of these JSON-lines files
+                    (a later file's cell replaces an earlier file's same
+                    runtime, dataset, N and engine), e.g. to redo one engine's
+                    cells of a full run; with --results
+  --note TEXT       with --results: a paragraph for the top of NAME.md
   --cell            internal: run exactly one cell in this process`;
 
 interface RunOptions {
@@ -108,6 +114,10 @@ interface RunOptions {
   readonly results: string | undefined;
   readonly regression: boolean;
   readonly updateBaseline: boolean;
+  /** JSON-lines files to render instead of running. */
+  readonly merge: readonly string[] | undefined;
+  /** A paragraph for the top of the results file. */
+  readonly note: string | undefined;
   readonly cell: boolean;
 }
 
@@ -136,6 +146,8 @@ function parseOptions(args: readonly string[]): RunOptions {
       results: { type: "string" },
       regression: { type: "boolean", default: false },
       "update-baseline": { type: "boolean", default: false },
+      merge: { type: "string" },
+      note: { type: "string" },
       cell: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -196,6 +208,8 @@ function parseOptions(args: readonly string[]): RunOptions {
     results: values.results,
     regression: false,
     updateBaseline: false,
+    merge: values.merge === undefined ? undefined : splitList(values.merge),
+    note: values.note,
     cell: values.cell,
   };
   if (!values.regression) return options;
@@ -324,7 +338,54 @@ function runChildCell({ runtime, spec }: ChildCell): Promise<CellRecord[]> {
   });
 }
 
+/** `--results NAME`: writes the result files of `records`. */
+function writeResultFiles(
+  options: RunOptions,
+  records: readonly CellRecord[],
+  report: string,
+): void {
+  if (options.results === undefined) return;
+  for (
+    const path of writeResults(
+      records,
+      report,
+      argv.slice(2),
+      options.results,
+      options.note,
+    )
+  ) {
+    console.error(`wrote ${path}`);
+  }
+}
+
+/** The identity of the cell a record belongs to. */
+function cellKey(record: CellRecord): string {
+  return `${record.runtime}|${record.dataset}|${record.keyCount}|${record.engine}`;
+}
+
+/** `--merge`: renders (and with `--results` writes) stored records. */
+function mergeRecords(options: RunOptions, files: readonly string[]): void {
+  const byCell = new Map<string, CellRecord[]>();
+  for (const file of files) {
+    const fileCells = new Map<string, CellRecord[]>();
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (line.trim() === "") continue;
+      const record = JSON.parse(line) as CellRecord;
+      const key = cellKey(record);
+      fileCells.set(key, [...(fileCells.get(key) ?? []), record]);
+    }
+    for (const [key, records] of fileCells) byCell.set(key, records);
+  }
+  const records = [...byCell.values()].flat();
+  const present = new Set(records.map((record) => record.engine));
+  const engines = Object.keys(ENGINES).filter((engine) => present.has(engine));
+  const report = renderReport(records, engines);
+  console.log(report);
+  writeResultFiles(options, records, report);
+}
+
 async function runOrchestrator(options: RunOptions): Promise<void> {
+  if (options.merge !== undefined) return mergeRecords(options, options.merge);
   const cells: ChildCell[] = [];
   for (const runtime of options.runtimes) {
     for (const spec of cellSpecs(options)) cells.push({ runtime, spec });
@@ -377,18 +438,7 @@ async function runOrchestrator(options: RunOptions): Promise<void> {
       "",
     ].join("\n"));
   if (!options.json) console.log(report);
-  if (options.results !== undefined) {
-    for (
-      const path of writeResults(
-        records,
-        report,
-        argv.slice(2),
-        options.results,
-      )
-    ) {
-      console.error(`wrote ${path}`);
-    }
-  }
+  writeResultFiles(options, records, report);
 }
 
 /** Elapsed time as whole minutes and seconds, for progress lines. */

@@ -40,9 +40,6 @@ interface EnvSync {
   sync(callback: (error?: Error) => void): void;
 }
 
-/** Puts per write transaction during preload. */
-const PRELOAD_CHUNK = 10_000;
-
 /** Opens an empty lmdb store in a new temporary directory. */
 export async function openLmdbEngine(options: EngineOptions): Promise<Engine> {
   if (options.mode !== "persistent") {
@@ -85,16 +82,19 @@ class LmdbEngine implements Engine {
     });
   }
 
+  /**
+   * One write transaction for the whole load. Loading 1M keys in random
+   * order as 100 transactions of 10,000 leaves LMDB a free list so large
+   * that every later commit rewrites it: 18-30 ms per `putSync` afterwards,
+   * against 28 us after a single-transaction load (measured at 1M).
+   */
   preload(keys: readonly BenchKey[], values: readonly Uint8Array[]): void {
     const db = this.#db;
-    for (let start = 0; start < keys.length; start += PRELOAD_CHUNK) {
-      const end = Math.min(keys.length, start + PRELOAD_CHUNK);
-      db.transactionSync(() => {
-        for (let keyIndex = start; keyIndex < end; keyIndex++) {
-          db.putSync(keys[keyIndex].bytes, values[keyIndex]);
-        }
-      });
-    }
+    db.transactionSync(() => {
+      for (let keyIndex = 0; keyIndex < keys.length; keyIndex++) {
+        db.putSync(keys[keyIndex].bytes, values[keyIndex]);
+      }
+    });
   }
 
   get(key: BenchKey): Uint8Array | undefined {
