@@ -32,7 +32,7 @@ export const REGRESSION_SETTINGS = {
 };
 
 /** A quotient may grow to this multiple of its baseline before failing. */
-export const REGRESSION_TOLERANCE = 3;
+export const REGRESSION_TOLERANCE = 5;
 
 /** The engine every quotient divides by. */
 const FLOOR_ENGINE = "floor";
