@@ -449,6 +449,33 @@ function formatMinutes(ms: number): string {
   }s`;
 }
 
+/** One cell of `options`: the (mode, dataset, N, engine) given, with the
+ * run's settings. */
+function cellSpec(
+  options: RunOptions,
+  mode: BenchMode,
+  dataset: DatasetName,
+  keyCount: number,
+  engine: string,
+  persistentOps: readonly PersistentOpName[],
+): CellSpec {
+  return {
+    mode,
+    dataset,
+    keyCount,
+    engine,
+    ops: options.ops,
+    persistentOps,
+    reps: options.reps,
+    batchMs: options.batchMs,
+    writers: options.writers,
+    durableBatchMs: options.durableBatchMs,
+    coldRatio: options.coldRatio,
+    preloadYield: options.preloadYield,
+    preloadLimitMs: options.preloadLimitMs,
+  };
+}
+
 /** The cells of one runtime, in run order. */
 function cellSpecs(options: RunOptions): CellSpec[] {
   const specs: CellSpec[] = [];
@@ -465,21 +492,9 @@ function cellSpecs(options: RunOptions): CellSpec[] {
         if (options.ops.length === 0 && persistentOps.length === 0) continue;
         for (const engine of options.engines) {
           if (!ENGINES[engine].modes.includes(mode)) continue;
-          specs.push({
-            mode,
-            dataset,
-            keyCount,
-            engine,
-            ops: options.ops,
-            persistentOps,
-            reps: options.reps,
-            batchMs: options.batchMs,
-            writers: options.writers,
-            durableBatchMs: options.durableBatchMs,
-            coldRatio: options.coldRatio,
-            preloadYield: options.preloadYield,
-            preloadLimitMs: options.preloadLimitMs,
-          });
+          specs.push(
+            cellSpec(options, mode, dataset, keyCount, engine, persistentOps),
+          );
         }
       }
     }
@@ -496,21 +511,14 @@ async function runThisCell(options: RunOptions): Promise<void> {
       "--cell takes exactly one dataset, N, mode and engine",
     );
   }
-  const spec: CellSpec = {
-    mode: options.modes[0],
-    dataset: options.datasets[0],
-    keyCount: options.keyCounts[0],
-    engine: options.engines[0],
-    ops: options.ops,
-    persistentOps: options.persistentOps,
-    reps: options.reps,
-    batchMs: options.batchMs,
-    writers: options.writers,
-    durableBatchMs: options.durableBatchMs,
-    coldRatio: options.coldRatio,
-    preloadYield: options.preloadYield,
-    preloadLimitMs: options.preloadLimitMs,
-  };
+  const spec = cellSpec(
+    options,
+    options.modes[0],
+    options.datasets[0],
+    options.keyCounts[0],
+    options.engines[0],
+    options.persistentOps,
+  );
   const label = cellLabel(spec);
   await runCell(
     spec,

@@ -583,14 +583,30 @@ export class FileStore {
       }
       fdatasyncNow(this.#framesFd, this.#framesPath);
     } catch (error) {
-      for (const location of locations) this.#releaseLocation(location);
-      throw asIoError(
-        error,
-        `writing ${frames.length} frames to ${
-          JSON.stringify(this.#framesPath)
-        }`,
-      );
+      throw this.#writeFailed(frames, locations, error);
     }
+    return this.#written(frames, locations, written);
+  }
+
+  /** Gives back the locations of a failed write; returns its error. */
+  #writeFailed(
+    frames: readonly Frame[],
+    locations: readonly number[],
+    error: unknown,
+  ): HoltError {
+    for (const location of locations) this.#releaseLocation(location);
+    return asIoError(
+      error,
+      `writing ${frames.length} frames to ${JSON.stringify(this.#framesPath)}`,
+    );
+  }
+
+  /** Records a finished write of `frames` at `locations` in `written`. */
+  #written(
+    frames: readonly Frame[],
+    locations: readonly number[],
+    written: Map<number, number>,
+  ): Map<number, number> {
     for (let index = 0; index < frames.length; index++) {
       written.set(frames[index].id, locations[index]);
     }
@@ -626,19 +642,9 @@ export class FileStore {
         });
       }
     } catch (error) {
-      for (const location of locations) this.#releaseLocation(location);
-      throw asIoError(
-        error,
-        `writing ${frames.length} frames to ${
-          JSON.stringify(this.#framesPath)
-        }`,
-      );
+      throw this.#writeFailed(frames, locations, error);
     }
-    for (let index = 0; index < frames.length; index++) {
-      written.set(frames[index].id, locations[index]);
-    }
-    this.#framesWritten += frames.length;
-    return written;
+    return this.#written(frames, locations, written);
   }
 
   async #commit(request: CommitRequest): Promise<void> {
