@@ -59,7 +59,6 @@ export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
       }
     }
     storage.append();
-    storage.settle();
   }
   for (const { art, ops } of trees) {
     for (const op of ops) {
@@ -76,6 +75,7 @@ export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
       }
     }
   }
+  storage.settle();
 }
 
 /** Applies a rename whose checks passed: `dst` gets `src`'s value at

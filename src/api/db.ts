@@ -314,9 +314,10 @@ export class DB {
     if (log !== undefined) {
       log.createTree(treeId, nameBytes);
       storage.append();
-      storage.settle();
     }
-    return this.#handle(this.#create(treeId, name));
+    const named = this.#create(treeId, name);
+    storage.settle();
+    return this.#handle(named);
   }
 
   /** A handle on tree `name`; `TREE_NOT_FOUND` when there is none. */
@@ -354,9 +355,9 @@ export class DB {
     if (log !== undefined) {
       log.dropTree(named.treeId);
       storage.append();
-      storage.settle();
     }
     this.#drop(named);
+    storage.settle();
   }
 
   /**

@@ -282,7 +282,8 @@ export class Storage {
   }
 
   /** Appends the record built in {@linkcode log} (whose next walSeq it
-   * assigns). Call before applying the mutation. */
+   * assigns). Call before applying the mutation, and
+   * {@linkcode settle} after. */
   append(): void {
     const wal = this.#wal!;
     wal.append(this.log!.finish(wal.lastSeq + 1, wal.salt));
@@ -294,6 +295,9 @@ export class Storage {
    * synchronous checkpoint when dirty frames pushed the pool past twice its
    * bound (a synchronous loop of writes leaves the background checkpointer
    * no turn).
+   *
+   * Call it only once the logged mutation is applied: the stall's image
+   * covers every record appended so far, and replay skips them.
    */
   settle(): void {
     if (this.#syncEach) this.#wal!.syncNow();

@@ -168,9 +168,9 @@ export class Tree {
     if (log !== undefined) {
       log.put(this.#treeId, version, bytes, keyBytes, value);
       storage.append();
-      storage.settle();
     }
     art.upsert(bytes, keyBytes, value, version);
+    storage.settle();
   }
 
   /** Logs and applies a delete of a key known to exist. */
@@ -180,9 +180,9 @@ export class Tree {
     if (log !== undefined) {
       log.delete(this.#treeId, bytes, keyBytes);
       storage.append();
-      storage.settle();
     }
     this.#art.erase(bytes, keyBytes);
+    storage.settle();
   }
 
   #versionOf(bytes: Uint8Array, keyBytes: number): number | undefined {
@@ -276,9 +276,9 @@ export class Tree {
         dstLength,
       );
       storage.append();
-      storage.settle();
     }
     applyRename(art, srcBytes, srcLength, dstBytes, dstLength, version);
+    storage.settle();
   }
 
   /** A fresh copy of the value under `key`, or undefined. */

@@ -651,6 +651,28 @@ for (const mode of MODES) {
     );
 
     it(
+      "SIGKILL right after a write stall: the stalled transaction survives (the stall's image covers it)",
+      SLOW,
+      async () => {
+        const path = join(root, "tx-stall");
+        const bulk = 40;
+        const child = await startDbChild("db-stall", {
+          path,
+          io,
+          count: 0,
+          bulk,
+          bufferPoolSize: 2,
+        });
+        const report = await child.kill();
+        const db = await dbAt(path);
+        assert.deepEqual(dbContents(db), txContentsAfter(report.acked, bulk));
+        assert.equal(db.stats().replayedRecords, 0, "the image covers all");
+        assert.ok(db.verify().ok);
+        await db.close();
+      },
+    );
+
+    it(
       "SIGKILL during sync: true transactions and checkpoints: the recovered state is a whole-transaction prefix covering every acknowledged one",
       SLOW,
       async () => {

@@ -318,7 +318,12 @@ export function dbContents(db: DB): DbContents {
 // ---- the child --------------------------------------------------------------
 
 /** What a child does. */
-export type DbChildScenario = "tree-batches" | "db-tx" | "db-drop" | "sm";
+export type DbChildScenario =
+  | "tree-batches"
+  | "db-tx"
+  | "db-stall"
+  | "db-drop"
+  | "sm";
 
 /** Arguments of the child scenarios (each uses some). */
 export interface DbChildArgs {
@@ -461,6 +466,29 @@ async function childDbTx(args: DbChildArgs): Promise<void> {
   }
 }
 
+/** Most transactions `db-stall` runs waiting for a write stall. */
+const STALL_LIMIT = 20_000;
+
+/**
+ * `db-stall`: transactions in one synchronous loop (no event-loop turn, so
+ * no background round) until one of them ends in a write stall, the
+ * synchronous checkpoint a writer runs once dirty frames pass twice the
+ * pool's bound. The stall syncs the log first, so every transaction so far
+ * is durable: READY reports their count and the child waits for its kill.
+ */
+async function childDbStall(args: DbChildArgs): Promise<void> {
+  const db = await DB.open(walOptions(args));
+  for (const name of TX_TREES) db.openOrCreateTree(name);
+  await db.sync();
+  let done = 0;
+  while (db.stats().checkpoints === 0) {
+    assert.ok(done < STALL_LIMIT, "no write stall happened");
+    runTx(db, ++done, args.bulk ?? 0);
+  }
+  print(`ACK ${done}`);
+  print(`READY ${JSON.stringify({ stats: db.stats() })}`);
+}
+
 /** `db-drop`: the names and contents the parent expects after the kill. */
 export const DROP_EXPECTED: DbContents = {
   doomed: [["fresh", "new life"]],
@@ -546,6 +574,7 @@ if (import.meta.main) {
   const run = {
     "tree-batches": childTreeBatches,
     "db-tx": childDbTx,
+    "db-stall": childDbStall,
     "db-drop": childDbDrop,
     "sm": childStateMachine,
   }[scenario];
