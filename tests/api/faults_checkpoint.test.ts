@@ -212,6 +212,59 @@ for (const ioCase of IO_CASES) {
         );
       }
 
+      it(
+        "a write stall whose frame write fails: the write that stalled succeeds, a later stall succeeds, nothing is lost",
+        { timeout: TEST_TIMEOUT_MS },
+        async () => {
+          const path = freshPath();
+          const backend = new FaultBackend(await makeBackend(ioCase.io));
+          const tree = await openTreeWith({
+            path,
+            io: ioCase.io,
+            bufferPoolSize: 2,
+            checkpoint: { background: false },
+          }, backend);
+          const value = (index: number) => `value ${index} `.padEnd(400, "x");
+          let written = 0;
+          // stats() walks the tree: look every 64 writes.
+          const writeUntil = (done: () => boolean) => {
+            do {
+              assert.ok(written < 200_000, "no write stall happened");
+              for (let step = 0; step < 64; step++) {
+                tree.put(
+                  `k/${String(written).padStart(6, "0")}`,
+                  value(written),
+                );
+                written++;
+              }
+            } while (!done());
+          };
+          try {
+            backend.inject({ op: "write", path: /frames\.dat$/ });
+            // A synchronous loop: only a write stall checkpoints here.
+            writeUntil(() => tree.stats().checkpointFailures === 1);
+            assert.equal(backend.fired.length, 1);
+            // The next write over the bound stalls again, and succeeds.
+            writeUntil(() => tree.stats().checkpoints >= 1);
+            assert.equal(tree.stats().checkpointFailures, 1);
+            await tree.sync();
+          } finally {
+            await tree.close();
+            backend.close();
+          }
+          const reopened = await Tree.open({ path, io: ioCase.io });
+          let count = 0;
+          for (const entry of reopened.scan("k/")) {
+            assert.equal(entry.kind, "key");
+            if (entry.kind !== "key") continue;
+            assert.equal(new TextDecoder().decode(entry.value), value(count));
+            count++;
+          }
+          assert.equal(count, written);
+          await reopened.close();
+        },
+      );
+
       for (const [index, phase] of LOG_PHASES.entries()) {
         it(
           `a failed ${phase.name}: the checkpoint rejects with IO, writes then throw IO, reads go on, reopen loses nothing`,
