@@ -6,6 +6,7 @@
  * @module
  */
 
+import { fstatSync } from "node:fs";
 import { platform } from "node:os";
 import { HoltError } from "../api/errors.ts";
 
@@ -37,6 +38,52 @@ export function runtimeKind(): RuntimeKind {
     }
   }
   return detectedRuntime;
+}
+
+/** Reads the hard-link count of one open file. */
+export interface LinkCounter {
+  /** The file's link count now: 0 once its last name was removed. */
+  count(): number;
+  /** Releases what the counter holds. */
+  close(): void;
+}
+
+/**
+ * A {@linkcode LinkCounter} for the file `path`, open as descriptor `fd`.
+ * Deno's `fs.fstatSync` builds a whole Node `Stats` object (about 30 us);
+ * there a second read-only handle on the same file answers through
+ * `FsFile.statSync` (about 3 us) instead. Elsewhere `fs.fstatSync(fd)` is
+ * cheap and used as it is.
+ *
+ * @example
+ * ```ts
+ * import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { linkCounter } from "./runtime.ts";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "holt-links-"));
+ * const path = join(dir, "file");
+ * writeFileSync(path, "x");
+ * const fd = openSync(path, "r");
+ * const links = linkCounter(path, fd);
+ * if (links.count() !== 1) throw new Error("one name");
+ * rmSync(path);
+ * if (links.count() !== 0) throw new Error("no name left");
+ * links.close();
+ * closeSync(fd);
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export function linkCounter(path: string, fd: number): LinkCounter {
+  if (runtimeKind() === "deno") {
+    const file = Deno.openSync(path, { read: true });
+    return {
+      count: () => file.statSync().nlink ?? 1,
+      close: () => file.close(),
+    };
+  }
+  return { count: () => fstatSync(fd).nlink, close: () => {} };
 }
 
 /**

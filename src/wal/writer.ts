@@ -29,6 +29,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { HoltError } from "../api/errors.ts";
 import { type IoBackend, ioError } from "../io/backend.ts";
+import { type LinkCounter, linkCounter } from "../runtime/runtime.ts";
 import {
   readU32,
   RECORD_HEADER_BYTES,
@@ -57,6 +58,9 @@ export interface WalOpenOptions {
   readonly onRecord?: (record: WalRecord) => void;
 }
 
+/** Microtask hops without a new caller after which a round starts. */
+const QUIET_HOPS = 4;
+
 /** Records up to this length are copied with a loop: cheaper than `set`. */
 const LOOP_COPY_BYTES = 64;
 
@@ -67,6 +71,8 @@ interface SyncRound {
   readonly reject: (error: unknown) => void;
   /** The file offset the round's fdatasync covers; set when it starts. */
   targetOffset: number;
+  /** `sync()` calls that joined the round before it started. */
+  waiters: number;
 }
 
 function newRound(): SyncRound {
@@ -79,7 +85,56 @@ function newRound(): SyncRound {
   // A round nobody awaits (its callers stopped listening) must not
   // surface as an unhandled rejection; the failure stays on the writer.
   promise.catch(() => {});
-  return { promise, resolve, reject, targetOffset: 0 };
+  return { promise, resolve, reject, targetOffset: 0, waiters: 0 };
+}
+
+/**
+ * When group-commit rounds start. A round normally collects every caller
+ * that comes before the event loop moves on. When the callers a round
+ * released take longer to come back (each appending its records) than an
+ * fdatasync takes, the disk idles while they work and they idle while it
+ * syncs; then the next round starts as soon as half of them joined, and
+ * the other half append while its fdatasync runs: two rounds alternate,
+ * each overlapping the other's callers.
+ */
+class RoundPacer {
+  /** Callers at which a round starts at once while none is in flight. */
+  threshold = Infinity;
+  /** When the last round released its callers; -1 once measured. */
+  #releasedAt = -1;
+  /** Callers that joined a round since then. */
+  #joined = 0;
+  /** How long a released caller took to come back, per caller. */
+  #callerMs = 0;
+  /** When the round in flight started. */
+  #startedAt = 0;
+
+  /** A caller joined the next round. */
+  joined(): void {
+    this.#joined++;
+  }
+
+  /** A round's fdatasync starts; see `WalWriter.#startRound`. */
+  started(collected: boolean): void {
+    const now = performance.now();
+    if (collected && this.#releasedAt >= 0 && this.#joined > 0) {
+      this.#callerMs = (now - this.#releasedAt) / this.#joined;
+      this.#releasedAt = -1;
+    }
+    this.#startedAt = now;
+  }
+
+  /** The round in flight finished; `outstanding` callers waited on it and
+   * on the next round. */
+  finished(outstanding: number): void {
+    const now = performance.now();
+    const syncMs = now - this.#startedAt;
+    this.threshold = outstanding >= 2 && syncMs < this.#callerMs * outstanding
+      ? Math.ceil(outstanding / 2)
+      : Infinity;
+    this.#releasedAt = now;
+    this.#joined = 0;
+  }
 }
 
 /** A fresh random u32 that differs from `previous`. */
@@ -127,6 +182,7 @@ export class WalWriter {
   readonly recovery: WalReadResult;
   readonly #backend: IoBackend;
   readonly #fd: number;
+  readonly #links: LinkCounter;
   #journal: Uint8Array = new Uint8Array(WAL_JOURNAL_BYTES);
   #journalBytes = 0;
   /** The file offset where the journal's bytes will land. */
@@ -140,6 +196,7 @@ export class WalWriter {
   #walRecords = 0;
   #walSyncs = 0;
   #drainQueued = false;
+  readonly #pacer = new RoundPacer();
   #inFlight: SyncRound | undefined;
   #nextRound: SyncRound | undefined;
   /** Bumped by truncate: a round started before it must not move `#durableOffset`. */
@@ -164,6 +221,7 @@ export class WalWriter {
     this.recovery = recovery;
     this.#backend = backend;
     this.#fd = fd;
+    this.#links = linkCounter(path, fd);
     this.#writtenOffset = recovery.validBytes;
     this.#durableOffset = recovery.validBytes;
     this.#baseSeq = recovery.baseSeq;
@@ -353,7 +411,7 @@ export class WalWriter {
   #checkLinked(): void {
     let links: number;
     try {
-      links = fs.fstatSync(this.#fd).nlink;
+      links = this.#links.count();
     } catch (error) {
       throw this.#fail(error);
     }
@@ -371,10 +429,12 @@ export class WalWriter {
 
   /**
    * Resolves when every record appended before the call is on stable
-   * storage. Concurrent callers share one fdatasync: the first call of a
-   * round queues it for the end of the current task, so all callers of
-   * that task join it; callers that come while it is in flight join the
-   * next round. Rejects with `IO` when a write or the fdatasync fails.
+   * storage. Concurrent callers share one fdatasync: a round starts once
+   * the callers running now have joined it (a few microtask hops without a
+   * new one); callers that come while a round is in flight join the next
+   * one. Under load that would leave the disk idle, a round starts when
+   * half of the callers have joined instead (see `RoundPacer`). Rejects
+   * with `IO` when a write or the fdatasync fails.
    */
   sync(): Promise<void> {
     try {
@@ -395,9 +455,38 @@ export class WalWriter {
     let round = this.#nextRound;
     if (round === undefined) {
       round = this.#nextRound = newRound();
-      if (inFlight === undefined) queueMicrotask(this.#startRound);
+      if (inFlight === undefined) this.#startWhenQuiet(round);
+    }
+    round.waiters++;
+    this.#pacer.joined();
+    if (inFlight === undefined && round.waiters >= this.#pacer.threshold) {
+      this.#startRound(true);
     }
     return round.promise;
+  }
+
+  /**
+   * Starts `round` once the callers running now have had their turn to
+   * join it: after microtask hops in which no caller joined, since the
+   * callers a finished round released resume a few promise reactions
+   * deep. A round that reaches the pacer's threshold starts at once
+   * instead.
+   */
+  #startWhenQuiet(round: SyncRound): void {
+    let seen = round.waiters;
+    let quietHops = 0;
+    const hop = () => {
+      if (this.#nextRound !== round || this.#inFlight !== undefined) return;
+      if (round.waiters !== seen) {
+        seen = round.waiters;
+        quietHops = 0;
+      } else if (++quietHops >= QUIET_HOPS) {
+        this.#startRound(true);
+        return;
+      }
+      queueMicrotask(hop);
+    };
+    queueMicrotask(hop);
   }
 
   /**
@@ -465,7 +554,7 @@ export class WalWriter {
     if (this.#journal.length > WAL_JOURNAL_BYTES && this.#journalBytes === 0) {
       this.#journal = new Uint8Array(WAL_JOURNAL_BYTES);
     }
-    this.#startRound();
+    this.#startRound(false);
   }
 
   /**
@@ -495,6 +584,7 @@ export class WalWriter {
     this.#closed = true;
     this.#journalBytes = 0;
     try {
+      this.#links.close();
       this.#backend.closeFile(this.#fd);
     } catch (error) {
       if (this.#failure === undefined) throw error;
@@ -548,7 +638,9 @@ export class WalWriter {
     this.#journal = grown;
   }
 
-  readonly #startRound = (): void => {
+  /** Starts the next round's fdatasync; `collected` when its callers came
+   * back after the last round released them (not at the release itself). */
+  #startRound(collected: boolean): void {
     const round = this.#nextRound;
     if (round === undefined || this.#inFlight !== undefined || this.#fenced) {
       return;
@@ -575,6 +667,7 @@ export class WalWriter {
     }
     round.targetOffset = targetOffset;
     this.#inFlight = round;
+    this.#pacer.started(collected);
     const generation = this.#generation;
     this.#fdatasync().then(() => {
       try {
@@ -588,13 +681,17 @@ export class WalWriter {
         this.#durableOffset = Math.max(this.#durableOffset, targetOffset);
         this.#inFlight = undefined;
       }
+      const next = this.#nextRound;
+      this.#pacer.finished(round.waiters + (next?.waiters ?? 0));
       round.resolve();
-      this.#startRound();
+      if (next === undefined) return;
+      if (next.waiters >= this.#pacer.threshold) this.#startRound(false);
+      else this.#startWhenQuiet(next);
     }, (error: unknown) => {
       if (generation === this.#generation) this.#inFlight = undefined;
       round.reject(error);
     });
-  };
+  }
 
   /** One asynchronous fdatasync of the log; a failure fails the writer. */
   #fdatasync(): Promise<void> {

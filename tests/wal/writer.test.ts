@@ -217,12 +217,41 @@ for (const backendCase of backendCases) {
       assert.equal(readWal(wal.path, io).lastSeq, 64);
     });
 
+    it("callers slower to come back than an fdatasync split into two alternating rounds", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      const before = wal.walSyncs;
+      const clients = 64;
+      const iterations = 10;
+      const workMs = 0.5;
+      await Promise.all(Array.from({ length: clients }, async () => {
+        for (let iteration = 0; iteration < iterations; iteration++) {
+          // A caller's own work before its next write: 64 of them take
+          // 32 ms, far longer than an fdatasync.
+          const until = performance.now() + workMs;
+          while (performance.now() < until) { /* working */ }
+          appendSample(wal);
+          await wal.sync();
+        }
+      }));
+      // Round 1 takes all 64 callers, and so does round 2 (the first that
+      // measures how long callers take to come back). From then on half
+      // of the released callers start a round and the other half work
+      // during its fdatasync: 1 + 1 + 512 / 32 rounds. Without the split
+      // there would be 10.
+      const syncs = wal.walSyncs - before;
+      assert.ok(syncs >= 16 && syncs <= 19, `${syncs} fdatasyncs`);
+      await wal.close();
+      assert.equal(readWal(wal.path, io).lastSeq, clients * iterations);
+    });
+
     it("callers arriving during a sync wait for the next round", async () => {
       const wal = await WalWriter.open(freshStore(), io);
       appendSample(wal);
       const before = wal.walSyncs;
       const first = wal.sync();
-      await Promise.resolve(); // the round starts at the end of this task
+      // The round starts once this task's callers had their turn: a few
+      // microtask hops (its fdatasync completes in a later macrotask).
+      for (let hop = 0; hop < 8; hop++) await Promise.resolve();
       assert.equal(wal.walSyncs - before, 1, "first round in flight");
       const late = appendSample(wal);
       const order: string[] = [];
