@@ -222,11 +222,11 @@ for (const backendCase of backendCases) {
       const before = wal.walSyncs;
       const clients = 64;
       const iterations = 10;
-      const workMs = 0.5;
+      const workMs = 1;
       await Promise.all(Array.from({ length: clients }, async () => {
         for (let iteration = 0; iteration < iterations; iteration++) {
           // A caller's own work before its next write: 64 of them take
-          // 32 ms, far longer than an fdatasync.
+          // 64 ms, far longer than an fdatasync.
           const until = performance.now() + workMs;
           while (performance.now() < until) { /* working */ }
           appendSample(wal);
@@ -236,10 +236,11 @@ for (const backendCase of backendCases) {
       // Round 1 takes all 64 callers, and so does round 2 (the first that
       // measures how long callers take to come back). From then on half
       // of the released callers start a round and the other half work
-      // during its fdatasync: 1 + 1 + 512 / 32 rounds. Without the split
-      // there would be 10.
+      // during its fdatasync: 1 + 1 + 512 / 32 rounds (a few fewer if an
+      // fdatasync ever outlasts the callers' work). Without the split there
+      // would be 10.
       const syncs = wal.walSyncs - before;
-      assert.ok(syncs >= 16 && syncs <= 19, `${syncs} fdatasyncs`);
+      assert.ok(syncs >= 14 && syncs <= 19, `${syncs} fdatasyncs`);
       await wal.close();
       assert.equal(readWal(wal.path, io).lastSeq, clients * iterations);
     });
