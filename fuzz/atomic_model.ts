@@ -26,6 +26,24 @@ import fc from "fast-check";
 import { pathKeyArb } from "../tests/helpers/arbitraries.ts";
 import { type AtomicBatch, HoltError, Tree, type View } from "../mod.ts";
 import {
+  caughtError,
+  checkSession,
+  type DelimiterArg,
+  expectError,
+  isAscii,
+  type KeyArg,
+  keyArgArb,
+  keyInput,
+  replayLine,
+  type ScanArgs,
+  scanOptions,
+  scanSpec,
+  seedArg,
+  showScanArgs,
+  showValue,
+  type ValueArg,
+} from "./common.ts";
+import {
   type AnyScanEntry,
   binaryString,
   compareBytes,
@@ -188,58 +206,17 @@ type AtomicCommand = fc.ICommand<Model, Real, void | Promise<void>>;
 /** A command that runs synchronously, as a view's callback needs. */
 type SyncCommand = fc.Command<Model, Real>;
 
-/** A key argument: its bytes, and whether to pass it as a string. */
-type KeyArg = { bytes: Uint8Array; asString: boolean };
-
-/** A value argument: bytes or a string, as passed to the tree. */
-type ValueArg = { input: Uint8Array | string };
-
-/** A delimiter argument; `byte` is undefined for an invalid one. */
-type DelimiterArg = { value: string | number; byte: number | undefined };
-
-/** Scan options as generated. */
-type ScanArgs = {
-  prefix: Uint8Array | undefined;
-  startAfter: KeyArg | undefined;
-  delimiter: DelimiterArg | undefined;
-  limit: number | undefined;
-};
-
 /** How a conditional command picks the version it passes. */
 type VersionPick = {
   kind: "current" | "stale" | "other" | "future";
   index: number;
 };
 
-function keyInput(key: KeyArg): Uint8Array | string {
-  return key.asString ? binaryString(key.bytes) : key.bytes;
-}
-
 function showKey(key: KeyArg): string {
   const shown = key.bytes.length > 40
     ? `${showBytes(key.bytes.subarray(0, 12))}..(${key.bytes.length}B)`
     : showBytes(key.bytes);
   return key.asString ? JSON.stringify(shown) : `b"${shown}"`;
-}
-
-function showValue(value: ValueArg): string {
-  const bytes = toBytes(value.input);
-  return typeof value.input === "string"
-    ? `str(${bytes.length}B)`
-    : `bytes(${bytes.length}B)`;
-}
-
-function showScanArgs(args: ScanArgs): string {
-  const parts: string[] = [];
-  if (args.prefix !== undefined) parts.push(`prefix ${showBytes(args.prefix)}`);
-  if (args.startAfter !== undefined) {
-    parts.push(`startAfter ${showKey(args.startAfter)}`);
-  }
-  if (args.delimiter !== undefined) {
-    parts.push(`delimiter ${JSON.stringify(args.delimiter.value)}`);
-  }
-  if (args.limit !== undefined) parts.push(`limit ${args.limit}`);
-  return parts.join(", ");
 }
 
 /** The error codes a key argument must raise, none when it is valid. */
@@ -253,52 +230,8 @@ function valueErrors(value: ValueArg): string[] {
   return toBytes(value.input).length > MAX_BYTES ? ["VALUE_TOO_LONG"] : [];
 }
 
-function scanSpec(args: ScanArgs): ScanSpec {
-  return {
-    prefix: args.prefix,
-    startAfter: args.startAfter?.bytes,
-    delimiterByte: args.delimiter?.byte,
-    limit: args.limit,
-  };
-}
-
-function scanOptions(args: ScanArgs) {
-  return {
-    ...(args.startAfter === undefined
-      ? {}
-      : { startAfter: keyInput(args.startAfter) }),
-    ...(args.delimiter === undefined
-      ? {}
-      : { delimiter: args.delimiter.value }),
-    ...(args.limit === undefined ? {} : { limit: args.limit }),
-  };
-}
-
 function delimiterIsValid(args: ScanArgs): boolean {
   return args.delimiter === undefined || args.delimiter.byte !== undefined;
-}
-
-/** Runs `action`, which must throw a `HoltError` with one of `codes`. */
-function expectError(
-  codes: readonly string[],
-  action: () => unknown,
-  what: string,
-): void {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof HoltError && codes.includes(error.code)) return;
-    throw new assert.AssertionError({
-      message: `${what}: expected HoltError ${codes.join("|")}, got ${
-        error instanceof HoltError
-          ? `${error.code}: ${error.message}`
-          : String(error)
-      }`,
-    });
-  }
-  assert.fail(
-    `${what}: expected HoltError ${codes.join("|")}, returned normally`,
-  );
 }
 
 /** Asserts the tree holds exactly what the model holds for `key`. */
@@ -697,7 +630,7 @@ class ScanCommand implements SyncCommand {
   }
   toString(): string {
     return `${this.withValues ? "scan" : "scanKeys"}(${
-      showScanArgs(this.args)
+      showScanArgs(this.args, showKey)
     })`;
   }
 }
@@ -734,7 +667,9 @@ class VisitKeysCommand implements SyncCommand {
     assert.equal(count, seen.length, `${this} count`);
   }
   toString(): string {
-    return `visitKeys(${showScanArgs(this.args)}, stopAfter ${this.stopAfter})`;
+    return `visitKeys(${
+      showScanArgs(this.args, showKey)
+    }, stopAfter ${this.stopAfter})`;
   }
 }
 
@@ -812,7 +747,7 @@ class CursorOpenCommand implements SyncCommand {
   }
   toString(): string {
     return `openCursor(${this.withValues ? "scan" : "scanKeys"}, ${
-      showScanArgs(this.args)
+      showScanArgs(this.args, showKey)
     })`;
   }
 }
@@ -1066,33 +1001,6 @@ function firstErrors(...lists: string[][]): string[] {
 }
 
 /**
- * Runs a batch method that must throw a `HoltError` with one of `codes`.
- * Returns the error, for the caller to rethrow (it escapes the callback) or
- * swallow.
- */
-function batchError(
-  codes: readonly string[],
-  action: () => void,
-  what: string,
-): HoltError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof HoltError && codes.includes(error.code)) return error;
-    throw new assert.AssertionError({
-      message: `${what}: expected HoltError ${codes.join("|")}, got ${
-        error instanceof HoltError
-          ? `${error.code}: ${error.message}`
-          : String(error)
-      }`,
-    });
-  }
-  assert.fail(
-    `${what}: expected HoltError ${codes.join("|")}, returned normally`,
-  );
-}
-
-/**
  * One `tree.atomic` call whose callback performs generated ops. The model
  * projects each op as the batch must (guards see the batch's own earlier
  * writes; every write takes the next version), knows at each op whether it
@@ -1191,7 +1099,7 @@ class BatchCommand implements SyncCommand {
     };
     /** The op must throw `codes` now; the error escapes the callback. */
     const escape = (codes: string[], action: () => void, what: string) => {
-      run.escaped = batchError(codes, action, what);
+      run.escaped = caughtError(codes, action, what);
       throw run.escaped;
     };
     switch (op.kind) {
@@ -1310,7 +1218,7 @@ class BatchCommand implements SyncCommand {
             ? ["NOT_FOUND", "ALREADY_EXISTS"]
             : ["NOT_FOUND"];
           run.failed = true;
-          if (op.catchError) batchError(codes, call, what);
+          if (op.catchError) caughtError(codes, call, what);
           else escape(codes, call, what);
           return;
         }
@@ -1660,7 +1568,7 @@ class ViewCommand implements SyncCommand {
         const prefix = resolveViewPrefix(run, step.prefix);
         const args = resolveViewScanArgs(run, prefix, step.args);
         const what = `view.${step.withValues ? "scan" : "scanKeys"}(${
-          showScanArgs(args)
+          showScanArgs(args, showKey)
         })`;
         run.lines.push(what);
         model.tally.viewReads++;
@@ -1681,7 +1589,7 @@ class ViewCommand implements SyncCommand {
         const prefix = resolveViewPrefix(run, step.prefix);
         const args = resolveViewScanArgs(run, prefix, step.args);
         const what = `view.visitKeys(${
-          showScanArgs(args)
+          showScanArgs(args, showKey)
         }, stopAfter ${step.stopAfter})`;
         run.lines.push(what);
         model.tally.viewReads++;
@@ -1706,7 +1614,7 @@ class ViewCommand implements SyncCommand {
         const args = resolveViewScanArgs(run, prefix, step.args);
         const what = `view iterator #${run.iterators.length} ${
           step.withValues ? "scan" : "scanKeys"
-        }(${showScanArgs(args)})`;
+        }(${showScanArgs(args, showKey)})`;
         run.lines.push(`${what}, ${step.steps} steps`);
         model.tally.viewReads++;
         const open = () =>
@@ -1817,7 +1725,7 @@ function showViewStep(step: ViewStep): string {
             : step.args.startAfter.bytes,
           asString: step.args.startAfter.asString,
         },
-      });
+      }, showKey);
       const name = step.kind === "visit"
         ? "visitKeys"
         : step.withValues
@@ -2002,17 +1910,6 @@ const keyBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   { weight: 2, arbitrary: longBytesArb },
   { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
 );
-
-function isAscii(bytes: Uint8Array): boolean {
-  return bytes.every((byte) => byte < 0x80);
-}
-
-function keyArgArb(bytesArb: fc.Arbitrary<Uint8Array>): fc.Arbitrary<KeyArg> {
-  return fc.tuple(bytesArb, fc.boolean()).map(([bytes, wantString]) => ({
-    bytes,
-    asString: wantString && isAscii(bytes),
-  }));
-}
 
 const keyArb = keyArgArb(keyBytesArb);
 
@@ -2518,21 +2415,10 @@ const fileSetupArb = fc.record({
 
 /** The one-line command that replays a session or one failing case. */
 export function replayCommand(options: AtomicModelOptions): string {
-  const parts = [
-    "deno run -A fuzz/atomic_model.ts",
-    `--runs ${options.runs}`,
-    `--seed ${options.seed}`,
-  ];
-  if (options.store !== undefined) parts.push(`--store ${options.store}`);
-  if (options.maxCommands !== undefined) {
-    parts.push(`--max-commands ${options.maxCommands}`);
-  }
-  if (options.tmpDir !== undefined) parts.push(`--tmp-dir '${options.tmpDir}'`);
-  if (options.path !== undefined) parts.push(`--path '${options.path}'`);
-  if (options.replayPath !== undefined) {
-    parts.push(`--replay-path '${options.replayPath}'`);
-  }
-  return parts.join(" ");
+  const flags = [];
+  if (options.store !== undefined) flags.push(`--store ${options.store}`);
+  if (options.tmpDir !== undefined) flags.push(`--tmp-dir '${options.tmpDir}'`);
+  return replayLine("fuzz/atomic_model.ts", options, flags);
 }
 
 /**
@@ -2635,34 +2521,13 @@ async function runStore(
       }
     },
   );
-  const details = await fc.check(property, {
-    numRuns: options.runs,
-    seed: options.seed,
-    ...(options.path === undefined ? {} : { path: options.path }),
-  });
-  if (details.failed) {
-    const replayPath = /replayPath="([^"]*)"/.exec(
-      String(details.counterexample?.[0]),
-    )?.[1];
-    const session = {
-      ...options,
-      store,
-      path: undefined,
-      replayPath: undefined,
-    };
-    const replay = {
-      ...session,
-      path: details.counterexamplePath ?? undefined,
-      replayPath,
-    };
-    throw new Error(
-      `atomic_model (${store} store) failed with seed ${options.seed}\n` +
-        `${fc.defaultReportMessage(details)}\n` +
-        `error: ${describeError(details.errorInstance)}\n` +
-        `replay the session: ${replayCommand(session)}\n` +
-        `replay the shrunk case: ${replayCommand(replay)}`,
-    );
-  }
+  const details = await checkSession(
+    `atomic_model (${store} store)`,
+    property,
+    { ...options, store },
+    0,
+    replayCommand,
+  );
   return {
     store,
     runs: details.numRuns,
@@ -2671,16 +2536,6 @@ async function runStore(
     ...tally,
     ...(uringSkipped === undefined ? {} : { uringSkipped }),
   };
-}
-
-/** The message and first stack frames of a failure. */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  // The stack repeats the message (annotated after the throw): keep frames.
-  const stack = (error.stack ?? "").split("\n")
-    .filter((line) => line.trimStart().startsWith("at "))
-    .slice(0, 5).join("\n");
-  return `${error.message}\n${stack}`;
 }
 
 /** One line of what a store's session exercised. */
@@ -2721,9 +2576,7 @@ async function main(): Promise<void> {
     },
   });
   const runs = Number(values.runs);
-  const seed = values.seed === undefined
-    ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
-    : Number(values.seed);
+  const seed = seedArg(values.seed);
   const maxCommands = values["max-commands"] === undefined
     ? undefined
     : Number(values["max-commands"]);

@@ -31,11 +31,25 @@ import {
   type Tree,
 } from "../mod.ts";
 import {
+  checkSession,
+  expectError,
+  type KeyArg as PlainKeyArg,
+  keyArgArb,
+  keyInput,
+  replayLine,
+  type ScanArgs as CommonScanArgs,
+  scanOptions,
+  scanSpec,
+  seedArg,
+  showScanArgs,
+  showValue,
+  type ValueArg,
+} from "./common.ts";
+import {
   type AnyScanEntry,
   binaryString,
   concatBytes,
   equalBytes,
-  type ScanSpec,
   showBytes,
   showEntries,
   SortedOracle,
@@ -148,13 +162,10 @@ type Real = {
 
 type DbCommand = fc.AsyncCommand<Model, Real>;
 
-/** A key argument: its bytes, and whether to pass it as a string; with
- * `existing`, a key the tree holds when the op runs (the `existing`-th in
- * order), falling back to `bytes` when the tree is empty. */
-type KeyArg = { bytes: Uint8Array; asString: boolean; existing?: number };
-
-/** A value argument, as passed. */
-type ValueArg = { input: Uint8Array | string };
+/** A key argument; with `existing`, a key the tree holds when the op runs
+ * (the `existing`-th in order), falling back to `bytes` when the tree is
+ * empty. */
+type KeyArg = PlainKeyArg & { existing?: number };
 
 /** How a conditional op picks the version it passes. */
 type VersionPick = {
@@ -162,17 +173,8 @@ type VersionPick = {
   index: number;
 };
 
-/** Scan options as generated; `delimiter.byte` is undefined when invalid. */
-type ScanArgs = {
-  prefix: Uint8Array | undefined;
-  startAfter: KeyArg | undefined;
-  delimiter: { value: string | number; byte: number | undefined } | undefined;
-  limit: number | undefined;
-};
-
-function keyInput(key: KeyArg): Uint8Array | string {
-  return key.asString ? binaryString(key.bytes) : key.bytes;
-}
+/** Scan options as generated. */
+type ScanArgs = CommonScanArgs<KeyArg>;
 
 function showKey(key: KeyArg): string {
   if (key.existing !== undefined) return `existing#${key.existing}`;
@@ -204,13 +206,6 @@ function resolveKeys<T extends object>(op: T, tree: TreeModel): T {
   return resolved as T;
 }
 
-function showValue(value: ValueArg): string {
-  const bytes = toBytes(value.input);
-  return `${
-    typeof value.input === "string" ? "str" : "bytes"
-  }(${bytes.length}B)`;
-}
-
 /** The error code a key argument raises, or undefined when it is valid. */
 function keyError(key: KeyArg): string | undefined {
   if (key.bytes.length === 0) return "INVALID_ARGUMENT";
@@ -235,57 +230,6 @@ function pickVersion(tree: TreeModel, key: Uint8Array, pick: VersionPick) {
     if (records.length > 0) return records[pick.index % records.length].version;
   }
   return tree.seq + 1 + (pick.index % 3);
-}
-
-function scanSpec(args: ScanArgs, prefix = args.prefix): ScanSpec {
-  return {
-    prefix,
-    startAfter: args.startAfter?.bytes,
-    delimiterByte: args.delimiter?.byte,
-    limit: args.limit,
-  };
-}
-
-function scanOptions(args: ScanArgs) {
-  return {
-    ...(args.startAfter === undefined
-      ? {}
-      : { startAfter: keyInput(args.startAfter) }),
-    ...(args.delimiter === undefined
-      ? {}
-      : { delimiter: args.delimiter.value }),
-    ...(args.limit === undefined ? {} : { limit: args.limit }),
-  };
-}
-
-function showScanArgs(args: ScanArgs): string {
-  const parts: string[] = [];
-  if (args.prefix !== undefined) parts.push(`prefix ${showBytes(args.prefix)}`);
-  if (args.startAfter !== undefined) {
-    parts.push(`startAfter ${showKey(args.startAfter)}`);
-  }
-  if (args.delimiter !== undefined) {
-    parts.push(`delimiter ${JSON.stringify(args.delimiter.value)}`);
-  }
-  if (args.limit !== undefined) parts.push(`limit ${args.limit}`);
-  return parts.join(", ");
-}
-
-/** Runs `action`, which must throw a `HoltError` with `code`. */
-function expectError(code: string, action: () => unknown, what: string): void {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof HoltError && error.code === code) return;
-    throw new assert.AssertionError({
-      message: `${what}: expected HoltError ${code}, got ${
-        error instanceof HoltError
-          ? `${error.code}: ${error.message}`
-          : String(error)
-      }`,
-    });
-  }
-  assert.fail(`${what}: expected HoltError ${code}, returned normally`);
 }
 
 async function expectRejection(
@@ -689,7 +633,7 @@ class ScanCommand extends PlainCommand {
   }
   toString(): string {
     return `handle#${this.handle}.${this.withValues ? "scan" : "scanKeys"}(${
-      showScanArgs(this.args)
+      showScanArgs(this.args, showKey)
     })`;
   }
 }
@@ -1182,7 +1126,7 @@ class ViewCommand extends PlainCommand {
           scanPrefix.set(prefix);
           scanPrefix.set(args.prefix ?? new Uint8Array(0), prefix.length);
           const what = `${this}: ${name} scan(${showBytes(scanPrefix)}, ${
-            showScanArgs({ ...args, prefix: undefined })
+            showScanArgs({ ...args, prefix: undefined }, showKey)
           })`;
           if (
             args.delimiter !== undefined && args.delimiter.byte === undefined
@@ -1409,17 +1353,6 @@ const keyBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
     arbitrary: fc.constant(new Uint8Array(MAX_BYTES + 1).fill(0x6b)),
   },
 );
-
-function isAscii(bytes: Uint8Array): boolean {
-  return bytes.every((byte) => byte < 0x80);
-}
-
-function keyArgArb(bytesArb: fc.Arbitrary<Uint8Array>): fc.Arbitrary<KeyArg> {
-  return fc.tuple(bytesArb, fc.boolean()).map(([bytes, wantString]) => ({
-    bytes,
-    asString: wantString && isAscii(bytes),
-  }));
-}
 
 /** Keys that name an existing key about half the time. */
 function orExisting(keys: fc.Arbitrary<KeyArg>): fc.Arbitrary<KeyArg> {
@@ -1722,19 +1655,7 @@ async function availableIo(): Promise<("posix" | "uring")[]> {
 
 /** The one-line command that replays a session or one failing case. */
 export function replayCommand(options: DbModelOptions): string {
-  const parts = [
-    "deno run -A fuzz/db_model.ts",
-    `--runs ${options.runs}`,
-    `--seed ${options.seed}`,
-  ];
-  if (options.maxCommands !== undefined) {
-    parts.push(`--max-commands ${options.maxCommands}`);
-  }
-  if (options.path !== undefined) parts.push(`--path '${options.path}'`);
-  if (options.replayPath !== undefined) {
-    parts.push(`--replay-path '${options.replayPath}'`);
-  }
-  return parts.join(" ");
+  return replayLine("fuzz/db_model.ts", options);
 }
 
 /**
@@ -1805,34 +1726,13 @@ export async function runDbModel(
     },
   );
   try {
-    const details = await fc.check(property, {
-      numRuns: options.runs,
-      seed: options.seed,
-      ...(options.path === undefined ? {} : { path: options.path }),
-    });
-    if (details.failed) {
-      const replayPath = /replayPath="([^"]*)"/.exec(
-        String(details.counterexample?.[1]),
-      )?.[1];
-      const replay = {
-        ...options,
-        path: details.counterexamplePath ?? undefined,
-        replayPath,
-      };
-      throw new Error(
-        `db_model failed with seed ${options.seed}\n` +
-          `${fc.defaultReportMessage(details)}\n` +
-          `error: ${describeError(details.errorInstance)}\n` +
-          `replay the session: ${
-            replayCommand({
-              ...options,
-              path: undefined,
-              replayPath: undefined,
-            })
-          }\n` +
-          `replay the shrunk case: ${replayCommand(replay)}`,
-      );
-    }
+    const details = await checkSession(
+      "db_model",
+      property,
+      options,
+      1,
+      replayCommand,
+    );
     return {
       runs: details.numRuns,
       seed: options.seed,
@@ -1844,13 +1744,6 @@ export async function runDbModel(
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
-}
-
-/** The message and first stack frames of a failure. */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const stack = error.stack?.split("\n").slice(1, 6).join("\n") ?? "";
-  return `${error.message}\n${stack}`;
 }
 
 async function main(): Promise<void> {
@@ -1865,9 +1758,7 @@ async function main(): Promise<void> {
     },
   });
   const runs = Number(values.runs);
-  const seed = values.seed === undefined
-    ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
-    : Number(values.seed);
+  const seed = seedArg(values.seed);
   const maxCommands = values["max-commands"] === undefined
     ? undefined
     : Number(values["max-commands"]);
