@@ -28,6 +28,7 @@ import {
   assertTreeEquals,
   assertVerified,
   cleanupDir,
+  deadlineMs,
   describeError,
   loadOracle,
   openTree,
@@ -139,16 +140,14 @@ class NormalSoak {
         config.durationSecs || "unbounded"
       } s, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${this.#tree.stats().io}, dir ${config.dir}, ${this.#oracle.size} records at start`,
     );
-    const deadlineMs = config.durationSecs > 0
-      ? performance.now() + config.durationSecs * 1000
-      : Infinity;
+    const endMs = deadlineMs(config);
     this.#hotBase = this.#rng.int(Math.max(1, config.keys - HOT_KEYS));
     try {
       while (config.ops === 0 || this.#opIndex < config.ops) {
         if (this.#opIndex % YIELD_EVERY_OPS === 0) {
           await yieldTask();
           this.#checkBackground();
-          if (performance.now() >= deadlineMs) break;
+          if (performance.now() >= endMs) break;
           this.#progress.maybe(() => this.#progressLine());
         }
         this.#step();
