@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DB, type DBBatch, type DBView, HoltError, Tree } from "../../mod.ts";
-import { assertHoltError } from "../helpers/assert.ts";
+import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
 import {
   type DbContents,
   dbContents,
@@ -26,12 +26,7 @@ import {
   txContentsAfter,
 } from "../helpers/db_child.ts";
 import { showEntries } from "../helpers/oracle.ts";
-import {
-  IO_CASES,
-  type IoName,
-  rejectsWith,
-  suiteTitle,
-} from "../helpers/persist.ts";
+import { IO_CASES, type IoName, suiteTitle } from "../helpers/persist.ts";
 
 /** Options of tests that spawn a child or load thousands of keys. */
 const SLOW = { timeout: 60_000 };

@@ -20,6 +20,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { Tree } from "../../mod.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   copyStore,
@@ -32,13 +33,11 @@ import {
   Model,
   openTreeWith,
   opStream,
-  rejectsWith,
   removeDir,
   scratchDir,
   startChild,
   suiteTitle,
   TEST_TIMEOUT_MS,
-  throwsWith,
 } from "../helpers/persist.ts";
 
 /** A fault in a phase after which the tree keeps working. */

@@ -28,6 +28,7 @@ import {
   decodeManifest,
   type ManifestImage,
 } from "../../src/store/manifest.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   copyStore,
@@ -36,7 +37,6 @@ import {
   IO_CASES,
   Model,
   opStream,
-  rejectsWith,
   removeDir,
   scratchDir,
   suiteTitle,

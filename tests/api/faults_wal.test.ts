@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Tree, type TreeOptions } from "../../mod.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   FaultBackend,
@@ -23,13 +24,11 @@ import {
   Model,
   openTreeWith,
   opStream,
-  rejectsWith,
   removeDir,
   scratchDir,
   startChild,
   suiteTitle,
   TEST_TIMEOUT_MS,
-  throwsWith,
 } from "../helpers/persist.ts";
 /** How the log is made to fail in this process. */
 type LogFailure = "injected write" | "injected fdatasync";

@@ -13,17 +13,16 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { Tree, type TreeOptions } from "../../mod.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   IO_CASES,
-  rejectsWith,
   removeDir,
   scratchDir,
   snapshotFiles,
   startChild,
   suiteTitle,
   TEST_TIMEOUT_MS,
-  throwsWith,
   treeEntries,
 } from "../helpers/persist.ts";
 

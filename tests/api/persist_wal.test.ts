@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { Tree } from "../../mod.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   copyStore,
@@ -22,7 +23,6 @@ import {
   IO_CASES,
   Model,
   opStream,
-  rejectsWith,
   removeDir,
   scratchDir,
   snapshotFiles,

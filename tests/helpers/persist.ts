@@ -31,6 +31,7 @@ import type {
 } from "../../src/io/backend.ts";
 import { createBackend } from "../../src/io/select.ts";
 import { WAL_HEADER_BYTES } from "../../src/wal/header.ts";
+import { throwsWith } from "./assert.ts";
 import { seededRandom } from "./random.ts";
 
 // ---- backends ---------------------------------------------------------
@@ -698,50 +699,6 @@ export function copyStore(from: string, to: string): void {
       fs.copyFileSync(join(from, name), join(to, name));
     }
   }
-}
-
-// ---- errors ---------------------------------------------------------------
-
-/** Asserts `promise` rejects with `HoltError` `code` whose message matches
- * `pattern`; returns the error. */
-export async function rejectsWith(
-  promise: Promise<unknown>,
-  code: string,
-  pattern?: RegExp,
-): Promise<HoltError> {
-  let caught: HoltError | undefined;
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError ${code}, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught!;
-}
-
-/** Asserts `action` throws `HoltError` `code` whose message matches
- * `pattern`; returns the error. */
-export function throwsWith(
-  action: () => unknown,
-  code: string,
-  pattern?: RegExp,
-): HoltError {
-  let caught: HoltError | undefined;
-  assert.throws(action, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError ${code}, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught!;
 }
 
 // ---- fault injection ----------------------------------------------------
