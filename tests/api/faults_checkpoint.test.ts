@@ -21,12 +21,10 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { Tree } from "../../mod.ts";
 import { rejectsWith, throwsWith } from "../helpers/assert.ts";
+import { type Fault, FaultBackend, gate } from "../helpers/faults.ts";
 import {
   assertTreeHolds,
   copyStore,
-  type Fault,
-  FaultBackend,
-  gate,
   type HangPhase,
   IO_CASES,
   makeBackend,

@@ -15,9 +15,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Tree, type TreeOptions } from "../../mod.ts";
 import { rejectsWith, throwsWith } from "../helpers/assert.ts";
+import { FaultBackend } from "../helpers/faults.ts";
 import {
   assertTreeHolds,
-  FaultBackend,
   IO_CASES,
   type KernelFailure,
   makeBackend,

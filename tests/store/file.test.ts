@@ -35,12 +35,12 @@ import {
   backendCases,
   CHILD_SEED_BASE,
   copyBytes,
-  FaultyBackend,
   killChild,
   patternFrame,
   startChild,
   tempDir,
 } from "./support.ts";
+import { FaultBackend } from "../helpers/faults.ts";
 
 /** Asserts `promise` rejects with `HoltError` `code` whose message matches `pattern`. */
 async function rejectsCode(
@@ -326,7 +326,7 @@ for (const backendCase of await backendCases()) {
 
     it("a failed writeFrames frees its locations", async () => {
       const dir = freshDir();
-      const faulty = new FaultyBackend(backend);
+      const faulty = new FaultBackend(backend);
       const store = await FileStore.open(dir, { backend: faulty });
       faulty.inject({ op: "writeMany", path: /frames\.dat$/ });
       await rejectsCode(

@@ -21,12 +21,8 @@ import {
   type ManifestImage,
 } from "../../src/store/manifest.ts";
 import { seededRandom } from "../helpers/random.ts";
-import {
-  backendCases,
-  FaultyBackend,
-  patternFrame,
-  tempDir,
-} from "./support.ts";
+import { backendCases, patternFrame, tempDir } from "./support.ts";
+import { FaultBackend } from "../helpers/faults.ts";
 
 const SEED = 0x3a41f;
 const REPLAY =
@@ -274,7 +270,7 @@ for (const backendCase of await backendCases()) {
         const dir = freshDir();
         await committedStore(dir);
         const manifestBefore = readFileSync(join(dir, "manifest"));
-        const faulty = new FaultyBackend(backend);
+        const faulty = new FaultBackend(backend);
         const store = await FileStore.open(dir, { backend: faulty });
         const freeBefore = store.stats().freeLocations;
         const locationsBefore = store.frameIds().map((id) =>
@@ -296,7 +292,7 @@ for (const backendCase of await backendCases()) {
             error instanceof HoltError && error.code === "IO" &&
             /still holds generation 2/.test(error.message),
         );
-        assert.equal(faulty.fired, 1);
+        assert.equal(faulty.fired.length, 1);
         assert.equal(store.generation, 2);
         assert.equal(store.walSeq, 6);
         assert.deepEqual(store.meta, new Uint8Array([2, 2]));
