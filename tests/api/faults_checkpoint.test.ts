@@ -161,6 +161,30 @@ for (const ioCase of IO_CASES) {
         return { path, backend, tree, ops, model };
       };
 
+      /** Opens `path` again and checks it holds `model`. */
+      const assertReopenHolds = async (path: string, model: Model) => {
+        const again = await open(path);
+        assertTreeHolds(again, model.entries());
+        await again.close();
+      };
+
+      /** Starts a checkpoint of a `setUp` tree held at `fault` (gated),
+       * applies operations 400..600 and syncs while it is held, then lets
+       * it go on; returns the checkpoint. */
+      const writeDuringCheckpoint = async (
+        { backend, tree, ops, model }: Awaited<ReturnType<typeof setUp>>,
+        fault: Omit<Fault, "gate">,
+      ): Promise<void> => {
+        const held = gate();
+        backend.inject({ ...fault, gate: held.promise });
+        const pending = tree.checkpoint();
+        await waitFor(() => backend.fired.length === 1);
+        model.applyAll(tree, ops.slice(400, 600));
+        await tree.sync();
+        held.open();
+        return await pending;
+      };
+
       for (const [index, phase] of STORE_PHASES.entries()) {
         it(
           `a failed ${phase.name}: the checkpoint rejects with IO, the tree keeps working, a later checkpoint succeeds, nothing is lost`,
@@ -254,20 +278,17 @@ for (const ioCase of IO_CASES) {
         "foreground writes during a checkpoint whose frame writes then fail stay, and the next checkpoint takes them",
         { timeout: TEST_TIMEOUT_MS },
         async () => {
-          const { path, backend, tree, ops, model } = await setUp(401);
+          const setup = await setUp(401);
+          const { path, backend, tree, model } = setup;
           try {
-            const held = gate();
-            backend.inject({
-              op: "writeMany",
-              path: /frames\.dat$/,
-              gate: held.promise,
-            });
-            const pending = tree.checkpoint();
-            await waitFor(() => backend.fired.length === 1);
-            model.applyAll(tree, ops.slice(400, 600));
-            await tree.sync();
-            held.open();
-            await rejectsWith(pending, "IO", /injected/);
+            await rejectsWith(
+              writeDuringCheckpoint(setup, {
+                op: "writeMany",
+                path: /frames\.dat$/,
+              }),
+              "IO",
+              /injected/,
+            );
             assertTreeHolds(tree, model.entries());
             await tree.checkpoint();
             assert.equal(tree.stats().dirtyFrames, 0);
@@ -275,9 +296,7 @@ for (const ioCase of IO_CASES) {
           } finally {
             backend.close();
           }
-          const again = await open(path);
-          assertTreeHolds(again, model.entries());
-          await again.close();
+          await assertReopenHolds(path, model);
         },
       );
 
@@ -285,21 +304,14 @@ for (const ioCase of IO_CASES) {
         "foreground writes during a successful checkpoint stay dirty and in the log, and survive a crash",
         { timeout: TEST_TIMEOUT_MS },
         async () => {
-          const { path, backend, tree, ops, model } = await setUp(402);
+          const setup = await setUp(402);
+          const { path, backend, tree, model } = setup;
           try {
-            const held = gate();
-            backend.inject({
+            await writeDuringCheckpoint(setup, {
               op: "fdatasync",
               path: /manifest\.tmp$/,
               action: "pass",
-              gate: held.promise,
             });
-            const pending = tree.checkpoint();
-            await waitFor(() => backend.fired.length === 1);
-            model.applyAll(tree, ops.slice(400, 600));
-            await tree.sync();
-            held.open();
-            await pending;
             const stats = tree.stats();
             assert.ok(stats.dirtyFrames > 0, "changed after the snapshot");
             assert.ok(stats.walLogBytes > 32, "the log keeps the new records");
@@ -308,9 +320,7 @@ for (const ioCase of IO_CASES) {
           } finally {
             backend.close();
           }
-          const again = await open(path);
-          assertTreeHolds(again, model.entries());
-          await again.close();
+          await assertReopenHolds(path, model);
         },
       );
 
@@ -347,9 +357,7 @@ for (const ioCase of IO_CASES) {
           } finally {
             backend.close();
           }
-          const again = await open(path);
-          assertTreeHolds(again, model.entries());
-          await again.close();
+          await assertReopenHolds(path, model);
         },
       );
 
