@@ -26,10 +26,7 @@ import {
   TX_TREES,
   txContentsAfter,
 } from "../helpers/db_child.ts";
-import { IO_CASES, type IoName, suiteTitle } from "../helpers/persist.ts";
-
-/** Options of tests that spawn a child or load thousands of keys. */
-const SLOW = { timeout: 60_000 };
+import { IO_CASES, type IoName, SLOW, suiteTitle } from "../helpers/persist.ts";
 
 const STATE_MACHINE = { kind: "stateMachine" } as const;
 

@@ -66,6 +66,30 @@ export function suiteTitle(title: string, ioCase: IoCase): string {
     : `${title} (${ioCase.io}; skipped: ${ioCase.skip})`;
 }
 
+/** How a suite opens its stores: in memory, or file-backed on a backend
+ * (`skip` says why that backend cannot run here). */
+export interface StoreMode {
+  readonly title: string;
+  readonly io: IoName | undefined;
+  readonly skip: string | undefined;
+}
+
+/** A memory suite and a file-backed one per backend, titled
+ * `subject (memory)` and `subject (file-backed) (backend)`. */
+export function storeModes(subject: string): readonly StoreMode[] {
+  return [
+    { title: `${subject} (memory)`, io: undefined, skip: undefined },
+    ...IO_CASES.map((ioCase) => ({
+      title: suiteTitle(`${subject} (file-backed)`, ioCase),
+      io: ioCase.io,
+      skip: ioCase.skip,
+    })),
+  ];
+}
+
+/** Options of tests that spawn a child or load thousands of keys. */
+export const SLOW = { timeout: 60_000 };
+
 /** A fresh backend of kind `io`, owned by the caller. */
 export function makeBackend(io: IoName): Promise<IoBackend> {
   return createBackend(io);
