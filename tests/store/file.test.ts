@@ -21,7 +21,6 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { HoltError } from "../../src/api/errors.ts";
 import { crc32c } from "../../src/frame/crc32c.ts";
 import {
   DATA_START,
@@ -40,35 +39,8 @@ import {
   startChild,
   tempDir,
 } from "./support.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import { FaultBackend } from "../helpers/faults.ts";
-
-/** Asserts `promise` rejects with `HoltError` `code` whose message matches `pattern`. */
-async function rejectsCode(
-  promise: Promise<unknown>,
-  code: string,
-  pattern?: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
-}
-
-/** Asserts `action` throws `HoltError` `code` whose message matches `pattern`. */
-function throwsCode(
-  action: () => unknown,
-  code: string,
-  pattern?: RegExp,
-): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 /** Reads `lengthBytes` of `path` at `offsetBytes` with buffered I/O. */
 function peek(
@@ -200,14 +172,14 @@ for (const backendCase of await backendCases()) {
         const reader = await FileStore.open(dir, { backend, readOnly: true });
         const location = reader.locationOf(1)!;
         flipByte(path, location * FRAME_BYTES + offset, 0x04);
-        throwsCode(
+        throwsWith(
           () => reader.readFrame(1),
           "CORRUPTION",
           new RegExp(
             `frame 1 at location ${location} .*frames\\.dat.*checksum mismatch`,
           ),
         );
-        throwsCode(
+        throwsWith(
           () => reader.readFrames([0, 1, 2]),
           "CORRUPTION",
           /frame 1 /,
@@ -232,7 +204,7 @@ for (const backendCase of await backendCases()) {
       writeSync(fd, bytes, 0, FRAME_BYTES, location * FRAME_BYTES);
       closeSync(fd);
       const reader = await FileStore.open(dir, { backend, readOnly: true });
-      throwsCode(
+      throwsWith(
         () => reader.readFrame(1),
         "CORRUPTION",
         /frame 1 .*frame format 1, this build reads format 2/,
@@ -252,7 +224,7 @@ for (const backendCase of await backendCases()) {
       writeSync(fd, bytes, 0, FRAME_BYTES, to * FRAME_BYTES);
       closeSync(fd);
       const reader = await FileStore.open(dir, { backend, readOnly: true });
-      throwsCode(
+      throwsWith(
         () => reader.readFrame(1),
         "CORRUPTION",
         /frame 1 .*holds frame 0/,
@@ -265,7 +237,7 @@ for (const backendCase of await backendCases()) {
       const last = Math.max(...[0, 1, 2].map((id) => store.locationOf(id)!));
       await store.close();
       truncateSync(join(dir, "frames.dat"), last * FRAME_BYTES + 4096);
-      await rejectsCode(
+      await rejectsWith(
         FileStore.open(dir, { backend }),
         "CORRUPTION",
         /puts frame \d+ at location \d+, but .*frames\.dat" is only/,
@@ -299,7 +271,7 @@ for (const backendCase of await backendCases()) {
       await store.commit({ locations: rewritten, deleted: [3], walSeq: 2 });
       assert.equal(store.stats().pendingLocations, 0);
       assert.equal(store.hasFrame(3), false);
-      throwsCode(
+      throwsWith(
         () => store.readFrame(3),
         "CORRUPTION",
         /frame 3 is not in the manifest/,
@@ -329,7 +301,7 @@ for (const backendCase of await backendCases()) {
       const faulty = new FaultBackend(backend);
       const store = await FileStore.open(dir, { backend: faulty });
       faulty.inject({ op: "writeMany", path: /frames\.dat$/ });
-      await rejectsCode(
+      await rejectsWith(
         store.writeFrames([0, 1, 2, 3].map((id) => patternFrame(id, id))),
         "IO",
         /writing 4 frames to .*frames\.dat.*injected/,
@@ -346,41 +318,41 @@ for (const backendCase of await backendCases()) {
     it("rejects bad commits and writes without changing anything", async () => {
       const { store } = await storeWith([0, 1]);
       const generation = store.generation;
-      await rejectsCode(
+      await rejectsWith(
         store.commit({ locations: new Map([[0, 99]]) }),
         "INVALID_ARGUMENT",
         /location 99/,
       );
-      await rejectsCode(
+      await rejectsWith(
         store.commit({ locations: new Map([[0, store.locationOf(1)!]]) }),
         "INVALID_ARGUMENT",
       );
       const written = await store.writeFrames([patternFrame(0, 5)]);
-      await rejectsCode(
+      await rejectsWith(
         store.commit({ locations: written, deleted: [0] }),
         "INVALID_ARGUMENT",
         /both writes and deletes/,
       );
-      await rejectsCode(
+      await rejectsWith(
         store.commit({ locations: written, walSeq: -1 }),
         "INVALID_ARGUMENT",
         /walSeq/,
       );
       assert.equal(store.generation, generation);
       assert.equal(store.stats().pendingLocations, 1);
-      await rejectsCode(
+      await rejectsWith(
         store.writeFrames([patternFrame(3, 3), patternFrame(3, 4)]),
         "INVALID_ARGUMENT",
         /twice/,
       );
       // deno-lint-ignore no-explicit-any
-      await rejectsCode(store.writeFrames([{} as any]), "INVALID_ARGUMENT");
-      throwsCode(() => store.discardWritten([12345]), "INVALID_ARGUMENT");
+      await rejectsWith(store.writeFrames([{} as any]), "INVALID_ARGUMENT");
+      throwsWith(() => store.discardWritten([12345]), "INVALID_ARGUMENT");
       await store.commit({ locations: written, deleted: [42] });
       assert.equal(store.generation, generation + 1);
       await store.close();
-      await rejectsCode(store.writeFrames([]), "CLOSED");
-      throwsCode(() => store.readFrame(0), "CLOSED");
+      await rejectsWith(store.writeFrames([]), "CLOSED");
+      throwsWith(() => store.readFrame(0), "CLOSED");
     });
 
     it("serializes concurrent commits in call order", async () => {
@@ -403,24 +375,24 @@ for (const backendCase of await backendCases()) {
 
     it("read-only: never creates, never writes", async () => {
       const dir = freshDir();
-      await rejectsCode(
+      await rejectsWith(
         FileStore.open(dir, { backend, readOnly: true }),
         "IO",
         /does not exist/,
       );
       assert.equal(existsSync(dir), false);
-      await rejectsCode(
+      await rejectsWith(
         FileStore.open(dir, { backend, create: false }),
         "IO",
         /does not exist/,
       );
       mkdirSync(dir);
-      await rejectsCode(
+      await rejectsWith(
         FileStore.open(dir, { backend, readOnly: true }),
         "IO",
         /no Holt store/,
       );
-      await rejectsCode(
+      await rejectsWith(
         FileStore.open(dir, { backend, readOnly: true, create: true }),
         "INVALID_ARGUMENT",
       );
@@ -431,8 +403,8 @@ for (const backendCase of await backendCases()) {
       await writer.close();
       const reader = await FileStore.open(dir, { backend, readOnly: true });
       assert.equal(reader.readOnly, true);
-      await rejectsCode(reader.writeFrames([patternFrame(1, 1)]), "READ_ONLY");
-      await rejectsCode(reader.commit({ locations: new Map() }), "READ_ONLY");
+      await rejectsWith(reader.writeFrames([patternFrame(1, 1)]), "READ_ONLY");
+      await rejectsWith(reader.commit({ locations: new Map() }), "READ_ONLY");
       assert.equal(reader.readFrame(0).id, 0);
       await reader.close();
     });
@@ -441,7 +413,7 @@ for (const backendCase of await backendCases()) {
       const { store, dir } = await storeWith([0]);
       await store.close();
       rmSync(join(dir, "manifest"));
-      await rejectsCode(
+      await rejectsWith(
         FileStore.open(dir, { backend }),
         "CORRUPTION",
         /no manifest but .*frames\.dat" holds/,

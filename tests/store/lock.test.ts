@@ -18,7 +18,6 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { HoltError } from "../../src/api/errors.ts";
 import type { IoBackend } from "../../src/io/backend.ts";
 import { FileStore } from "../../src/store/file.ts";
 import {
@@ -27,30 +26,21 @@ import {
   StoreLock,
 } from "../../src/store/lock.ts";
 import { backendCases, killChild, startChild, tempDir } from "./support.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 
 function lockFiles(dir: string): string[] {
   return readdirSync(dir).filter((name) => name.endsWith(".lock")).sort();
 }
 
 function throwsLocked(action: () => unknown, pattern?: RegExp): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, "LOCKED", error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
+  throwsWith(action, "LOCKED", pattern);
 }
 
 async function rejectsLocked(
   promise: Promise<unknown>,
   pattern?: RegExp,
 ): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, "LOCKED", error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
+  await rejectsWith(promise, "LOCKED", pattern);
 }
 
 /** A pid that belonged to a process that has exited (and been reaped). */

@@ -22,25 +22,12 @@ import {
 } from "../../src/store/manifest.ts";
 import { seededRandom } from "../helpers/random.ts";
 import { backendCases, patternFrame, tempDir } from "./support.ts";
+import { throwsWith } from "../helpers/assert.ts";
 import { FaultBackend } from "../helpers/faults.ts";
 
 const SEED = 0x3a41f;
 const REPLAY =
   `seed ${SEED}; replay: npx deno test -A tests/store/manifest.test.ts`;
-
-/** Asserts `action` throws `HoltError` `code` with a message matching `pattern`. */
-function assertCode(
-  action: () => unknown,
-  code: string,
-  pattern?: RegExp,
-): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 /** A seeded manifest image with `frameCount` frames and `metaBytes` of meta. */
 function randomImage(
@@ -116,7 +103,7 @@ describe("manifest codec", () => {
       for (const bit of [0, 3, 7]) {
         const damaged = bytes.slice();
         damaged[offset] ^= 1 << bit;
-        assertCode(
+        throwsWith(
           () => decodeManifest(damaged, "/x/manifest"),
           "CORRUPTION",
           /manifest "\/x\/manifest"/,
@@ -130,7 +117,7 @@ describe("manifest codec", () => {
     for (
       const length of [0, 3, 47, 51, 100, bytes.length - 4, bytes.length - 1]
     ) {
-      assertCode(
+      throwsWith(
         () => decodeManifest(bytes.subarray(0, length), "manifest"),
         "CORRUPTION",
         /truncated|length field/,
@@ -138,23 +125,23 @@ describe("manifest codec", () => {
     }
     const longer = new Uint8Array(bytes.length + 1);
     longer.set(bytes);
-    assertCode(() => decodeManifest(longer, "manifest"), "CORRUPTION");
+    throwsWith(() => decodeManifest(longer, "manifest"), "CORRUPTION");
   });
 
   it("rejects counters that are not non-negative safe integers", () => {
     const base = randomImage(seededRandom(SEED + 3), 2, 0);
     for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {
-      assertCode(
+      throwsWith(
         () => encodeManifest({ ...base, walSeq: bad }),
         "INVALID_ARGUMENT",
         /walSeq/,
       );
-      assertCode(
+      throwsWith(
         () => encodeManifest({ ...base, appliedIndex: bad }),
         "INVALID_ARGUMENT",
       );
     }
-    assertCode(
+    throwsWith(
       () => encodeManifest({ ...base, frames: new Map([[2 ** 32, 0]]) }),
       "INVALID_ARGUMENT",
       /frame id/,
