@@ -5,6 +5,8 @@
  * @module
  */
 
+import { escapeBytes } from "../tests/helpers/oracle.ts";
+
 export {
   compareBytes,
   equalBytes,
@@ -22,11 +24,5 @@ export function showBytes(bytes: Uint8Array): string {
       showBytes(bytes.subarray(bytes.length - 8))
     } (${bytes.length} bytes)`;
   }
-  let text = "";
-  for (const byte of bytes) {
-    text += byte >= 0x20 && byte < 0x7f && byte !== 0x5c
-      ? String.fromCharCode(byte)
-      : `\\x${byte.toString(16).padStart(2, "0")}`;
-  }
-  return text;
+  return escapeBytes(bytes);
 }
