@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
-import { DB, HoltError, Tree } from "../mod.ts";
+import { type AtomicBatch, DB, HoltError, Tree } from "../mod.ts";
 import { equalBytes, showBytes } from "./bytes.ts";
 import type { ModeDefaults, SoakConfig } from "./config.ts";
 import type { KeySpace } from "./keyspace.ts";
@@ -257,6 +257,23 @@ export function assertTreeEquals(
         problems.join("\n  ")
       }`,
     );
+  }
+}
+
+/** Runs `steps` as one `tree.atomic` batch; returns `committed`, `failed`
+ * (a guard failed) or the code of the `HoltError` it threw. */
+export function atomicOutcome(
+  tree: Tree,
+  steps: readonly ((batch: AtomicBatch) => void)[],
+): string {
+  try {
+    const committed = tree.atomic((batch) => {
+      for (const step of steps) step(batch);
+    });
+    return committed ? "committed" : "failed";
+  } catch (error) {
+    if (!(error instanceof HoltError)) throw error;
+    return error.code;
   }
 }
 

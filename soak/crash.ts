@@ -44,6 +44,7 @@ import {
 import { equalBytes, showBytes } from "./bytes.ts";
 import {
   assertVerified,
+  atomicOutcome,
   cleanupDir,
   loadOracle,
   openTree,
@@ -675,16 +676,7 @@ class CrashChild {
       this.#seq = seq;
       this.#log.intent({ seq, kind: "batch", changes });
     }
-    let outcome: string;
-    try {
-      const committed = this.#tree.atomic((batch) => {
-        for (const step of steps) step(batch);
-      });
-      outcome = committed ? "committed" : "failed";
-    } catch (error) {
-      if (!(error instanceof HoltError)) throw error;
-      outcome = error.code;
-    }
+    const outcome = atomicOutcome(this.#tree, steps);
     if (outcome !== expected) {
       throw new SoakFailure(
         `atomic batch of ${steps.length} ops gave ${outcome}, the model predicted ${expected}`,

@@ -27,6 +27,7 @@ import { equalBytes, showBytes, startsWith } from "./bytes.ts";
 import {
   assertTreeEquals,
   assertVerified,
+  atomicOutcome,
   cleanupDir,
   deadlineMs,
   describeError,
@@ -503,16 +504,7 @@ class NormalSoak {
       else if (writes !== undefined) overlay.set(index, writes);
     }
     this.#opText = `atomic [${shown.join("; ")}]`;
-    let outcome: string;
-    try {
-      const committed = this.#tree.atomic((batch) => {
-        for (const step of steps) step(batch);
-      });
-      outcome = committed ? "committed" : "failed";
-    } catch (error) {
-      if (!(error instanceof HoltError)) throw error;
-      outcome = error.code;
-    }
+    const outcome = atomicOutcome(this.#tree, steps);
     const expected = thrown ?? (failed ? "failed" : "committed");
     this.#expectEqual(outcome, expected, "atomic outcome");
     if (outcome !== "committed") {
