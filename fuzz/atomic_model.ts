@@ -41,6 +41,7 @@ import {
   seedArg,
   showScanArgs,
   showValue,
+  UnconditionalCommand,
   type ValueArg,
 } from "./common.ts";
 import {
@@ -206,6 +207,14 @@ type AtomicCommand = fc.ICommand<Model, Real, void | Promise<void>>;
 /** A command that runs synchronously, as a view's callback needs. */
 type SyncCommand = fc.Command<Model, Real>;
 
+/** A synchronous command that runs in every model state. */
+abstract class PlainSyncCommand
+  extends UnconditionalCommand<Model, Real, void> {}
+
+/** An asynchronous (file store) command that runs in every model state. */
+abstract class PlainAsyncCommand
+  extends UnconditionalCommand<Model, Real, Promise<void>> {}
+
 /** How a conditional command picks the version it passes. */
 type VersionPick = {
   kind: "current" | "stale" | "other" | "future";
@@ -350,10 +359,9 @@ function checkVerify(real: Real): void {
 
 // ---- commands ----------------------------------------------------------
 
-class PutCommand implements SyncCommand {
-  constructor(readonly key: KeyArg, readonly value: ValueArg) {}
-  check(): boolean {
-    return true;
+class PutCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg, readonly value: ValueArg) {
+    super();
   }
   run(model: Model, real: Real): void {
     const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
@@ -374,10 +382,9 @@ class PutCommand implements SyncCommand {
   }
 }
 
-class GetCommand implements SyncCommand {
-  constructor(readonly key: KeyArg) {}
-  check(): boolean {
-    return true;
+class GetCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg) {
+    super();
   }
   run(model: Model, real: Real): void {
     const errors = keyErrors(this.key);
@@ -407,10 +414,9 @@ class GetCommand implements SyncCommand {
   }
 }
 
-class DeleteCommand implements SyncCommand {
-  constructor(readonly key: KeyArg) {}
-  check(): boolean {
-    return true;
+class DeleteCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg) {
+    super();
   }
   run(model: Model, real: Real): void {
     const errors = keyErrors(this.key);
@@ -435,10 +441,9 @@ class DeleteCommand implements SyncCommand {
   }
 }
 
-class PutIfAbsentCommand implements SyncCommand {
-  constructor(readonly key: KeyArg, readonly value: ValueArg) {}
-  check(): boolean {
-    return true;
+class PutIfAbsentCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg, readonly value: ValueArg) {
+    super();
   }
   run(model: Model, real: Real): void {
     const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
@@ -463,14 +468,13 @@ class PutIfAbsentCommand implements SyncCommand {
   }
 }
 
-class CompareAndPutCommand implements SyncCommand {
+class CompareAndPutCommand extends PlainSyncCommand {
   constructor(
     readonly key: KeyArg,
     readonly pick: VersionPick,
     readonly value: ValueArg,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     const version = pickVersion(model, this.key.bytes, this.pick);
@@ -509,10 +513,9 @@ class CompareAndPutCommand implements SyncCommand {
   }
 }
 
-class DeleteIfVersionCommand implements SyncCommand {
-  constructor(readonly key: KeyArg, readonly pick: VersionPick) {}
-  check(): boolean {
-    return true;
+class DeleteIfVersionCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg, readonly pick: VersionPick) {
+    super();
   }
   run(model: Model, real: Real): void {
     const version = pickVersion(model, this.key.bytes, this.pick);
@@ -539,14 +542,13 @@ class DeleteIfVersionCommand implements SyncCommand {
   }
 }
 
-class RenameCommand implements SyncCommand {
+class RenameCommand extends PlainSyncCommand {
   constructor(
     readonly source: KeyArg,
     readonly destination: KeyArg,
     readonly force: boolean,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     const rename = () =>
@@ -591,10 +593,9 @@ class RenameCommand implements SyncCommand {
   }
 }
 
-class IsPrefixEmptyCommand implements SyncCommand {
-  constructor(readonly prefix: Uint8Array) {}
-  check(): boolean {
-    return true;
+class IsPrefixEmptyCommand extends PlainSyncCommand {
+  constructor(readonly prefix: Uint8Array) {
+    super();
   }
   run(model: Model, real: Real): void {
     assert.equal(
@@ -608,10 +609,9 @@ class IsPrefixEmptyCommand implements SyncCommand {
   }
 }
 
-class ScanCommand implements SyncCommand {
-  constructor(readonly args: ScanArgs, readonly withValues: boolean) {}
-  check(): boolean {
-    return true;
+class ScanCommand extends PlainSyncCommand {
+  constructor(readonly args: ScanArgs, readonly withValues: boolean) {
+    super();
   }
   run(model: Model, real: Real): void {
     const scan = () =>
@@ -635,13 +635,12 @@ class ScanCommand implements SyncCommand {
   }
 }
 
-class VisitKeysCommand implements SyncCommand {
+class VisitKeysCommand extends PlainSyncCommand {
   constructor(
     readonly args: ScanArgs,
     readonly stopAfter: number | undefined,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     const seen: string[] = [];
@@ -674,15 +673,14 @@ class VisitKeysCommand implements SyncCommand {
 }
 
 /** Many keys under one base with sizeable values: fills and spills frames. */
-class BulkPutCommand implements SyncCommand {
+class BulkPutCommand extends PlainSyncCommand {
   constructor(
     readonly base: Uint8Array,
     readonly keyCount: number,
     readonly valueBytes: number,
     readonly fill: number,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     for (let index = 0; index < this.keyCount; index++) {
@@ -702,10 +700,9 @@ class BulkPutCommand implements SyncCommand {
 }
 
 /** Deletes every key under a prefix: empties frames and merges them. */
-class BulkDeleteCommand implements SyncCommand {
-  constructor(readonly prefix: Uint8Array) {}
-  check(): boolean {
-    return true;
+class BulkDeleteCommand extends PlainSyncCommand {
+  constructor(readonly prefix: Uint8Array) {
+    super();
   }
   run(model: Model, real: Real): void {
     for (const record of model.oracle.recordsWithPrefix(this.prefix)) {
@@ -815,10 +812,7 @@ class CursorStepCommand implements SyncCommand {
   }
 }
 
-class CheckAllCommand implements SyncCommand {
-  check(): boolean {
-    return true;
-  }
+class CheckAllCommand extends PlainSyncCommand {
   run(model: Model, real: Real): void {
     checkAll(model, real);
     checkVerify(real);
@@ -1008,10 +1002,9 @@ function firstErrors(...lists: string[][]): string[] {
  * `false` with nothing changed after a failed guard or a caught rename
  * error, or the escaped error with nothing changed.
  */
-class BatchCommand implements SyncCommand {
-  constructor(readonly ops: readonly BatchOpArg[]) {}
-  check(): boolean {
-    return true;
+class BatchCommand extends PlainSyncCommand {
+  constructor(readonly ops: readonly BatchOpArg[]) {
+    super();
   }
   run(model: Model, real: Real): void {
     const run: BatchRun = {
@@ -1456,10 +1449,9 @@ function viewScanErrors(
  * go through the model as commands of their own. After `fn` the view must
  * refuse reads with `CLOSED`.
  */
-class ViewCommand implements SyncCommand {
-  constructor(readonly scope: ScopePick, readonly steps: readonly ViewStep[]) {}
-  check(): boolean {
-    return true;
+class ViewCommand extends PlainSyncCommand {
+  constructor(readonly scope: ScopePick, readonly steps: readonly ViewStep[]) {
+    super();
   }
   run(model: Model, real: Real): void {
     let scope: Uint8Array = new Uint8Array(0);
@@ -1767,10 +1759,7 @@ function fileTreeOptions(store: FileStore) {
   };
 }
 
-class CheckpointCommand implements AtomicCommand {
-  check(): boolean {
-    return true;
-  }
+class CheckpointCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     await real.tree.checkpoint();
     model.tally.checkpoints++;
@@ -1781,10 +1770,7 @@ class CheckpointCommand implements AtomicCommand {
 }
 
 /** Lets the event loop run: the log drains and the pool settles. */
-class TickCommand implements AtomicCommand {
-  check(): boolean {
-    return true;
-  }
+class TickCommand extends PlainAsyncCommand {
   async run(_model: Model, real: Real): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 0));
     await real.tree.sync();
@@ -1802,10 +1788,9 @@ class TickCommand implements AtomicCommand {
  * tree must equal the model, versions included, and pass `verify()`;
  * cursors of the old handle must refuse to step.
  */
-class ReopenCommand implements AtomicCommand {
-  constructor(readonly crash: boolean) {}
-  check(): boolean {
-    return true;
+class ReopenCommand extends PlainAsyncCommand {
+  constructor(readonly crash: boolean) {
+    super();
   }
   async run(model: Model, real: Real): Promise<void> {
     const store = real.file!;

@@ -130,6 +130,26 @@ export function caughtError(
   );
 }
 
+/**
+ * A model command that runs in every model state (`check` is always
+ * true): the base of most commands. `T` is what `run` returns, `void` or a
+ * promise of it.
+ */
+export abstract class UnconditionalCommand<
+  M extends object,
+  R,
+  T extends void | Promise<void>,
+> implements fc.ICommand<M, R, T> {
+  /** Always true. */
+  check(_model: Readonly<M>): boolean {
+    return true;
+  }
+  /** Runs the command on the model and the real side, checking them. */
+  abstract run(model: M, real: R): T;
+  /** The command as the replay shows it. */
+  abstract toString(): string;
+}
+
 /** Whether every byte is ASCII, so a binary string means the same bytes. */
 export function isAscii(bytes: Uint8Array): boolean {
   return bytes.every((byte) => byte < 0x80);

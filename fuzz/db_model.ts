@@ -43,6 +43,7 @@ import {
   seedArg,
   showScanArgs,
   showValue,
+  UnconditionalCommand,
   type ValueArg,
 } from "./common.ts";
 import {
@@ -305,10 +306,14 @@ function addHandle(model: Model, real: Real, tree: TreeModel, handle: Tree) {
 }
 
 /** A command whose work is synchronous; the async runner gets a promise. */
-abstract class PlainCommand implements DbCommand {
-  abstract check(model: Model): boolean;
+/** An asynchronous command that runs in every model state. */
+abstract class PlainAsyncCommand
+  extends UnconditionalCommand<Model, Real, Promise<void>> {}
+
+/** A command whose work is synchronous (`apply`), run as an asynchronous
+ * one. */
+abstract class PlainCommand extends PlainAsyncCommand {
   abstract apply(model: Model, real: Real): void;
-  abstract toString(): string;
   run(model: Model, real: Real): Promise<void> {
     try {
       this.apply(model, real);
@@ -333,9 +338,6 @@ function showName(name: NameArg): string {
 class CreateTreeCommand extends PlainCommand {
   constructor(readonly name: NameArg) {
     super();
-  }
-  check(): boolean {
-    return true;
   }
   apply(model: Model, real: Real): void {
     const create = () => real.db.createTree(this.name.name);
@@ -366,9 +368,6 @@ class OpenTreeCommand extends PlainCommand {
   constructor(readonly name: NameArg, readonly orCreate: boolean) {
     super();
   }
-  check(): boolean {
-    return true;
-  }
   apply(model: Model, real: Real): void {
     const open = () =>
       this.orCreate
@@ -396,9 +395,6 @@ class OpenTreeCommand extends PlainCommand {
 class DropTreeCommand extends PlainCommand {
   constructor(readonly name: NameArg) {
     super();
-  }
-  check(): boolean {
-    return true;
   }
   apply(model: Model, real: Real): void {
     const drop = () => real.db.dropTree(this.name.name);
@@ -568,7 +564,7 @@ class PointCommand extends PlainCommand {
   constructor(readonly handle: number, readonly op: PointOp) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
@@ -605,7 +601,7 @@ class ScanCommand extends PlainCommand {
   ) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
@@ -649,7 +645,7 @@ class BulkPutCommand extends PlainCommand {
   ) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
@@ -683,7 +679,7 @@ class BulkDeleteCommand extends PlainCommand {
   constructor(readonly handle: number, readonly prefix: Uint8Array) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
@@ -925,7 +921,7 @@ class AtomicCommand extends PlainCommand {
   ) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.trees.size > 0 &&
       (this.viaHandle === undefined || model.handles.length > 0);
   }
@@ -1072,7 +1068,7 @@ class ViewCommand extends PlainCommand {
   ) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.trees.size > 0;
   }
   apply(model: Model, real: Real): void {
@@ -1197,9 +1193,6 @@ class ViewCommand extends PlainCommand {
 // ---- lifecycle ----------------------------------------------------------------
 
 class ListTreesCommand extends PlainCommand {
-  check(): boolean {
-    return true;
-  }
   apply(model: Model, real: Real): void {
     assert.deepEqual(real.db.listTrees(), [...model.trees.keys()].sort());
     assert.equal(real.db.stats().trees, model.trees.size);
@@ -1209,10 +1202,7 @@ class ListTreesCommand extends PlainCommand {
   }
 }
 
-class CheckpointCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class CheckpointCommand extends PlainAsyncCommand {
   async run(_model: Model, real: Real): Promise<void> {
     await real.db.checkpoint();
     real.note("checkpoint");
@@ -1222,10 +1212,7 @@ class CheckpointCommand implements DbCommand {
   }
 }
 
-class SyncCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class SyncCommand extends PlainAsyncCommand {
   async run(_model: Model, real: Real): Promise<void> {
     await real.db.sync();
   }
@@ -1236,10 +1223,7 @@ class SyncCommand implements DbCommand {
 
 /** Close and `DB.open` again: everything must come back, every old handle
  * is `CLOSED`. */
-class ReopenCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class ReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     const old = real.db;
     await old.close();
@@ -1266,10 +1250,7 @@ class ReopenCommand implements DbCommand {
  * replayed over the last checkpoint. Everything acknowledged must come
  * back; every old handle is `CLOSED`.
  */
-class CrashReopenCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class CrashReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     await real.db.sync();
     const from = real.options.path!;
@@ -1300,9 +1281,6 @@ class CrashReopenCommand implements DbCommand {
 }
 
 class CheckAllCommand extends PlainCommand {
-  check(): boolean {
-    return true;
-  }
   apply(model: Model, real: Real): void {
     checkAll(model, real);
   }
