@@ -24,6 +24,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { pathKeyArb } from "../tests/helpers/arbitraries.ts";
+import { copyStore } from "../tests/helpers/persist.ts";
 import { type AtomicBatch, HoltError, Tree, type View } from "../mod.ts";
 import {
   caughtError,
@@ -1797,13 +1798,8 @@ class ReopenCommand extends PlainAsyncCommand {
     const oldDir = store.dir;
     if (this.crash) {
       store.dir = join(store.root, `store${++store.copies}`);
-      fs.mkdirSync(store.dir);
-      for (const name of fs.readdirSync(oldDir)) {
-        // The lock names the live writer, this process.
-        if (!name.endsWith(".lock")) {
-          fs.copyFileSync(join(oldDir, name), join(store.dir, name));
-        }
-      }
+      // Not the lock files: they name the live writer, this process.
+      copyStore(oldDir, store.dir);
     }
     await real.tree.close();
     real.cursors.forEach((cursor, slot) => {

@@ -57,6 +57,7 @@ import {
   toBytes,
 } from "../tests/helpers/oracle.ts";
 import { createBackend } from "../src/io/select.ts";
+import { copyStore } from "../tests/helpers/persist.ts";
 
 /** Longest key and value the API accepts, in bytes. */
 const MAX_BYTES = 65535;
@@ -1221,6 +1222,17 @@ class SyncCommand extends PlainAsyncCommand {
   }
 }
 
+/** After `real.db` was opened again: every old handle is `CLOSED`, the DB
+ * must hold the model, and every tree gets a fresh handle (the old ones
+ * stay until they age out). */
+function reopened(model: Model, real: Real): void {
+  model.epoch++;
+  checkAll(model, real);
+  for (const [name, tree] of model.trees) {
+    addHandle(model, real, tree, real.db.openTree(name));
+  }
+}
+
 /** Close and `DB.open` again: everything must come back, every old handle
  * is `CLOSED`. */
 class ReopenCommand extends PlainAsyncCommand {
@@ -1229,15 +1241,9 @@ class ReopenCommand extends PlainAsyncCommand {
     await old.close();
     real.db = await DB.open(real.options);
     real.note("reopen");
-    model.epoch++;
     expectError("CLOSED", () => old.listTrees(), "the old DB after reopen");
     await expectRejection("CLOSED", () => old.sync(), "old DB sync");
-    checkAll(model, real);
-    // Fresh handles for every tree; the old ones stay, CLOSED, until they
-    // age out.
-    for (const [name, tree] of model.trees) {
-      addHandle(model, real, tree, real.db.openTree(name));
-    }
+    reopened(model, real);
   }
   toString(): string {
     return "reopen()";
@@ -1255,12 +1261,7 @@ class CrashReopenCommand extends PlainAsyncCommand {
     await real.db.sync();
     const from = real.options.path!;
     const to = `${from.replace(/-crash\d+$/, "")}-crash${++real.crashes}`;
-    fs.mkdirSync(to);
-    for (const name of fs.readdirSync(from)) {
-      if (!name.endsWith(".lock")) {
-        fs.copyFileSync(join(from, name), join(to, name));
-      }
-    }
+    copyStore(from, to);
     await real.db.close();
     real.options = { ...real.options, path: to };
     real.db = await DB.open(real.options);
@@ -1269,11 +1270,7 @@ class CrashReopenCommand extends PlainAsyncCommand {
         ? "crash reopen (replayed)"
         : "crash reopen",
     );
-    model.epoch++;
-    checkAll(model, real);
-    for (const [name, tree] of model.trees) {
-      addHandle(model, real, tree, real.db.openTree(name));
-    }
+    reopened(model, real);
   }
   toString(): string {
     return "crashReopen()";
