@@ -360,22 +360,39 @@ function checkVerify(real: Real): void {
 
 // ---- commands ----------------------------------------------------------
 
+/**
+ * Calls `call`, a tree operation on `key` (writing `value`, when given).
+ * With an invalid argument it must throw that argument's `HoltError` and
+ * leave `key` as the model has it: returns undefined. Otherwise returns
+ * what the call returned.
+ */
+function callChecked<T>(
+  model: Model,
+  real: Real,
+  key: KeyArg,
+  value: ValueArg | undefined,
+  call: () => T,
+  what: string,
+): { result: T } | undefined {
+  const errors = [
+    ...keyErrors(key),
+    ...(value === undefined ? [] : valueErrors(value)),
+  ];
+  if (errors.length === 0) return { result: call() };
+  expectError(errors, call, what);
+  checkKey(model, real, key);
+  return undefined;
+}
+
 class PutCommand extends PlainSyncCommand {
   constructor(readonly key: KeyArg, readonly value: ValueArg) {
     super();
   }
   run(model: Model, real: Real): void {
-    const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.put(keyInput(this.key), this.value.input),
-        this.toString(),
-      );
-      checkKey(model, real, this.key);
+    const put = () => real.tree.put(keyInput(this.key), this.value.input);
+    if (!callChecked(model, real, this.key, this.value, put, `${this}`)) {
       return;
     }
-    real.tree.put(keyInput(this.key), this.value.input);
     recordWrite(model, real, this.key.bytes, toBytes(this.value.input));
   }
   toString(): string {
@@ -420,18 +437,17 @@ class DeleteCommand extends PlainSyncCommand {
     super();
   }
   run(model: Model, real: Real): void {
-    const errors = keyErrors(this.key);
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.delete(keyInput(this.key)),
-        this.toString(),
-      );
-      return;
-    }
-    const existed = real.tree.delete(keyInput(this.key));
+    const existed = callChecked(
+      model,
+      real,
+      this.key,
+      undefined,
+      () => real.tree.delete(keyInput(this.key)),
+      `${this}`,
+    );
+    if (existed === undefined) return;
     assert.equal(
-      existed,
+      existed.result,
       model.oracle.delete(this.key.bytes),
       `${this} result`,
     );
@@ -447,19 +463,21 @@ class PutIfAbsentCommand extends PlainSyncCommand {
     super();
   }
   run(model: Model, real: Real): void {
-    const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.putIfAbsent(keyInput(this.key), this.value.input),
-        this.toString(),
-      );
-      checkKey(model, real, this.key);
-      return;
-    }
-    const created = real.tree.putIfAbsent(keyInput(this.key), this.value.input);
-    assert.equal(created, !model.oracle.has(this.key.bytes), `${this} result`);
-    if (created) {
+    const created = callChecked(
+      model,
+      real,
+      this.key,
+      this.value,
+      () => real.tree.putIfAbsent(keyInput(this.key), this.value.input),
+      `${this}`,
+    );
+    if (created === undefined) return;
+    assert.equal(
+      created.result,
+      !model.oracle.has(this.key.bytes),
+      `${this} result`,
+    );
+    if (created.result) {
       recordWrite(model, real, this.key.bytes, toBytes(this.value.input));
     }
     checkKey(model, real, this.key);
@@ -479,30 +497,20 @@ class CompareAndPutCommand extends PlainSyncCommand {
   }
   run(model: Model, real: Real): void {
     const version = pickVersion(model, this.key.bytes, this.pick);
-    const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
     const what = `${this} with version ${version}`;
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () =>
-          real.tree.compareAndPut(
-            keyInput(this.key),
-            version,
-            this.value.input,
-          ),
-        what,
-      );
-      checkKey(model, real, this.key);
-      return;
-    }
-    const swapped = real.tree.compareAndPut(
-      keyInput(this.key),
-      version,
-      this.value.input,
+    const swapped = callChecked(
+      model,
+      real,
+      this.key,
+      this.value,
+      () =>
+        real.tree.compareAndPut(keyInput(this.key), version, this.value.input),
+      what,
     );
+    if (swapped === undefined) return;
     const expected = model.oracle.get(this.key.bytes)?.version === version;
-    assert.equal(swapped, expected, `${what} result`);
-    if (swapped) {
+    assert.equal(swapped.result, expected, `${what} result`);
+    if (swapped.result) {
       recordWrite(model, real, this.key.bytes, toBytes(this.value.input));
     }
     checkKey(model, real, this.key);
@@ -520,20 +528,19 @@ class DeleteIfVersionCommand extends PlainSyncCommand {
   }
   run(model: Model, real: Real): void {
     const version = pickVersion(model, this.key.bytes, this.pick);
-    const errors = keyErrors(this.key);
     const what = `${this} with version ${version}`;
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.deleteIfVersion(keyInput(this.key), version),
-        what,
-      );
-      return;
-    }
-    const deleted = real.tree.deleteIfVersion(keyInput(this.key), version);
+    const deleted = callChecked(
+      model,
+      real,
+      this.key,
+      undefined,
+      () => real.tree.deleteIfVersion(keyInput(this.key), version),
+      what,
+    );
+    if (deleted === undefined) return;
     const expected = model.oracle.get(this.key.bytes)?.version === version;
-    assert.equal(deleted, expected, `${what} result`);
-    if (deleted) model.oracle.delete(this.key.bytes);
+    assert.equal(deleted.result, expected, `${what} result`);
+    if (deleted.result) model.oracle.delete(this.key.bytes);
     checkKey(model, real, this.key);
   }
   toString(): string {
