@@ -561,12 +561,18 @@ function runPointOp(tree: TreeModel, handle: Tree, op: PointOp): void {
   }
 }
 
-class PointCommand extends PlainCommand {
-  constructor(readonly handle: number, readonly op: PointOp) {
-    super();
-  }
+/** A command through one of the handles: it needs a handle to exist. */
+abstract class HandleCommand extends PlainCommand {
+  /** Which handle (modulo the handles held). */
+  abstract readonly handle: number;
   override check(model: Model): boolean {
     return model.handles.length > 0;
+  }
+}
+
+class PointCommand extends HandleCommand {
+  constructor(readonly handle: number, readonly op: PointOp) {
+    super();
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -594,16 +600,13 @@ class PointCommand extends PlainCommand {
   }
 }
 
-class ScanCommand extends PlainCommand {
+class ScanCommand extends HandleCommand {
   constructor(
     readonly handle: number,
     readonly args: ScanArgs,
     readonly withValues: boolean,
   ) {
     super();
-  }
-  override check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -637,7 +640,7 @@ class ScanCommand extends PlainCommand {
 
 /** Many puts under one base through a handle, with values large enough to
  * fill and spill frames. */
-class BulkPutCommand extends PlainCommand {
+class BulkPutCommand extends HandleCommand {
   constructor(
     readonly handle: number,
     readonly base: Uint8Array,
@@ -645,9 +648,6 @@ class BulkPutCommand extends PlainCommand {
     readonly valueBytes: number,
   ) {
     super();
-  }
-  override check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -676,12 +676,9 @@ class BulkPutCommand extends PlainCommand {
 }
 
 /** Deletes every key under a prefix through a handle. */
-class BulkDeleteCommand extends PlainCommand {
+class BulkDeleteCommand extends HandleCommand {
   constructor(readonly handle: number, readonly prefix: Uint8Array) {
     super();
-  }
-  override check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
