@@ -261,9 +261,14 @@ class DBNormalSoak {
     this.#opText = `${name}: putIfAbsent ${showBytes(key)}`;
     const expected = !this.#oracles.get(name)!.has(index);
     const created = this.#handles.get(name)!.putIfAbsent(key, value);
-    this.#expectEqual(created, expected, "putIfAbsent() returned");
-    if (created) this.#wrote(name, index, value);
-    else this.#expectRecord(name, index);
+    this.#conditionalWrote(
+      name,
+      index,
+      value,
+      created,
+      expected,
+      "putIfAbsent",
+    );
   }
 
   #compareAndPut(): void {
@@ -275,8 +280,28 @@ class DBNormalSoak {
     this.#opText = `${name}: compareAndPut ${showBytes(key)} v${version}`;
     const expected = this.#oracles.get(name)!.get(index)?.version === version;
     const swapped = this.#handles.get(name)!.compareAndPut(key, version, value);
-    this.#expectEqual(swapped, expected, "compareAndPut() returned");
-    if (swapped) this.#wrote(name, index, value);
+    this.#conditionalWrote(
+      name,
+      index,
+      value,
+      swapped,
+      expected,
+      "compareAndPut",
+    );
+  }
+
+  /** Checks what the conditional write `what` returned against the model's
+   * prediction, then the record: `value` when it wrote, else unchanged. */
+  #conditionalWrote(
+    name: string,
+    index: number,
+    value: Uint8Array,
+    wrote: boolean,
+    expected: boolean,
+    what: string,
+  ): void {
+    this.#expectEqual(wrote, expected, `${what}() returned`);
+    if (wrote) this.#wrote(name, index, value);
     else this.#expectRecord(name, index);
   }
 
