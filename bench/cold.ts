@@ -58,201 +58,195 @@ function hasSmallPool(engine: Engine): engine is SmallPoolEngine {
     engine.counters !== undefined;
 }
 
-/**
- * Runs the phase named `phase` on a new engine from `open`: `body` gets
- * the engine, the small pool's size in frames and a `close` that closes
- * the engine (else it is closed after `body`). Skipped, with a progress
- * line, when the data has no frames or the engine cannot reopen with a
- * small cache (`unsupported` says so).
- */
-async function runSmallPoolPhase(
+/** A small-pool phase: run on a new engine from `open`; `dataFrames` is
+ * the size of the data in frames, measured on the cell's main store after
+ * preload. */
+export type SmallPoolPhase = (
   context: PhaseContext,
+  open: () => Promise<Engine>,
+  dataFrames: number,
+) => Promise<void>;
+
+/** What a small-pool phase does with its engine. */
+interface SmallPoolRun {
+  readonly context: PhaseContext;
+  readonly engine: SmallPoolEngine;
+  /** The small pool's size in frames, and the data's. */
+  readonly poolFrames: number;
+  readonly dataFrames: number;
+  /** Closes the engine (else it is closed after the phase). */
+  close(): Promise<void>;
+}
+
+/**
+ * The phase named `phase`: `body` runs on the engine. Skipped, with a
+ * progress line, when the data has no frames or the engine cannot reopen
+ * with a small cache (`unsupported` says so).
+ */
+function smallPoolPhase(
   phase: string,
   unsupported: string,
-  open: () => Promise<Engine>,
-  dataFrames: number,
-  body: (
-    engine: SmallPoolEngine,
-    poolFrames: number,
-    close: () => Promise<void>,
-  ) => Promise<void>,
-): Promise<void> {
-  const { spec, progress } = context;
-  if (dataFrames === 0) {
-    progress(`${phase} skipped: the engine reported no frames`);
-    return;
-  }
-  const poolFrames = smallPool(dataFrames, spec.coldRatio);
-  const engine = await open();
-  let closed = false;
-  try {
-    if (!hasSmallPool(engine)) {
-      progress(`${phase} skipped: ${unsupported}`);
+  body: (run: SmallPoolRun) => Promise<void>,
+): SmallPoolPhase {
+  return async (context, open, dataFrames) => {
+    const { spec, progress } = context;
+    if (dataFrames === 0) {
+      progress(`${phase} skipped: the engine reported no frames`);
       return;
     }
-    await body(engine, poolFrames, () => {
-      closed = true;
-      return engine.close();
-    });
-  } finally {
-    if (!closed) await engine.close();
-  }
-}
-
-/**
- * Runs `cold_get` on a new engine from `open`. `dataFrames` is the size of
- * the data in frames, measured on the cell's main store after preload.
- */
-export async function runColdGet(
-  context: PhaseContext,
-  open: () => Promise<Engine>,
-  dataFrames: number,
-): Promise<void> {
-  const { spec, identity, dataset, progress } = context;
-  await runSmallPoolPhase(
-    context,
-    "cold_get",
-    "the engine cannot reopen with a small cache",
-    open,
-    dataFrames,
-    async (engine, poolFrames) => {
-      const preloadStartMs = performance.now();
-      await engine.preload(dataset.keys, dataset.values);
-      const preloadMs = performance.now() - preloadStartMs;
-      const checkpointStartMs = performance.now();
-      await engine.checkpoint();
-      const checkpointMs = performance.now() - checkpointStartMs;
-      const reopenStartMs = performance.now();
-      await engine.reopen({ cacheFrames: poolFrames });
-      const reopenMs = performance.now() - reopenStartMs;
-      await checkEngine(engine, dataset);
-      progress(
-        `cold_get: preload ${formatCount(preloadMs)} ms, checkpoint ${
-          formatCount(checkpointMs)
-        } ms, close + reopen with ${poolFrames} frames (data ${dataFrames}) ${
-          formatCount(reopenMs)
-        } ms, answers checked`,
-      );
-
-      const step = makeStep(
+    const poolFrames = smallPool(dataFrames, spec.coldRatio);
+    const engine = await open();
+    let closed = false;
+    try {
+      if (!hasSmallPool(engine)) {
+        progress(`${phase} skipped: ${unsupported}`);
+        return;
+      }
+      await body({
+        context,
         engine,
-        dataset,
-        "get",
-        generateOpStream(dataset, "cold_get"),
-      );
-      const probe = counterProbe(engine, false);
-      const timing = await timeStep(step, spec.reps, spec.batchMs, probe.hooks);
-      const perOp = probe.perOp(timing)!;
-      const atEnd = engine.counters(true);
-      // The stats walk above read the frames it missed; after it, the
-      // backend's frame reads and the engine's misses must agree.
-      const readsAfterWalk = engine.counters(false).frameReads;
-      const record: ColdRecord = {
-        ...identity,
-        kind: "cold",
         poolFrames,
         dataFrames,
-        preloadMs,
-        checkpointMs,
-        reopenMs,
-        ...timing,
-        perOp,
-        atEnd: { ...atEnd, frameReads: readsAfterWalk },
-      };
-      context.emit(record);
-      progress(
-        `cold_get ${formatCount(timing.nsPerOpMedian)} ns/op (${
-          formatCount(timing.nsPerOpMin)
-        }-${
-          formatCount(timing.nsPerOpMax)
-        }, ${timing.batchOps} ops/batch), frame reads/op ${
-          formatRate(perOp.frameReads)
-        }, ${
-          formatRate(perOp.frameReadBytes / 1024)
-        } KiB read/op; at end cacheMisses ${atEnd.cacheMisses} vs frame reads ${readsAfterWalk}, frame depth ${atEnd.frameDepth}, O_DIRECT files ${atEnd.directFiles}`,
-      );
-    },
-  );
+        close: () => {
+          closed = true;
+          return engine.close();
+        },
+      });
+    } finally {
+      if (!closed) await engine.close();
+    }
+  };
 }
 
-/**
- * Runs `bounded_preload` on a new engine from `open`: the dataset loaded
- * through the small pool, up to the time limit.
- */
-export async function runBoundedPreload(
-  context: PhaseContext,
-  open: () => Promise<Engine>,
-  dataFrames: number,
-): Promise<void> {
-  const { spec, identity, dataset, progress } = context;
-  await runSmallPoolPhase(
-    context,
-    "bounded_preload",
-    "the engine has no small cache",
-    open,
-    dataFrames,
-    async (engine, poolFrames, close) => {
-      await engine.reopen({ cacheFrames: poolFrames });
-      const bytesBefore = retainedBytes();
-      const startMs = performance.now();
-      const load = await loadWithin(
-        engine,
-        dataset,
-        spec.preloadYield,
-        spec.preloadLimitMs,
-      );
-      const preloadMs = performance.now() - startMs;
-      const bytesAfter = retainedBytes();
-      const afterLoad = engine.counters(true);
-      const checkpointStartMs = performance.now();
-      await engine.checkpoint();
-      const checkpointMs = performance.now() - checkpointStartMs;
-      const closeStartMs = performance.now();
-      await close();
-      const closeMs = performance.now() - closeStartMs;
-      const record: BoundedPreloadRecord = {
-        ...identity,
-        kind: "bounded",
-        poolFrames,
-        dataFrames,
-        preloadYield: spec.preloadYield,
-        limitMs: spec.preloadLimitMs,
-        keysLoaded: load.keysLoaded,
-        preloadMs,
-        keysPerSec: load.keysLoaded / (preloadMs / 1000),
-        peakLiveBytes: load.peakLiveBytes,
-        retainedBytes: bytesBefore === undefined || bytesAfter === undefined
-          ? null
-          : bytesAfter - bytesBefore,
-        afterLoad,
-        checkpointMs,
-        closeMs,
-      };
-      context.emit(record);
-      progress(
-        `bounded_preload (pool ${poolFrames} frames, data ${dataFrames}, ${
-          spec.preloadYield === 0
-            ? "synchronous"
-            : `yield every ${spec.preloadYield} puts`
-        }): ${formatCount(load.keysLoaded)} keys in ${
-          formatCount(preloadMs)
-        } ms (${formatCount(record.keysPerSec)} keys/s${
-          load.keysLoaded < dataset.keyCount
-            ? ", stopped at the time limit"
-            : ""
-        }); then ${afterLoad.residentFrames} frames resident (${
-          formatMiB(afterLoad.residentFrames * FRAME_BYTES)
-        } MiB), ${afterLoad.checkpoints} checkpoints, ${afterLoad.frameReads} frame reads, ${afterLoad.frameWrites} frame writes, log ${
-          formatMiB(afterLoad.walLogBytes)
-        } MiB, peak heap+external ${
-          formatMiB(load.peakLiveBytes)
-        } MiB; checkpoint ${formatCount(checkpointMs)} ms, close ${
-          formatCount(closeMs)
-        } ms`,
-      );
-    },
-  );
-}
+/** Runs `cold_get`. */
+export const runColdGet: SmallPoolPhase = smallPoolPhase(
+  "cold_get",
+  "the engine cannot reopen with a small cache",
+  async ({ context, engine, poolFrames, dataFrames }) => {
+    const { spec, identity, dataset, progress } = context;
+    const preloadStartMs = performance.now();
+    await engine.preload(dataset.keys, dataset.values);
+    const preloadMs = performance.now() - preloadStartMs;
+    const checkpointStartMs = performance.now();
+    await engine.checkpoint();
+    const checkpointMs = performance.now() - checkpointStartMs;
+    const reopenStartMs = performance.now();
+    await engine.reopen({ cacheFrames: poolFrames });
+    const reopenMs = performance.now() - reopenStartMs;
+    await checkEngine(engine, dataset);
+    progress(
+      `cold_get: preload ${formatCount(preloadMs)} ms, checkpoint ${
+        formatCount(checkpointMs)
+      } ms, close + reopen with ${poolFrames} frames (data ${dataFrames}) ${
+        formatCount(reopenMs)
+      } ms, answers checked`,
+    );
+
+    const step = makeStep(
+      engine,
+      dataset,
+      "get",
+      generateOpStream(dataset, "cold_get"),
+    );
+    const probe = counterProbe(engine, false);
+    const timing = await timeStep(step, spec.reps, spec.batchMs, probe.hooks);
+    const perOp = probe.perOp(timing)!;
+    const atEnd = engine.counters(true);
+    // The stats walk above read the frames it missed; after it, the
+    // backend's frame reads and the engine's misses must agree.
+    const readsAfterWalk = engine.counters(false).frameReads;
+    const record: ColdRecord = {
+      ...identity,
+      kind: "cold",
+      poolFrames,
+      dataFrames,
+      preloadMs,
+      checkpointMs,
+      reopenMs,
+      ...timing,
+      perOp,
+      atEnd: { ...atEnd, frameReads: readsAfterWalk },
+    };
+    context.emit(record);
+    progress(
+      `cold_get ${formatCount(timing.nsPerOpMedian)} ns/op (${
+        formatCount(timing.nsPerOpMin)
+      }-${
+        formatCount(timing.nsPerOpMax)
+      }, ${timing.batchOps} ops/batch), frame reads/op ${
+        formatRate(perOp.frameReads)
+      }, ${
+        formatRate(perOp.frameReadBytes / 1024)
+      } KiB read/op; at end cacheMisses ${atEnd.cacheMisses} vs frame reads ${readsAfterWalk}, frame depth ${atEnd.frameDepth}, O_DIRECT files ${atEnd.directFiles}`,
+    );
+  },
+);
+
+/** Runs `bounded_preload`: the dataset loaded through the small pool, up
+ * to the time limit. */
+export const runBoundedPreload: SmallPoolPhase = smallPoolPhase(
+  "bounded_preload",
+  "the engine has no small cache",
+  async ({ context, engine, poolFrames, dataFrames, close }) => {
+    const { spec, identity, dataset, progress } = context;
+    await engine.reopen({ cacheFrames: poolFrames });
+    const bytesBefore = retainedBytes();
+    const startMs = performance.now();
+    const load = await loadWithin(
+      engine,
+      dataset,
+      spec.preloadYield,
+      spec.preloadLimitMs,
+    );
+    const preloadMs = performance.now() - startMs;
+    const bytesAfter = retainedBytes();
+    const afterLoad = engine.counters(true);
+    const checkpointStartMs = performance.now();
+    await engine.checkpoint();
+    const checkpointMs = performance.now() - checkpointStartMs;
+    const closeStartMs = performance.now();
+    await close();
+    const closeMs = performance.now() - closeStartMs;
+    const record: BoundedPreloadRecord = {
+      ...identity,
+      kind: "bounded",
+      poolFrames,
+      dataFrames,
+      preloadYield: spec.preloadYield,
+      limitMs: spec.preloadLimitMs,
+      keysLoaded: load.keysLoaded,
+      preloadMs,
+      keysPerSec: load.keysLoaded / (preloadMs / 1000),
+      peakLiveBytes: load.peakLiveBytes,
+      retainedBytes: bytesBefore === undefined || bytesAfter === undefined
+        ? null
+        : bytesAfter - bytesBefore,
+      afterLoad,
+      checkpointMs,
+      closeMs,
+    };
+    context.emit(record);
+    progress(
+      `bounded_preload (pool ${poolFrames} frames, data ${dataFrames}, ${
+        spec.preloadYield === 0
+          ? "synchronous"
+          : `yield every ${spec.preloadYield} puts`
+      }): ${formatCount(load.keysLoaded)} keys in ${
+        formatCount(preloadMs)
+      } ms (${formatCount(record.keysPerSec)} keys/s${
+        load.keysLoaded < dataset.keyCount ? ", stopped at the time limit" : ""
+      }); then ${afterLoad.residentFrames} frames resident (${
+        formatMiB(afterLoad.residentFrames * FRAME_BYTES)
+      } MiB), ${afterLoad.checkpoints} checkpoints, ${afterLoad.frameReads} frame reads, ${afterLoad.frameWrites} frame writes, log ${
+        formatMiB(afterLoad.walLogBytes)
+      } MiB, peak heap+external ${
+        formatMiB(load.peakLiveBytes)
+      } MiB; checkpoint ${formatCount(checkpointMs)} ms, close ${
+        formatCount(closeMs)
+      } ms`,
+    );
+  },
+);
 
 /** Puts between checks of the clock and samples of memory. */
 const LOAD_CHECK_EVERY = 4096;
