@@ -9,7 +9,6 @@ import {
   showBytes,
   showEntries,
   type ShownEntry,
-  SortedOracle,
   toBytes,
 } from "../helpers/oracle.ts";
 

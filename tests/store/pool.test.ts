@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import type { FrameSource } from "../../src/art/source.ts";
 import { HoltError } from "../../src/api/errors.ts";
 import type { Frame } from "../../src/frame/frame.ts";
-import { FileStore } from "../../src/store/file.ts";
+import type { FileStore } from "../../src/store/file.ts";
 import { BufferPool, type DirtySnapshot } from "../../src/store/pool.ts";
 import { copyBytes, fillPattern, patternFrame } from "./support.ts";
 import { describeStoreBackends } from "./suites.ts";
