@@ -46,39 +46,92 @@ function smallPool(dataFrames: number, ratio: number): number {
   return Math.max(2, Math.ceil(dataFrames / ratio));
 }
 
-/**
- * Runs `cold_get` on a new engine from `open`. `dataFrames` is the size of
- * the data in frames, measured on the cell's main store after preload.
- */
-export async function runColdGet(
+/** An engine with the calls a small-pool phase needs. */
+type SmallPoolEngine =
+  & Engine
+  & Required<
+    Pick<Engine, "reopen" | "checkpoint" | "counters">
+  >;
+
+function hasSmallPool(engine: Engine): engine is SmallPoolEngine {
+  return engine.reopen !== undefined && engine.checkpoint !== undefined &&
+    engine.counters !== undefined;
+}
+
+/** A small-pool phase: run on a new engine from `open`; `dataFrames` is
+ * the size of the data in frames, measured on the cell's main store after
+ * preload. */
+export type SmallPoolPhase = (
   context: PhaseContext,
   open: () => Promise<Engine>,
   dataFrames: number,
-): Promise<void> {
-  const { spec, identity, dataset, progress } = context;
-  if (dataFrames === 0) {
-    progress("cold_get skipped: the engine reported no frames");
-    return;
-  }
-  const poolFrames = smallPool(dataFrames, spec.coldRatio);
-  const engine = await open();
-  try {
-    const { reopen, checkpoint, counters } = engine;
-    if (
-      reopen === undefined || checkpoint === undefined ||
-      counters === undefined
-    ) {
-      progress("cold_get skipped: the engine cannot reopen with a small cache");
+) => Promise<void>;
+
+/** What a small-pool phase does with its engine. */
+interface SmallPoolRun {
+  readonly context: PhaseContext;
+  readonly engine: SmallPoolEngine;
+  /** The small pool's size in frames, and the data's. */
+  readonly poolFrames: number;
+  readonly dataFrames: number;
+  /** Closes the engine (else it is closed after the phase). */
+  close(): Promise<void>;
+}
+
+/**
+ * The phase named `phase`: `body` runs on the engine. Skipped, with a
+ * progress line, when the data has no frames or the engine cannot reopen
+ * with a small cache (`unsupported` says so).
+ */
+function smallPoolPhase(
+  phase: string,
+  unsupported: string,
+  body: (run: SmallPoolRun) => Promise<void>,
+): SmallPoolPhase {
+  return async (context, open, dataFrames) => {
+    const { spec, progress } = context;
+    if (dataFrames === 0) {
+      progress(`${phase} skipped: the engine reported no frames`);
       return;
     }
+    const poolFrames = smallPool(dataFrames, spec.coldRatio);
+    const engine = await open();
+    let closed = false;
+    try {
+      if (!hasSmallPool(engine)) {
+        progress(`${phase} skipped: ${unsupported}`);
+        return;
+      }
+      await body({
+        context,
+        engine,
+        poolFrames,
+        dataFrames,
+        close: () => {
+          closed = true;
+          return engine.close();
+        },
+      });
+    } finally {
+      if (!closed) await engine.close();
+    }
+  };
+}
+
+/** Runs `cold_get`. */
+export const runColdGet: SmallPoolPhase = smallPoolPhase(
+  "cold_get",
+  "the engine cannot reopen with a small cache",
+  async ({ context, engine, poolFrames, dataFrames }) => {
+    const { spec, identity, dataset, progress } = context;
     const preloadStartMs = performance.now();
     await engine.preload(dataset.keys, dataset.values);
     const preloadMs = performance.now() - preloadStartMs;
     const checkpointStartMs = performance.now();
-    await checkpoint.call(engine);
+    await engine.checkpoint();
     const checkpointMs = performance.now() - checkpointStartMs;
     const reopenStartMs = performance.now();
-    await reopen.call(engine, { cacheFrames: poolFrames });
+    await engine.reopen({ cacheFrames: poolFrames });
     const reopenMs = performance.now() - reopenStartMs;
     await checkEngine(engine, dataset);
     progress(
@@ -98,10 +151,10 @@ export async function runColdGet(
     const probe = counterProbe(engine, false);
     const timing = await timeStep(step, spec.reps, spec.batchMs, probe.hooks);
     const perOp = probe.perOp(timing)!;
-    const atEnd = counters.call(engine, true);
+    const atEnd = engine.counters(true);
     // The stats walk above read the frames it missed; after it, the
     // backend's frame reads and the engine's misses must agree.
-    const readsAfterWalk = counters.call(engine, false).frameReads;
+    const readsAfterWalk = engine.counters(false).frameReads;
     const record: ColdRecord = {
       ...identity,
       kind: "cold",
@@ -126,38 +179,17 @@ export async function runColdGet(
         formatRate(perOp.frameReadBytes / 1024)
       } KiB read/op; at end cacheMisses ${atEnd.cacheMisses} vs frame reads ${readsAfterWalk}, frame depth ${atEnd.frameDepth}, O_DIRECT files ${atEnd.directFiles}`,
     );
-  } finally {
-    await engine.close();
-  }
-}
+  },
+);
 
-/**
- * Runs `bounded_preload` on a new engine from `open`: the dataset loaded
- * through the small pool, up to the time limit.
- */
-export async function runBoundedPreload(
-  context: PhaseContext,
-  open: () => Promise<Engine>,
-  dataFrames: number,
-): Promise<void> {
-  const { spec, identity, dataset, progress } = context;
-  if (dataFrames === 0) {
-    progress("bounded_preload skipped: the engine reported no frames");
-    return;
-  }
-  const poolFrames = smallPool(dataFrames, spec.coldRatio);
-  const engine = await open();
-  let closed = false;
-  try {
-    const { reopen, checkpoint, counters } = engine;
-    if (
-      reopen === undefined || checkpoint === undefined ||
-      counters === undefined
-    ) {
-      progress("bounded_preload skipped: the engine has no small cache");
-      return;
-    }
-    await reopen.call(engine, { cacheFrames: poolFrames });
+/** Runs `bounded_preload`: the dataset loaded through the small pool, up
+ * to the time limit. */
+export const runBoundedPreload: SmallPoolPhase = smallPoolPhase(
+  "bounded_preload",
+  "the engine has no small cache",
+  async ({ context, engine, poolFrames, dataFrames, close }) => {
+    const { spec, identity, dataset, progress } = context;
+    await engine.reopen({ cacheFrames: poolFrames });
     const bytesBefore = retainedBytes();
     const startMs = performance.now();
     const load = await loadWithin(
@@ -168,13 +200,12 @@ export async function runBoundedPreload(
     );
     const preloadMs = performance.now() - startMs;
     const bytesAfter = retainedBytes();
-    const afterLoad = counters.call(engine, true);
+    const afterLoad = engine.counters(true);
     const checkpointStartMs = performance.now();
-    await checkpoint.call(engine);
+    await engine.checkpoint();
     const checkpointMs = performance.now() - checkpointStartMs;
     const closeStartMs = performance.now();
-    closed = true;
-    await engine.close();
+    await close();
     const closeMs = performance.now() - closeStartMs;
     const record: BoundedPreloadRecord = {
       ...identity,
@@ -214,10 +245,8 @@ export async function runBoundedPreload(
         formatCount(closeMs)
       } ms`,
     );
-  } finally {
-    if (!closed) await engine.close();
-  }
-}
+  },
+);
 
 /** Puts between checks of the clock and samples of memory. */
 const LOAD_CHECK_EVERY = 4096;

@@ -24,7 +24,27 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { pathKeyArb } from "../tests/helpers/arbitraries.ts";
+import { copyStore } from "../tests/helpers/persist.ts";
 import { type AtomicBatch, HoltError, Tree, type View } from "../mod.ts";
+import {
+  caughtError,
+  checkSession,
+  type DelimiterArg,
+  expectError,
+  isAscii,
+  type KeyArg,
+  keyArgArb,
+  keyInput,
+  replayLine,
+  type ScanArgs,
+  scanOptions,
+  scanSpec,
+  seedArg,
+  showScanArgs,
+  showValue,
+  UnconditionalCommand,
+  type ValueArg,
+} from "./common.ts";
 import {
   type AnyScanEntry,
   binaryString,
@@ -188,22 +208,13 @@ type AtomicCommand = fc.ICommand<Model, Real, void | Promise<void>>;
 /** A command that runs synchronously, as a view's callback needs. */
 type SyncCommand = fc.Command<Model, Real>;
 
-/** A key argument: its bytes, and whether to pass it as a string. */
-type KeyArg = { bytes: Uint8Array; asString: boolean };
+/** A synchronous command that runs in every model state. */
+abstract class PlainSyncCommand
+  extends UnconditionalCommand<Model, Real, void> {}
 
-/** A value argument: bytes or a string, as passed to the tree. */
-type ValueArg = { input: Uint8Array | string };
-
-/** A delimiter argument; `byte` is undefined for an invalid one. */
-type DelimiterArg = { value: string | number; byte: number | undefined };
-
-/** Scan options as generated. */
-type ScanArgs = {
-  prefix: Uint8Array | undefined;
-  startAfter: KeyArg | undefined;
-  delimiter: DelimiterArg | undefined;
-  limit: number | undefined;
-};
+/** An asynchronous (file store) command that runs in every model state. */
+abstract class PlainAsyncCommand
+  extends UnconditionalCommand<Model, Real, Promise<void>> {}
 
 /** How a conditional command picks the version it passes. */
 type VersionPick = {
@@ -211,35 +222,11 @@ type VersionPick = {
   index: number;
 };
 
-function keyInput(key: KeyArg): Uint8Array | string {
-  return key.asString ? binaryString(key.bytes) : key.bytes;
-}
-
 function showKey(key: KeyArg): string {
   const shown = key.bytes.length > 40
     ? `${showBytes(key.bytes.subarray(0, 12))}..(${key.bytes.length}B)`
     : showBytes(key.bytes);
   return key.asString ? JSON.stringify(shown) : `b"${shown}"`;
-}
-
-function showValue(value: ValueArg): string {
-  const bytes = toBytes(value.input);
-  return typeof value.input === "string"
-    ? `str(${bytes.length}B)`
-    : `bytes(${bytes.length}B)`;
-}
-
-function showScanArgs(args: ScanArgs): string {
-  const parts: string[] = [];
-  if (args.prefix !== undefined) parts.push(`prefix ${showBytes(args.prefix)}`);
-  if (args.startAfter !== undefined) {
-    parts.push(`startAfter ${showKey(args.startAfter)}`);
-  }
-  if (args.delimiter !== undefined) {
-    parts.push(`delimiter ${JSON.stringify(args.delimiter.value)}`);
-  }
-  if (args.limit !== undefined) parts.push(`limit ${args.limit}`);
-  return parts.join(", ");
 }
 
 /** The error codes a key argument must raise, none when it is valid. */
@@ -253,52 +240,8 @@ function valueErrors(value: ValueArg): string[] {
   return toBytes(value.input).length > MAX_BYTES ? ["VALUE_TOO_LONG"] : [];
 }
 
-function scanSpec(args: ScanArgs): ScanSpec {
-  return {
-    prefix: args.prefix,
-    startAfter: args.startAfter?.bytes,
-    delimiterByte: args.delimiter?.byte,
-    limit: args.limit,
-  };
-}
-
-function scanOptions(args: ScanArgs) {
-  return {
-    ...(args.startAfter === undefined
-      ? {}
-      : { startAfter: keyInput(args.startAfter) }),
-    ...(args.delimiter === undefined
-      ? {}
-      : { delimiter: args.delimiter.value }),
-    ...(args.limit === undefined ? {} : { limit: args.limit }),
-  };
-}
-
 function delimiterIsValid(args: ScanArgs): boolean {
   return args.delimiter === undefined || args.delimiter.byte !== undefined;
-}
-
-/** Runs `action`, which must throw a `HoltError` with one of `codes`. */
-function expectError(
-  codes: readonly string[],
-  action: () => unknown,
-  what: string,
-): void {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof HoltError && codes.includes(error.code)) return;
-    throw new assert.AssertionError({
-      message: `${what}: expected HoltError ${codes.join("|")}, got ${
-        error instanceof HoltError
-          ? `${error.code}: ${error.message}`
-          : String(error)
-      }`,
-    });
-  }
-  assert.fail(
-    `${what}: expected HoltError ${codes.join("|")}, returned normally`,
-  );
 }
 
 /** Asserts the tree holds exactly what the model holds for `key`. */
@@ -417,23 +360,39 @@ function checkVerify(real: Real): void {
 
 // ---- commands ----------------------------------------------------------
 
-class PutCommand implements SyncCommand {
-  constructor(readonly key: KeyArg, readonly value: ValueArg) {}
-  check(): boolean {
-    return true;
+/**
+ * Calls `call`, a tree operation on `key` (writing `value`, when given).
+ * With an invalid argument it must throw that argument's `HoltError` and
+ * leave `key` as the model has it: returns undefined. Otherwise returns
+ * what the call returned.
+ */
+function callChecked<T>(
+  model: Model,
+  real: Real,
+  key: KeyArg,
+  value: ValueArg | undefined,
+  call: () => T,
+  what: string,
+): { result: T } | undefined {
+  const errors = [
+    ...keyErrors(key),
+    ...(value === undefined ? [] : valueErrors(value)),
+  ];
+  if (errors.length === 0) return { result: call() };
+  expectError(errors, call, what);
+  checkKey(model, real, key);
+  return undefined;
+}
+
+class PutCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg, readonly value: ValueArg) {
+    super();
   }
   run(model: Model, real: Real): void {
-    const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.put(keyInput(this.key), this.value.input),
-        this.toString(),
-      );
-      checkKey(model, real, this.key);
+    const put = () => real.tree.put(keyInput(this.key), this.value.input);
+    if (!callChecked(model, real, this.key, this.value, put, `${this}`)) {
       return;
     }
-    real.tree.put(keyInput(this.key), this.value.input);
     recordWrite(model, real, this.key.bytes, toBytes(this.value.input));
   }
   toString(): string {
@@ -441,10 +400,9 @@ class PutCommand implements SyncCommand {
   }
 }
 
-class GetCommand implements SyncCommand {
-  constructor(readonly key: KeyArg) {}
-  check(): boolean {
-    return true;
+class GetCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg) {
+    super();
   }
   run(model: Model, real: Real): void {
     const errors = keyErrors(this.key);
@@ -474,24 +432,22 @@ class GetCommand implements SyncCommand {
   }
 }
 
-class DeleteCommand implements SyncCommand {
-  constructor(readonly key: KeyArg) {}
-  check(): boolean {
-    return true;
+class DeleteCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg) {
+    super();
   }
   run(model: Model, real: Real): void {
-    const errors = keyErrors(this.key);
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.delete(keyInput(this.key)),
-        this.toString(),
-      );
-      return;
-    }
-    const existed = real.tree.delete(keyInput(this.key));
+    const existed = callChecked(
+      model,
+      real,
+      this.key,
+      undefined,
+      () => real.tree.delete(keyInput(this.key)),
+      `${this}`,
+    );
+    if (existed === undefined) return;
     assert.equal(
-      existed,
+      existed.result,
       model.oracle.delete(this.key.bytes),
       `${this} result`,
     );
@@ -502,25 +458,26 @@ class DeleteCommand implements SyncCommand {
   }
 }
 
-class PutIfAbsentCommand implements SyncCommand {
-  constructor(readonly key: KeyArg, readonly value: ValueArg) {}
-  check(): boolean {
-    return true;
+class PutIfAbsentCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg, readonly value: ValueArg) {
+    super();
   }
   run(model: Model, real: Real): void {
-    const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.putIfAbsent(keyInput(this.key), this.value.input),
-        this.toString(),
-      );
-      checkKey(model, real, this.key);
-      return;
-    }
-    const created = real.tree.putIfAbsent(keyInput(this.key), this.value.input);
-    assert.equal(created, !model.oracle.has(this.key.bytes), `${this} result`);
-    if (created) {
+    const created = callChecked(
+      model,
+      real,
+      this.key,
+      this.value,
+      () => real.tree.putIfAbsent(keyInput(this.key), this.value.input),
+      `${this}`,
+    );
+    if (created === undefined) return;
+    assert.equal(
+      created.result,
+      !model.oracle.has(this.key.bytes),
+      `${this} result`,
+    );
+    if (created.result) {
       recordWrite(model, real, this.key.bytes, toBytes(this.value.input));
     }
     checkKey(model, real, this.key);
@@ -530,41 +487,30 @@ class PutIfAbsentCommand implements SyncCommand {
   }
 }
 
-class CompareAndPutCommand implements SyncCommand {
+class CompareAndPutCommand extends PlainSyncCommand {
   constructor(
     readonly key: KeyArg,
     readonly pick: VersionPick,
     readonly value: ValueArg,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     const version = pickVersion(model, this.key.bytes, this.pick);
-    const errors = [...keyErrors(this.key), ...valueErrors(this.value)];
     const what = `${this} with version ${version}`;
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () =>
-          real.tree.compareAndPut(
-            keyInput(this.key),
-            version,
-            this.value.input,
-          ),
-        what,
-      );
-      checkKey(model, real, this.key);
-      return;
-    }
-    const swapped = real.tree.compareAndPut(
-      keyInput(this.key),
-      version,
-      this.value.input,
+    const swapped = callChecked(
+      model,
+      real,
+      this.key,
+      this.value,
+      () =>
+        real.tree.compareAndPut(keyInput(this.key), version, this.value.input),
+      what,
     );
+    if (swapped === undefined) return;
     const expected = model.oracle.get(this.key.bytes)?.version === version;
-    assert.equal(swapped, expected, `${what} result`);
-    if (swapped) {
+    assert.equal(swapped.result, expected, `${what} result`);
+    if (swapped.result) {
       recordWrite(model, real, this.key.bytes, toBytes(this.value.input));
     }
     checkKey(model, real, this.key);
@@ -576,27 +522,25 @@ class CompareAndPutCommand implements SyncCommand {
   }
 }
 
-class DeleteIfVersionCommand implements SyncCommand {
-  constructor(readonly key: KeyArg, readonly pick: VersionPick) {}
-  check(): boolean {
-    return true;
+class DeleteIfVersionCommand extends PlainSyncCommand {
+  constructor(readonly key: KeyArg, readonly pick: VersionPick) {
+    super();
   }
   run(model: Model, real: Real): void {
     const version = pickVersion(model, this.key.bytes, this.pick);
-    const errors = keyErrors(this.key);
     const what = `${this} with version ${version}`;
-    if (errors.length > 0) {
-      expectError(
-        errors,
-        () => real.tree.deleteIfVersion(keyInput(this.key), version),
-        what,
-      );
-      return;
-    }
-    const deleted = real.tree.deleteIfVersion(keyInput(this.key), version);
+    const deleted = callChecked(
+      model,
+      real,
+      this.key,
+      undefined,
+      () => real.tree.deleteIfVersion(keyInput(this.key), version),
+      what,
+    );
+    if (deleted === undefined) return;
     const expected = model.oracle.get(this.key.bytes)?.version === version;
-    assert.equal(deleted, expected, `${what} result`);
-    if (deleted) model.oracle.delete(this.key.bytes);
+    assert.equal(deleted.result, expected, `${what} result`);
+    if (deleted.result) model.oracle.delete(this.key.bytes);
     checkKey(model, real, this.key);
   }
   toString(): string {
@@ -606,14 +550,13 @@ class DeleteIfVersionCommand implements SyncCommand {
   }
 }
 
-class RenameCommand implements SyncCommand {
+class RenameCommand extends PlainSyncCommand {
   constructor(
     readonly source: KeyArg,
     readonly destination: KeyArg,
     readonly force: boolean,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     const rename = () =>
@@ -658,10 +601,9 @@ class RenameCommand implements SyncCommand {
   }
 }
 
-class IsPrefixEmptyCommand implements SyncCommand {
-  constructor(readonly prefix: Uint8Array) {}
-  check(): boolean {
-    return true;
+class IsPrefixEmptyCommand extends PlainSyncCommand {
+  constructor(readonly prefix: Uint8Array) {
+    super();
   }
   run(model: Model, real: Real): void {
     assert.equal(
@@ -675,10 +617,9 @@ class IsPrefixEmptyCommand implements SyncCommand {
   }
 }
 
-class ScanCommand implements SyncCommand {
-  constructor(readonly args: ScanArgs, readonly withValues: boolean) {}
-  check(): boolean {
-    return true;
+class ScanCommand extends PlainSyncCommand {
+  constructor(readonly args: ScanArgs, readonly withValues: boolean) {
+    super();
   }
   run(model: Model, real: Real): void {
     const scan = () =>
@@ -697,18 +638,17 @@ class ScanCommand implements SyncCommand {
   }
   toString(): string {
     return `${this.withValues ? "scan" : "scanKeys"}(${
-      showScanArgs(this.args)
+      showScanArgs(this.args, showKey)
     })`;
   }
 }
 
-class VisitKeysCommand implements SyncCommand {
+class VisitKeysCommand extends PlainSyncCommand {
   constructor(
     readonly args: ScanArgs,
     readonly stopAfter: number | undefined,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     const seen: string[] = [];
@@ -734,20 +674,21 @@ class VisitKeysCommand implements SyncCommand {
     assert.equal(count, seen.length, `${this} count`);
   }
   toString(): string {
-    return `visitKeys(${showScanArgs(this.args)}, stopAfter ${this.stopAfter})`;
+    return `visitKeys(${
+      showScanArgs(this.args, showKey)
+    }, stopAfter ${this.stopAfter})`;
   }
 }
 
 /** Many keys under one base with sizeable values: fills and spills frames. */
-class BulkPutCommand implements SyncCommand {
+class BulkPutCommand extends PlainSyncCommand {
   constructor(
     readonly base: Uint8Array,
     readonly keyCount: number,
     readonly valueBytes: number,
     readonly fill: number,
-  ) {}
-  check(): boolean {
-    return true;
+  ) {
+    super();
   }
   run(model: Model, real: Real): void {
     for (let index = 0; index < this.keyCount; index++) {
@@ -767,10 +708,9 @@ class BulkPutCommand implements SyncCommand {
 }
 
 /** Deletes every key under a prefix: empties frames and merges them. */
-class BulkDeleteCommand implements SyncCommand {
-  constructor(readonly prefix: Uint8Array) {}
-  check(): boolean {
-    return true;
+class BulkDeleteCommand extends PlainSyncCommand {
+  constructor(readonly prefix: Uint8Array) {
+    super();
   }
   run(model: Model, real: Real): void {
     for (const record of model.oracle.recordsWithPrefix(this.prefix)) {
@@ -812,7 +752,7 @@ class CursorOpenCommand implements SyncCommand {
   }
   toString(): string {
     return `openCursor(${this.withValues ? "scan" : "scanKeys"}, ${
-      showScanArgs(this.args)
+      showScanArgs(this.args, showKey)
     })`;
   }
 }
@@ -880,10 +820,7 @@ class CursorStepCommand implements SyncCommand {
   }
 }
 
-class CheckAllCommand implements SyncCommand {
-  check(): boolean {
-    return true;
-  }
+class CheckAllCommand extends PlainSyncCommand {
   run(model: Model, real: Real): void {
     checkAll(model, real);
     checkVerify(real);
@@ -1066,33 +1003,6 @@ function firstErrors(...lists: string[][]): string[] {
 }
 
 /**
- * Runs a batch method that must throw a `HoltError` with one of `codes`.
- * Returns the error, for the caller to rethrow (it escapes the callback) or
- * swallow.
- */
-function batchError(
-  codes: readonly string[],
-  action: () => void,
-  what: string,
-): HoltError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof HoltError && codes.includes(error.code)) return error;
-    throw new assert.AssertionError({
-      message: `${what}: expected HoltError ${codes.join("|")}, got ${
-        error instanceof HoltError
-          ? `${error.code}: ${error.message}`
-          : String(error)
-      }`,
-    });
-  }
-  assert.fail(
-    `${what}: expected HoltError ${codes.join("|")}, returned normally`,
-  );
-}
-
-/**
  * One `tree.atomic` call whose callback performs generated ops. The model
  * projects each op as the batch must (guards see the batch's own earlier
  * writes; every write takes the next version), knows at each op whether it
@@ -1100,10 +1010,9 @@ function batchError(
  * `false` with nothing changed after a failed guard or a caught rename
  * error, or the escaped error with nothing changed.
  */
-class BatchCommand implements SyncCommand {
-  constructor(readonly ops: readonly BatchOpArg[]) {}
-  check(): boolean {
-    return true;
+class BatchCommand extends PlainSyncCommand {
+  constructor(readonly ops: readonly BatchOpArg[]) {
+    super();
   }
   run(model: Model, real: Real): void {
     const run: BatchRun = {
@@ -1191,7 +1100,7 @@ class BatchCommand implements SyncCommand {
     };
     /** The op must throw `codes` now; the error escapes the callback. */
     const escape = (codes: string[], action: () => void, what: string) => {
-      run.escaped = batchError(codes, action, what);
+      run.escaped = caughtError(codes, action, what);
       throw run.escaped;
     };
     switch (op.kind) {
@@ -1310,7 +1219,7 @@ class BatchCommand implements SyncCommand {
             ? ["NOT_FOUND", "ALREADY_EXISTS"]
             : ["NOT_FOUND"];
           run.failed = true;
-          if (op.catchError) batchError(codes, call, what);
+          if (op.catchError) caughtError(codes, call, what);
           else escape(codes, call, what);
           return;
         }
@@ -1548,10 +1457,9 @@ function viewScanErrors(
  * go through the model as commands of their own. After `fn` the view must
  * refuse reads with `CLOSED`.
  */
-class ViewCommand implements SyncCommand {
-  constructor(readonly scope: ScopePick, readonly steps: readonly ViewStep[]) {}
-  check(): boolean {
-    return true;
+class ViewCommand extends PlainSyncCommand {
+  constructor(readonly scope: ScopePick, readonly steps: readonly ViewStep[]) {
+    super();
   }
   run(model: Model, real: Real): void {
     let scope: Uint8Array = new Uint8Array(0);
@@ -1660,7 +1568,7 @@ class ViewCommand implements SyncCommand {
         const prefix = resolveViewPrefix(run, step.prefix);
         const args = resolveViewScanArgs(run, prefix, step.args);
         const what = `view.${step.withValues ? "scan" : "scanKeys"}(${
-          showScanArgs(args)
+          showScanArgs(args, showKey)
         })`;
         run.lines.push(what);
         model.tally.viewReads++;
@@ -1681,7 +1589,7 @@ class ViewCommand implements SyncCommand {
         const prefix = resolveViewPrefix(run, step.prefix);
         const args = resolveViewScanArgs(run, prefix, step.args);
         const what = `view.visitKeys(${
-          showScanArgs(args)
+          showScanArgs(args, showKey)
         }, stopAfter ${step.stopAfter})`;
         run.lines.push(what);
         model.tally.viewReads++;
@@ -1706,7 +1614,7 @@ class ViewCommand implements SyncCommand {
         const args = resolveViewScanArgs(run, prefix, step.args);
         const what = `view iterator #${run.iterators.length} ${
           step.withValues ? "scan" : "scanKeys"
-        }(${showScanArgs(args)})`;
+        }(${showScanArgs(args, showKey)})`;
         run.lines.push(`${what}, ${step.steps} steps`);
         model.tally.viewReads++;
         const open = () =>
@@ -1817,7 +1725,7 @@ function showViewStep(step: ViewStep): string {
             : step.args.startAfter.bytes,
           asString: step.args.startAfter.asString,
         },
-      });
+      }, showKey);
       const name = step.kind === "visit"
         ? "visitKeys"
         : step.withValues
@@ -1859,10 +1767,7 @@ function fileTreeOptions(store: FileStore) {
   };
 }
 
-class CheckpointCommand implements AtomicCommand {
-  check(): boolean {
-    return true;
-  }
+class CheckpointCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     await real.tree.checkpoint();
     model.tally.checkpoints++;
@@ -1873,10 +1778,7 @@ class CheckpointCommand implements AtomicCommand {
 }
 
 /** Lets the event loop run: the log drains and the pool settles. */
-class TickCommand implements AtomicCommand {
-  check(): boolean {
-    return true;
-  }
+class TickCommand extends PlainAsyncCommand {
   async run(_model: Model, real: Real): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 0));
     await real.tree.sync();
@@ -1894,23 +1796,17 @@ class TickCommand implements AtomicCommand {
  * tree must equal the model, versions included, and pass `verify()`;
  * cursors of the old handle must refuse to step.
  */
-class ReopenCommand implements AtomicCommand {
-  constructor(readonly crash: boolean) {}
-  check(): boolean {
-    return true;
+class ReopenCommand extends PlainAsyncCommand {
+  constructor(readonly crash: boolean) {
+    super();
   }
   async run(model: Model, real: Real): Promise<void> {
     const store = real.file!;
     const oldDir = store.dir;
     if (this.crash) {
       store.dir = join(store.root, `store${++store.copies}`);
-      fs.mkdirSync(store.dir);
-      for (const name of fs.readdirSync(oldDir)) {
-        // The lock names the live writer, this process.
-        if (!name.endsWith(".lock")) {
-          fs.copyFileSync(join(oldDir, name), join(store.dir, name));
-        }
-      }
+      // Not the lock files: they name the live writer, this process.
+      copyStore(oldDir, store.dir);
     }
     await real.tree.close();
     real.cursors.forEach((cursor, slot) => {
@@ -2002,17 +1898,6 @@ const keyBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   { weight: 2, arbitrary: longBytesArb },
   { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
 );
-
-function isAscii(bytes: Uint8Array): boolean {
-  return bytes.every((byte) => byte < 0x80);
-}
-
-function keyArgArb(bytesArb: fc.Arbitrary<Uint8Array>): fc.Arbitrary<KeyArg> {
-  return fc.tuple(bytesArb, fc.boolean()).map(([bytes, wantString]) => ({
-    bytes,
-    asString: wantString && isAscii(bytes),
-  }));
-}
 
 const keyArb = keyArgArb(keyBytesArb);
 
@@ -2518,21 +2403,10 @@ const fileSetupArb = fc.record({
 
 /** The one-line command that replays a session or one failing case. */
 export function replayCommand(options: AtomicModelOptions): string {
-  const parts = [
-    "deno run -A fuzz/atomic_model.ts",
-    `--runs ${options.runs}`,
-    `--seed ${options.seed}`,
-  ];
-  if (options.store !== undefined) parts.push(`--store ${options.store}`);
-  if (options.maxCommands !== undefined) {
-    parts.push(`--max-commands ${options.maxCommands}`);
-  }
-  if (options.tmpDir !== undefined) parts.push(`--tmp-dir '${options.tmpDir}'`);
-  if (options.path !== undefined) parts.push(`--path '${options.path}'`);
-  if (options.replayPath !== undefined) {
-    parts.push(`--replay-path '${options.replayPath}'`);
-  }
-  return parts.join(" ");
+  const flags = [];
+  if (options.store !== undefined) flags.push(`--store ${options.store}`);
+  if (options.tmpDir !== undefined) flags.push(`--tmp-dir '${options.tmpDir}'`);
+  return replayLine("fuzz/atomic_model.ts", options, flags);
 }
 
 /**
@@ -2635,34 +2509,13 @@ async function runStore(
       }
     },
   );
-  const details = await fc.check(property, {
-    numRuns: options.runs,
-    seed: options.seed,
-    ...(options.path === undefined ? {} : { path: options.path }),
-  });
-  if (details.failed) {
-    const replayPath = /replayPath="([^"]*)"/.exec(
-      String(details.counterexample?.[0]),
-    )?.[1];
-    const session = {
-      ...options,
-      store,
-      path: undefined,
-      replayPath: undefined,
-    };
-    const replay = {
-      ...session,
-      path: details.counterexamplePath ?? undefined,
-      replayPath,
-    };
-    throw new Error(
-      `atomic_model (${store} store) failed with seed ${options.seed}\n` +
-        `${fc.defaultReportMessage(details)}\n` +
-        `error: ${describeError(details.errorInstance)}\n` +
-        `replay the session: ${replayCommand(session)}\n` +
-        `replay the shrunk case: ${replayCommand(replay)}`,
-    );
-  }
+  const details = await checkSession(
+    `atomic_model (${store} store)`,
+    property,
+    { ...options, store },
+    0,
+    replayCommand,
+  );
   return {
     store,
     runs: details.numRuns,
@@ -2671,16 +2524,6 @@ async function runStore(
     ...tally,
     ...(uringSkipped === undefined ? {} : { uringSkipped }),
   };
-}
-
-/** The message and first stack frames of a failure. */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  // The stack repeats the message (annotated after the throw): keep frames.
-  const stack = (error.stack ?? "").split("\n")
-    .filter((line) => line.trimStart().startsWith("at "))
-    .slice(0, 5).join("\n");
-  return `${error.message}\n${stack}`;
 }
 
 /** One line of what a store's session exercised. */
@@ -2721,9 +2564,7 @@ async function main(): Promise<void> {
     },
   });
   const runs = Number(values.runs);
-  const seed = values.seed === undefined
-    ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
-    : Number(values.seed);
+  const seed = seedArg(values.seed);
   const maxCommands = values["max-commands"] === undefined
     ? undefined
     : Number(values["max-commands"]);

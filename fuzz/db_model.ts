@@ -31,17 +31,33 @@ import {
   type Tree,
 } from "../mod.ts";
 import {
+  checkSession,
+  expectError,
+  type KeyArg as PlainKeyArg,
+  keyArgArb,
+  keyInput,
+  replayLine,
+  type ScanArgs as CommonScanArgs,
+  scanOptions,
+  scanSpec,
+  seedArg,
+  showScanArgs,
+  showValue,
+  UnconditionalCommand,
+  type ValueArg,
+} from "./common.ts";
+import {
   type AnyScanEntry,
   binaryString,
   concatBytes,
   equalBytes,
-  type ScanSpec,
   showBytes,
   showEntries,
   SortedOracle,
   toBytes,
 } from "../tests/helpers/oracle.ts";
 import { createBackend } from "../src/io/select.ts";
+import { copyStore } from "../tests/helpers/persist.ts";
 
 /** Longest key and value the API accepts, in bytes. */
 const MAX_BYTES = 65535;
@@ -148,13 +164,10 @@ type Real = {
 
 type DbCommand = fc.AsyncCommand<Model, Real>;
 
-/** A key argument: its bytes, and whether to pass it as a string; with
- * `existing`, a key the tree holds when the op runs (the `existing`-th in
- * order), falling back to `bytes` when the tree is empty. */
-type KeyArg = { bytes: Uint8Array; asString: boolean; existing?: number };
-
-/** A value argument, as passed. */
-type ValueArg = { input: Uint8Array | string };
+/** A key argument; with `existing`, a key the tree holds when the op runs
+ * (the `existing`-th in order), falling back to `bytes` when the tree is
+ * empty. */
+type KeyArg = PlainKeyArg & { existing?: number };
 
 /** How a conditional op picks the version it passes. */
 type VersionPick = {
@@ -162,17 +175,8 @@ type VersionPick = {
   index: number;
 };
 
-/** Scan options as generated; `delimiter.byte` is undefined when invalid. */
-type ScanArgs = {
-  prefix: Uint8Array | undefined;
-  startAfter: KeyArg | undefined;
-  delimiter: { value: string | number; byte: number | undefined } | undefined;
-  limit: number | undefined;
-};
-
-function keyInput(key: KeyArg): Uint8Array | string {
-  return key.asString ? binaryString(key.bytes) : key.bytes;
-}
+/** Scan options as generated. */
+type ScanArgs = CommonScanArgs<KeyArg>;
 
 function showKey(key: KeyArg): string {
   if (key.existing !== undefined) return `existing#${key.existing}`;
@@ -204,13 +208,6 @@ function resolveKeys<T extends object>(op: T, tree: TreeModel): T {
   return resolved as T;
 }
 
-function showValue(value: ValueArg): string {
-  const bytes = toBytes(value.input);
-  return `${
-    typeof value.input === "string" ? "str" : "bytes"
-  }(${bytes.length}B)`;
-}
-
 /** The error code a key argument raises, or undefined when it is valid. */
 function keyError(key: KeyArg): string | undefined {
   if (key.bytes.length === 0) return "INVALID_ARGUMENT";
@@ -235,57 +232,6 @@ function pickVersion(tree: TreeModel, key: Uint8Array, pick: VersionPick) {
     if (records.length > 0) return records[pick.index % records.length].version;
   }
   return tree.seq + 1 + (pick.index % 3);
-}
-
-function scanSpec(args: ScanArgs, prefix = args.prefix): ScanSpec {
-  return {
-    prefix,
-    startAfter: args.startAfter?.bytes,
-    delimiterByte: args.delimiter?.byte,
-    limit: args.limit,
-  };
-}
-
-function scanOptions(args: ScanArgs) {
-  return {
-    ...(args.startAfter === undefined
-      ? {}
-      : { startAfter: keyInput(args.startAfter) }),
-    ...(args.delimiter === undefined
-      ? {}
-      : { delimiter: args.delimiter.value }),
-    ...(args.limit === undefined ? {} : { limit: args.limit }),
-  };
-}
-
-function showScanArgs(args: ScanArgs): string {
-  const parts: string[] = [];
-  if (args.prefix !== undefined) parts.push(`prefix ${showBytes(args.prefix)}`);
-  if (args.startAfter !== undefined) {
-    parts.push(`startAfter ${showKey(args.startAfter)}`);
-  }
-  if (args.delimiter !== undefined) {
-    parts.push(`delimiter ${JSON.stringify(args.delimiter.value)}`);
-  }
-  if (args.limit !== undefined) parts.push(`limit ${args.limit}`);
-  return parts.join(", ");
-}
-
-/** Runs `action`, which must throw a `HoltError` with `code`. */
-function expectError(code: string, action: () => unknown, what: string): void {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof HoltError && error.code === code) return;
-    throw new assert.AssertionError({
-      message: `${what}: expected HoltError ${code}, got ${
-        error instanceof HoltError
-          ? `${error.code}: ${error.message}`
-          : String(error)
-      }`,
-    });
-  }
-  assert.fail(`${what}: expected HoltError ${code}, returned normally`);
 }
 
 async function expectRejection(
@@ -361,10 +307,14 @@ function addHandle(model: Model, real: Real, tree: TreeModel, handle: Tree) {
 }
 
 /** A command whose work is synchronous; the async runner gets a promise. */
-abstract class PlainCommand implements DbCommand {
-  abstract check(model: Model): boolean;
+/** An asynchronous command that runs in every model state. */
+abstract class PlainAsyncCommand
+  extends UnconditionalCommand<Model, Real, Promise<void>> {}
+
+/** A command whose work is synchronous (`apply`), run as an asynchronous
+ * one. */
+abstract class PlainCommand extends PlainAsyncCommand {
   abstract apply(model: Model, real: Real): void;
-  abstract toString(): string;
   run(model: Model, real: Real): Promise<void> {
     try {
       this.apply(model, real);
@@ -389,9 +339,6 @@ function showName(name: NameArg): string {
 class CreateTreeCommand extends PlainCommand {
   constructor(readonly name: NameArg) {
     super();
-  }
-  check(): boolean {
-    return true;
   }
   apply(model: Model, real: Real): void {
     const create = () => real.db.createTree(this.name.name);
@@ -422,9 +369,6 @@ class OpenTreeCommand extends PlainCommand {
   constructor(readonly name: NameArg, readonly orCreate: boolean) {
     super();
   }
-  check(): boolean {
-    return true;
-  }
   apply(model: Model, real: Real): void {
     const open = () =>
       this.orCreate
@@ -452,9 +396,6 @@ class OpenTreeCommand extends PlainCommand {
 class DropTreeCommand extends PlainCommand {
   constructor(readonly name: NameArg) {
     super();
-  }
-  check(): boolean {
-    return true;
   }
   apply(model: Model, real: Real): void {
     const drop = () => real.db.dropTree(this.name.name);
@@ -620,12 +561,18 @@ function runPointOp(tree: TreeModel, handle: Tree, op: PointOp): void {
   }
 }
 
-class PointCommand extends PlainCommand {
+/** A command through one of the handles: it needs a handle to exist. */
+abstract class HandleCommand extends PlainCommand {
+  /** Which handle (modulo the handles held). */
+  abstract readonly handle: number;
+  override check(model: Model): boolean {
+    return model.handles.length > 0;
+  }
+}
+
+class PointCommand extends HandleCommand {
   constructor(readonly handle: number, readonly op: PointOp) {
     super();
-  }
-  check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -653,16 +600,13 @@ class PointCommand extends PlainCommand {
   }
 }
 
-class ScanCommand extends PlainCommand {
+class ScanCommand extends HandleCommand {
   constructor(
     readonly handle: number,
     readonly args: ScanArgs,
     readonly withValues: boolean,
   ) {
     super();
-  }
-  check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -689,14 +633,14 @@ class ScanCommand extends PlainCommand {
   }
   toString(): string {
     return `handle#${this.handle}.${this.withValues ? "scan" : "scanKeys"}(${
-      showScanArgs(this.args)
+      showScanArgs(this.args, showKey)
     })`;
   }
 }
 
 /** Many puts under one base through a handle, with values large enough to
  * fill and spill frames. */
-class BulkPutCommand extends PlainCommand {
+class BulkPutCommand extends HandleCommand {
   constructor(
     readonly handle: number,
     readonly base: Uint8Array,
@@ -704,9 +648,6 @@ class BulkPutCommand extends PlainCommand {
     readonly valueBytes: number,
   ) {
     super();
-  }
-  check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -735,12 +676,9 @@ class BulkPutCommand extends PlainCommand {
 }
 
 /** Deletes every key under a prefix through a handle. */
-class BulkDeleteCommand extends PlainCommand {
+class BulkDeleteCommand extends HandleCommand {
   constructor(readonly handle: number, readonly prefix: Uint8Array) {
     super();
-  }
-  check(model: Model): boolean {
-    return model.handles.length > 0;
   }
   apply(model: Model, real: Real): void {
     const slot = handleSlot(model, this.handle);
@@ -981,7 +919,7 @@ class AtomicCommand extends PlainCommand {
   ) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.trees.size > 0 &&
       (this.viaHandle === undefined || model.handles.length > 0);
   }
@@ -1128,7 +1066,7 @@ class ViewCommand extends PlainCommand {
   ) {
     super();
   }
-  check(model: Model): boolean {
+  override check(model: Model): boolean {
     return model.trees.size > 0;
   }
   apply(model: Model, real: Real): void {
@@ -1182,7 +1120,7 @@ class ViewCommand extends PlainCommand {
           scanPrefix.set(prefix);
           scanPrefix.set(args.prefix ?? new Uint8Array(0), prefix.length);
           const what = `${this}: ${name} scan(${showBytes(scanPrefix)}, ${
-            showScanArgs({ ...args, prefix: undefined })
+            showScanArgs({ ...args, prefix: undefined }, showKey)
           })`;
           if (
             args.delimiter !== undefined && args.delimiter.byte === undefined
@@ -1253,9 +1191,6 @@ class ViewCommand extends PlainCommand {
 // ---- lifecycle ----------------------------------------------------------------
 
 class ListTreesCommand extends PlainCommand {
-  check(): boolean {
-    return true;
-  }
   apply(model: Model, real: Real): void {
     assert.deepEqual(real.db.listTrees(), [...model.trees.keys()].sort());
     assert.equal(real.db.stats().trees, model.trees.size);
@@ -1265,10 +1200,7 @@ class ListTreesCommand extends PlainCommand {
   }
 }
 
-class CheckpointCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class CheckpointCommand extends PlainAsyncCommand {
   async run(_model: Model, real: Real): Promise<void> {
     await real.db.checkpoint();
     real.note("checkpoint");
@@ -1278,10 +1210,7 @@ class CheckpointCommand implements DbCommand {
   }
 }
 
-class SyncCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class SyncCommand extends PlainAsyncCommand {
   async run(_model: Model, real: Real): Promise<void> {
     await real.db.sync();
   }
@@ -1290,26 +1219,28 @@ class SyncCommand implements DbCommand {
   }
 }
 
+/** After `real.db` was opened again: every old handle is `CLOSED`, the DB
+ * must hold the model, and every tree gets a fresh handle (the old ones
+ * stay until they age out). */
+function reopened(model: Model, real: Real): void {
+  model.epoch++;
+  checkAll(model, real);
+  for (const [name, tree] of model.trees) {
+    addHandle(model, real, tree, real.db.openTree(name));
+  }
+}
+
 /** Close and `DB.open` again: everything must come back, every old handle
  * is `CLOSED`. */
-class ReopenCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class ReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     const old = real.db;
     await old.close();
     real.db = await DB.open(real.options);
     real.note("reopen");
-    model.epoch++;
     expectError("CLOSED", () => old.listTrees(), "the old DB after reopen");
     await expectRejection("CLOSED", () => old.sync(), "old DB sync");
-    checkAll(model, real);
-    // Fresh handles for every tree; the old ones stay, CLOSED, until they
-    // age out.
-    for (const [name, tree] of model.trees) {
-      addHandle(model, real, tree, real.db.openTree(name));
-    }
+    reopened(model, real);
   }
   toString(): string {
     return "reopen()";
@@ -1322,20 +1253,12 @@ class ReopenCommand implements DbCommand {
  * replayed over the last checkpoint. Everything acknowledged must come
  * back; every old handle is `CLOSED`.
  */
-class CrashReopenCommand implements DbCommand {
-  check(): boolean {
-    return true;
-  }
+class CrashReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     await real.db.sync();
     const from = real.options.path!;
     const to = `${from.replace(/-crash\d+$/, "")}-crash${++real.crashes}`;
-    fs.mkdirSync(to);
-    for (const name of fs.readdirSync(from)) {
-      if (!name.endsWith(".lock")) {
-        fs.copyFileSync(join(from, name), join(to, name));
-      }
-    }
+    copyStore(from, to);
     await real.db.close();
     real.options = { ...real.options, path: to };
     real.db = await DB.open(real.options);
@@ -1344,11 +1267,7 @@ class CrashReopenCommand implements DbCommand {
         ? "crash reopen (replayed)"
         : "crash reopen",
     );
-    model.epoch++;
-    checkAll(model, real);
-    for (const [name, tree] of model.trees) {
-      addHandle(model, real, tree, real.db.openTree(name));
-    }
+    reopened(model, real);
   }
   toString(): string {
     return "crashReopen()";
@@ -1356,9 +1275,6 @@ class CrashReopenCommand implements DbCommand {
 }
 
 class CheckAllCommand extends PlainCommand {
-  check(): boolean {
-    return true;
-  }
   apply(model: Model, real: Real): void {
     checkAll(model, real);
   }
@@ -1409,17 +1325,6 @@ const keyBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
     arbitrary: fc.constant(new Uint8Array(MAX_BYTES + 1).fill(0x6b)),
   },
 );
-
-function isAscii(bytes: Uint8Array): boolean {
-  return bytes.every((byte) => byte < 0x80);
-}
-
-function keyArgArb(bytesArb: fc.Arbitrary<Uint8Array>): fc.Arbitrary<KeyArg> {
-  return fc.tuple(bytesArb, fc.boolean()).map(([bytes, wantString]) => ({
-    bytes,
-    asString: wantString && isAscii(bytes),
-  }));
-}
 
 /** Keys that name an existing key about half the time. */
 function orExisting(keys: fc.Arbitrary<KeyArg>): fc.Arbitrary<KeyArg> {
@@ -1722,19 +1627,7 @@ async function availableIo(): Promise<("posix" | "uring")[]> {
 
 /** The one-line command that replays a session or one failing case. */
 export function replayCommand(options: DbModelOptions): string {
-  const parts = [
-    "deno run -A fuzz/db_model.ts",
-    `--runs ${options.runs}`,
-    `--seed ${options.seed}`,
-  ];
-  if (options.maxCommands !== undefined) {
-    parts.push(`--max-commands ${options.maxCommands}`);
-  }
-  if (options.path !== undefined) parts.push(`--path '${options.path}'`);
-  if (options.replayPath !== undefined) {
-    parts.push(`--replay-path '${options.replayPath}'`);
-  }
-  return parts.join(" ");
+  return replayLine("fuzz/db_model.ts", options);
 }
 
 /**
@@ -1805,34 +1698,13 @@ export async function runDbModel(
     },
   );
   try {
-    const details = await fc.check(property, {
-      numRuns: options.runs,
-      seed: options.seed,
-      ...(options.path === undefined ? {} : { path: options.path }),
-    });
-    if (details.failed) {
-      const replayPath = /replayPath="([^"]*)"/.exec(
-        String(details.counterexample?.[1]),
-      )?.[1];
-      const replay = {
-        ...options,
-        path: details.counterexamplePath ?? undefined,
-        replayPath,
-      };
-      throw new Error(
-        `db_model failed with seed ${options.seed}\n` +
-          `${fc.defaultReportMessage(details)}\n` +
-          `error: ${describeError(details.errorInstance)}\n` +
-          `replay the session: ${
-            replayCommand({
-              ...options,
-              path: undefined,
-              replayPath: undefined,
-            })
-          }\n` +
-          `replay the shrunk case: ${replayCommand(replay)}`,
-      );
-    }
+    const details = await checkSession(
+      "db_model",
+      property,
+      options,
+      1,
+      replayCommand,
+    );
     return {
       runs: details.numRuns,
       seed: options.seed,
@@ -1844,13 +1716,6 @@ export async function runDbModel(
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
-}
-
-/** The message and first stack frames of a failure. */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const stack = error.stack?.split("\n").slice(1, 6).join("\n") ?? "";
-  return `${error.message}\n${stack}`;
 }
 
 async function main(): Promise<void> {
@@ -1865,9 +1730,7 @@ async function main(): Promise<void> {
     },
   });
   const runs = Number(values.runs);
-  const seed = values.seed === undefined
-    ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
-    : Number(values.seed);
+  const seed = seedArg(values.seed);
   const maxCommands = values["max-commands"] === undefined
     ? undefined
     : Number(values["max-commands"]);

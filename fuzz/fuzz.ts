@@ -10,6 +10,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { runAtomicModel } from "./atomic_model.ts";
+import { seedArg } from "./common.ts";
 import { runDbModel } from "./db_model.ts";
 
 const { values } = parseArgs({
@@ -21,9 +22,7 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const seed = values.seed === undefined
-  ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
-  : Number(values.seed);
+const seed = seedArg(values.seed);
 const model = values.model;
 if (
   !Number.isSafeInteger(runs) || runs < 1 || !Number.isSafeInteger(seed) ||

@@ -1,32 +1,17 @@
 /**
- * Byte helpers of the soak harness: order, equality, and a readable
- * rendering for failure reports.
+ * Byte helpers of the soak harness: order and equality (the ones the
+ * test oracle uses), and a readable rendering for failure reports.
  *
  * @module
  */
 
-/** Unsigned lexicographic order; a prefix sorts first. Returns <0, 0, >0. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const sharedBytes = Math.min(a.length, b.length);
-  for (let index = 0; index < sharedBytes; index++) {
-    if (a[index] !== b[index]) return a[index] - b[index];
-  }
-  return a.length - b.length;
-}
+import { escapeBytes } from "../tests/helpers/oracle.ts";
 
-/** Whether `bytes` begins with `prefix`. */
-export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (prefix.length > bytes.length) return false;
-  for (let index = 0; index < prefix.length; index++) {
-    if (bytes[index] !== prefix[index]) return false;
-  }
-  return true;
-}
-
-/** Whether two arrays hold the same bytes. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && startsWith(a, b);
-}
+export {
+  compareBytes,
+  equalBytes,
+  startsWith,
+} from "../tests/helpers/oracle.ts";
 
 /**
  * Printable ASCII as is, anything else (and `\`) as `\xHH`; long inputs
@@ -39,11 +24,5 @@ export function showBytes(bytes: Uint8Array): string {
       showBytes(bytes.subarray(bytes.length - 8))
     } (${bytes.length} bytes)`;
   }
-  let text = "";
-  for (const byte of bytes) {
-    text += byte >= 0x20 && byte < 0x7f && byte !== 0x5c
-      ? String.fromCharCode(byte)
-      : `\\x${byte.toString(16).padStart(2, "0")}`;
-  }
-  return text;
+  return escapeBytes(bytes);
 }

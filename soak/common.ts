@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
-import { HoltError, Tree } from "../mod.ts";
+import { type AtomicBatch, DB, HoltError, Tree } from "../mod.ts";
 import { equalBytes, showBytes } from "./bytes.ts";
 import type { ModeDefaults, SoakConfig } from "./config.ts";
 import type { KeySpace } from "./keyspace.ts";
@@ -80,26 +80,67 @@ export function cleanupDir(config: SoakConfig): void {
   if (!config.dirGiven) rmSync(config.dir, { recursive: true, force: true });
 }
 
-/** Opens the store of the run with its buffer pool, durability and I/O
- * backend. */
-export async function openTree(config: SoakConfig): Promise<Tree> {
-  return await Tree.open({
+/** The store options of the run: its path, buffer pool, durability and
+ * I/O backend. */
+function storeOptions(config: SoakConfig) {
+  return {
     path: storePath(config),
     bufferPoolSize: config.bufferPool,
-    durability: { kind: "wal", sync: config.walSync },
+    durability: { kind: "wal", sync: config.walSync } as const,
     io: config.io,
-  });
+  };
 }
 
-/** Throws `SoakFailure` unless `tree.verify()` finds no problem. */
-export function assertVerified(tree: Tree, context: string): void {
-  const report = tree.verify();
+/** Opens the store of the run as one tree. */
+export async function openTree(config: SoakConfig): Promise<Tree> {
+  return await Tree.open(storeOptions(config));
+}
+
+/** Opens the store of the run as a DB of named trees. */
+export async function openDB(config: SoakConfig): Promise<DB> {
+  return await DB.open(storeOptions(config));
+}
+
+/** Throws `SoakFailure` unless `store.verify()` finds no problem. */
+export function assertVerified(store: Tree | DB, context: string): void {
+  const report = store.verify();
   if (!report.ok) {
     const shown = report.problems.slice(0, 10).join("\n  ");
     throw new SoakFailure(
-      `${context}: verify() found ${report.problems.length} problem(s):\n  ${shown}`,
+      `${context}: ${
+        store instanceof DB ? "db.verify()" : "verify()"
+      } found ${report.problems.length} problem(s):\n  ${shown}`,
     );
   }
+}
+
+/**
+ * Opens a store with `open`, runs `use` on it and closes it. When either
+ * throws, the store (if open) is closed too, ignoring a second failure,
+ * and the first is rethrown.
+ */
+export async function withStore<S extends Tree | DB, R>(
+  open: () => Promise<S>,
+  use: (store: S) => R,
+): Promise<R> {
+  let store: S | undefined;
+  try {
+    store = await open();
+    const result = use(store);
+    await store.close();
+    return result;
+  } catch (error) {
+    await store?.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** When a run of `--duration-secs` ends, on the `performance.now()` clock
+ * (never, without a duration). */
+export function deadlineMs(config: SoakConfig): number {
+  return config.durationSecs > 0
+    ? performance.now() + config.durationSecs * 1000
+    : Infinity;
 }
 
 /**
@@ -216,6 +257,23 @@ export function assertTreeEquals(
         problems.join("\n  ")
       }`,
     );
+  }
+}
+
+/** Runs `steps` as one `tree.atomic` batch; returns `committed`, `failed`
+ * (a guard failed) or the code of the `HoltError` it threw. */
+export function atomicOutcome(
+  tree: Tree,
+  steps: readonly ((batch: AtomicBatch) => void)[],
+): string {
+  try {
+    const committed = tree.atomic((batch) => {
+      for (const step of steps) step(batch);
+    });
+    return committed ? "committed" : "failed";
+  } catch (error) {
+    if (!(error instanceof HoltError)) throw error;
+    return error.code;
   }
 }
 

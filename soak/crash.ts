@@ -30,7 +30,6 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type AtomicBatch, HoltError, type Tree } from "../mod.ts";
@@ -45,8 +44,8 @@ import {
 import { equalBytes, showBytes } from "./bytes.ts";
 import {
   assertVerified,
+  atomicOutcome,
   cleanupDir,
-  describeError,
   loadOracle,
   openTree,
   prepareDir,
@@ -54,12 +53,14 @@ import {
   SoakFailure,
   type SoakMode,
   storePath,
+  withStore,
   yieldTask,
 } from "./common.ts";
-import { configArgs, selfCommand, type SoakConfig } from "./config.ts";
+import { configArgs, type SoakConfig } from "./config.ts";
 import { KeySpace } from "./keyspace.ts";
 import type { Oracle } from "./oracle.ts";
 import { mixSeed, Rng } from "./random.ts";
+import { killChild, runRounds, startChild } from "./rounds.ts";
 import { chooseValueBytes, describeValue, makeValue } from "./values.ts";
 
 /** `--mode crash`. */
@@ -75,17 +76,16 @@ export const crashMode: SoakMode = {
 /** Intent seqs per round stay below this, so value tags stay unique. */
 const SEQS_PER_ROUND = 2 ** 26;
 /** A record of the model; version `ANY_VERSION` matches any. */
-interface StateRecord {
+export interface StateRecord {
   value: Uint8Array;
   version: number;
 }
 const ANY_VERSION = -1;
-type State = Map<number, StateRecord>;
+/** A store's records by key index. */
+export type State = Map<number, StateRecord>;
 
 /** Share of rounds whose kill is timed from the spawn, not the open. */
 const FROM_SPAWN_ROUNDS = 0.25;
-/** Output of a child kept for a failure report. */
-const CHILD_OUTPUT_BYTES = 16_384;
 
 /** The ack log of `round`. */
 function ackLogPath(config: SoakConfig, round: number): string {
@@ -100,7 +100,7 @@ function ackLogPath(config: SoakConfig, round: number): string {
 const TAGS_PER_SEQ = 8;
 
 /** The tag of value `part` that intent `seq` of `round` writes. */
-function valueTagOf(round: number, seq: number, part = 0): number {
+export function valueTagOf(round: number, seq: number, part = 0): number {
   return (round * SEQS_PER_ROUND + seq) * TAGS_PER_SEQ + part;
 }
 
@@ -145,26 +145,14 @@ class CrashParent {
         config.ops || "unbounded"
       }, kill after ${config.killMinMs}..${config.killMaxMs} ms, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${config.io}, dir ${config.dir}, ${state.size} records at start`,
     );
-    const deadlineMs = config.durationSecs > 0
-      ? performance.now() + config.durationSecs * 1000
-      : Infinity;
     let minVersion = maxVersionOf(state);
-    for (let round = 1;; round++) {
-      if (config.rounds > 0 && round > config.rounds) break;
-      if (performance.now() >= deadlineMs) break;
-      const opsLeft = config.ops > 0 ? config.ops - this.#totals.opsLogged : 0;
-      if (config.ops > 0 && opsLeft <= 0) break;
-      try {
-        const next = await this.#round(round, state, minVersion, opsLeft);
-        state = next.state;
-        minVersion = Math.max(minVersion, next.maxVersion);
-      } catch (error) {
-        throw new SoakFailure(`round ${round}: ${describeError(error)}`, {
-          rounds: String(round),
-          "duration-secs": "0",
-        });
-      }
-    }
+    const opsLeft = () =>
+      config.ops > 0 ? config.ops - this.#totals.opsLogged : 0;
+    await runRounds(config, async (round) => {
+      const next = await this.#round(round, state, minVersion, opsLeft());
+      state = next.state;
+      minVersion = Math.max(minVersion, next.maxVersion);
+    }, () => config.ops === 0 || opsLeft() > 0);
     const totals = this.#totals;
     this.#progress.print(
       [
@@ -204,37 +192,14 @@ class CrashParent {
         "min-version": String(minVersion),
       }),
     );
-    const startMs = performance.now();
-    let exit = fromSpawn
-      ? undefined
-      : await Promise.race([child.exited, child.ready.then(() => undefined)]);
-    const timerStartMs = performance.now();
-    if (exit === undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), killAfterMs);
-      });
-      exit = await Promise.race([child.exited, timeout]);
-      clearTimeout(timer);
-    }
-    const killed = exit === undefined;
-    if (killed) {
-      child.process.kill("SIGKILL");
-      exit = await child.exited;
-    }
+    const { killed, openMs, lifeMs } = await killChild(
+      child,
+      killAfterMs,
+      fromSpawn,
+    );
     const killText = fromSpawn
       ? `SIGKILL ${killAfterMs} ms after spawn`
-      : `SIGKILL ${killAfterMs} ms after open (${
-        Math.round(timerStartMs - startMs)
-      } ms to open)`;
-    const lifeMs = Math.round(performance.now() - startMs);
-    if (!(killed && exit!.signal === "SIGKILL") && exit!.code !== 0) {
-      throw new SoakFailure(
-        `the child exited with ${
-          exit!.signal ?? `code ${exit!.code}`
-        }:\n${child.output()}`,
-      );
-    }
+      : `SIGKILL ${killAfterMs} ms after open (${openMs} ms to open)`;
     const log = readAckLog(ackPath);
     if (!killed && !log.finished) {
       throw new SoakFailure(
@@ -281,10 +246,8 @@ class CrashParent {
 
   /** Opens the store (recovering it), verifies it, reads every record,
    * and closes it again. */
-  async #recover(context: string): Promise<Recovered> {
-    let tree: Tree | undefined;
-    try {
-      tree = await openTree(this.#config);
+  #recover(context: string): Promise<Recovered> {
+    return withStore(() => openTree(this.#config), (tree) => {
       const stats = tree.stats();
       assertVerified(tree, `${context}: after recovery`);
       const oracle = loadOracle(tree, this.#space);
@@ -292,16 +255,12 @@ class CrashParent {
       for (const index of oracle.indices()) {
         state.set(index, oracle.get(index)!);
       }
-      await tree.close();
       return {
         state,
         replayedRecords: stats.replayedRecords,
         tornTailOffset: stats.tornTailOffset,
       };
-    } catch (error) {
-      await tree?.close().catch(() => {});
-      throw error;
-    }
+    });
   }
 }
 
@@ -310,43 +269,6 @@ interface Recovered {
   state: State;
   replayedRecords: number;
   tornTailOffset: number | undefined;
-}
-
-/** A running child writer. */
-interface Child {
-  process: ChildProcess;
-  /** Resolves when the child says it has the store open. */
-  ready: Promise<void>;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-  output(): string;
-}
-
-function startChild(args: readonly string[]): Child {
-  const [command, ...argv] = selfCommand([...args, "--child"]);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  let onReady: () => void;
-  const ready = new Promise<void>((resolve) => onReady = resolve);
-  const keep = (chunk: Uint8Array) => {
-    output += new TextDecoder().decode(chunk);
-    if (/^READY$/m.test(output)) onReady();
-    if (output.length > CHILD_OUTPUT_BYTES * 2) {
-      output = output.slice(-CHILD_OUTPUT_BYTES);
-    }
-  };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  const exited = new Promise<{ code: number | null; signal: string | null }>(
-    (resolve) => {
-      child.on("close", (code, signal) => resolve({ code, signal }));
-    },
-  );
-  return {
-    process: child,
-    ready,
-    exited,
-    output: () => output.slice(-CHILD_OUTPUT_BYTES),
-  };
 }
 
 function maxVersionOf(state: State): number {
@@ -367,7 +289,7 @@ function maxLoggedVersion(log: AckLog, prefix: number): number {
 }
 
 /** Sum of the record hashes of a state (see `recordHash`). */
-function stateHash(records: Iterable<[number, StateRecord]>): number {
+export function stateHash(records: Iterable<[number, StateRecord]>): number {
   let sum = 0;
   for (const [index, record] of records) {
     sum = (sum + recordHash(index, record.version, record.value)) >>> 0;
@@ -754,16 +676,7 @@ class CrashChild {
       this.#seq = seq;
       this.#log.intent({ seq, kind: "batch", changes });
     }
-    let outcome: string;
-    try {
-      const committed = this.#tree.atomic((batch) => {
-        for (const step of steps) step(batch);
-      });
-      outcome = committed ? "committed" : "failed";
-    } catch (error) {
-      if (!(error instanceof HoltError)) throw error;
-      outcome = error.code;
-    }
+    const outcome = atomicOutcome(this.#tree, steps);
     if (outcome !== expected) {
       throw new SoakFailure(
         `atomic batch of ${steps.length} ops gave ${outcome}, the model predicted ${expected}`,

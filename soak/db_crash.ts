@@ -17,27 +17,28 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { DB, DBBatch } from "../mod.ts";
-import { AckLogWriter, type Change, readAckLog, recordHash } from "./acklog.ts";
+import { AckLogWriter, type Change, readAckLog } from "./acklog.ts";
 import { equalBytes } from "./bytes.ts";
 import {
+  assertVerified,
   cleanupDir,
-  describeError,
+  openDB,
   prepareDir,
   Progress,
   SoakFailure,
   type SoakMode,
+  withStore,
   yieldTask,
 } from "./common.ts";
-import { configArgs, selfCommand, type SoakConfig } from "./config.ts";
-import { checkRound } from "./crash.ts";
-import { assertDBVerified, openDB } from "./db_normal.ts";
+import { configArgs, type SoakConfig } from "./config.ts";
+import { checkRound, type State, stateHash, valueTagOf } from "./crash.ts";
 import { KeySpace } from "./keyspace.ts";
 import { Oracle } from "./oracle.ts";
 import { mixSeed, Rng } from "./random.ts";
+import { killChild, runRounds, startChild } from "./rounds.ts";
 import { chooseValueBytes, makeValue, valueTag } from "./values.ts";
 
 /** Record trees (moves go between them) and the counter tree. */
@@ -46,14 +47,6 @@ const COUNTER_TREE = "counters";
 const TREES = [...RECORD_TREES, COUNTER_TREE];
 /** Counter keys (indices of the counter tree). */
 const COUNTERS = 4;
-const SEQS_PER_ROUND = 2 ** 26;
-const TAGS_PER_SEQ = 8;
-
-interface StateRecord {
-  value: Uint8Array;
-  version: number;
-}
-type State = Map<number, StateRecord>;
 
 /** `--mode db-crash`. */
 export const dbCrashMode: SoakMode = {
@@ -91,14 +84,6 @@ function readState(db: DB, space: KeySpace): State {
   return state;
 }
 
-function stateHash(state: State): number {
-  let sum = 0;
-  for (const [index, record] of state) {
-    sum = (sum + recordHash(index, record.version, record.value)) >>> 0;
-  }
-  return sum;
-}
-
 class DBCrashParent {
   readonly #config: SoakConfig;
   readonly #rng: Rng;
@@ -129,23 +114,9 @@ class DBCrashParent {
         config.rounds || "unbounded"
       }, wal sync ${config.walSync}, dir ${config.dir}, ${state.size} records at start`,
     );
-    const deadlineMs = config.durationSecs > 0
-      ? performance.now() + config.durationSecs * 1000
-      : Infinity;
-    let rounds = 0;
-    for (let round = 1;; round++) {
-      if (config.rounds > 0 && round > config.rounds) break;
-      if (performance.now() >= deadlineMs) break;
-      try {
-        state = await this.#round(round, state);
-      } catch (error) {
-        throw new SoakFailure(`round ${round}: ${describeError(error)}`, {
-          rounds: String(round),
-          "duration-secs": "0",
-        });
-      }
-      rounds++;
-    }
+    const rounds = await runRounds(config, async (round) => {
+      state = await this.#round(round, state);
+    });
     const t = this.#totals;
     this.#progress.print(
       `PASS seed ${config.seed}: ${rounds} rounds (${t.killed} killed, ${t.finished} finished); ${t.logged} transactions started, ${t.acked} acknowledged, ${t.recovered} recovered; ${state.size} records live`,
@@ -161,32 +132,7 @@ class DBCrashParent {
     const child = startChild(
       configArgs(config, { ops: "0", round: String(round) }),
     );
-    let exit = await Promise.race([
-      child.exited,
-      child.ready.then(() => undefined),
-    ]);
-    if (exit === undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      exit = await Promise.race([
-        child.exited,
-        new Promise<undefined>((resolve) => {
-          timer = setTimeout(() => resolve(undefined), killAfterMs);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
-    const killed = exit === undefined;
-    if (killed) {
-      child.process.kill("SIGKILL");
-      exit = await child.exited;
-    }
-    if (!(killed && exit!.signal === "SIGKILL") && exit!.code !== 0) {
-      throw new SoakFailure(
-        `the child exited with ${
-          exit!.signal ?? `code ${exit!.code}`
-        }:\n${child.output()}`,
-      );
-    }
+    const { killed } = await killChild(child, killAfterMs, false);
     const log = readAckLog(ackPath);
     const recovered = await this.#recover(`round ${round}`);
     const wide = new KeySpace(this.#space.size * TREES.length);
@@ -205,45 +151,12 @@ class DBCrashParent {
     return recovered;
   }
 
-  async #recover(context: string): Promise<State> {
-    let db: DB | undefined;
-    try {
-      db = await openDB(this.#config);
-      assertDBVerified(db, `${context}: after recovery`);
-      const state = readState(db, this.#space);
-      await db.close();
-      return state;
-    } catch (error) {
-      await db?.close().catch(() => {});
-      throw error;
-    }
+  #recover(context: string): Promise<State> {
+    return withStore(() => openDB(this.#config), (db) => {
+      assertVerified(db, `${context}: after recovery`);
+      return readState(db, this.#space);
+    });
   }
-}
-
-interface Child {
-  process: ChildProcess;
-  ready: Promise<void>;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-  output(): string;
-}
-
-function startChild(args: readonly string[]): Child {
-  const [command, ...argv] = selfCommand([...args, "--child"]);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  let onReady: () => void;
-  const ready = new Promise<void>((resolve) => onReady = resolve);
-  const keep = (chunk: Uint8Array) => {
-    output += new TextDecoder().decode(chunk);
-    if (/^READY$/m.test(output)) onReady();
-    if (output.length > 32_768) output = output.slice(-16_384);
-  };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  const exited = new Promise<{ code: number | null; signal: string | null }>(
-    (resolve) => child.on("close", (code, signal) => resolve({ code, signal })),
-  );
-  return { process: child, ready, exited, output: () => output };
 }
 
 /** The child writer: cross-tree transactions until killed (or `--ops`). */
@@ -288,7 +201,7 @@ class DBCrashChild {
         this.#log.acked(seq);
       }
       if (this.#rng.chance(0.01)) await this.#db.checkpoint();
-      if (this.#rng.chance(0.002)) assertDBVerified(this.#db, `child op ${op}`);
+      if (this.#rng.chance(0.002)) assertVerified(this.#db, `child op ${op}`);
     }
     await this.#db.sync();
     this.#log.acked(this.#seq);
@@ -304,8 +217,7 @@ class DBCrashChild {
     const model = this.#model;
     const size = this.#space.size;
     const seq = this.#seq + 1;
-    const tag = (part: number) =>
-      (this.#config.round * SEQS_PER_ROUND + seq) * TAGS_PER_SEQ + part;
+    const tag = (part: number) => valueTagOf(this.#config.round, seq, part);
     const from = rng.int(RECORD_TREES.length);
     const to = 1 - from;
     const index = rng.int(size);

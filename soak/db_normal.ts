@@ -12,17 +12,19 @@
  * @module
  */
 
-import { DB, type DBBatch, HoltError, type Tree } from "../mod.ts";
+import { type DB, type DBBatch, HoltError, type Tree } from "../mod.ts";
 import { equalBytes, showBytes } from "./bytes.ts";
 import {
   assertTreeEquals,
+  assertVerified,
   cleanupDir,
+  deadlineMs,
   describeError,
+  openDB,
   prepareDir,
   Progress,
   SoakFailure,
   type SoakMode,
-  storePath,
   yieldTask,
 } from "./common.ts";
 import type { SoakConfig } from "./config.ts";
@@ -49,28 +51,6 @@ const OPERATIONS = [
 type Operation = typeof OPERATIONS[number][0];
 const WEIGHTS = OPERATIONS.map(([, weight]) => weight);
 const YIELD_EVERY_OPS = 32;
-
-/** Opens the DB of a run the way the command line says. */
-export async function openDB(config: SoakConfig): Promise<DB> {
-  return await DB.open({
-    path: storePath(config),
-    bufferPoolSize: config.bufferPool,
-    durability: { kind: "wal", sync: config.walSync },
-    io: config.io,
-  });
-}
-
-/** Throws `SoakFailure` unless `db.verify()` finds no problem. */
-export function assertDBVerified(db: DB, context: string): void {
-  const report = db.verify();
-  if (!report.ok) {
-    throw new SoakFailure(
-      `${context}: db.verify() found ${report.problems.length} problem(s):\n  ${
-        report.problems.slice(0, 10).join("\n  ")
-      }`,
-    );
-  }
-}
 
 /** `--mode db-normal`. */
 export const dbNormalMode: SoakMode = {
@@ -119,14 +99,12 @@ class DBNormalSoak {
         config.ops || "unbounded"
       }, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, dir ${config.dir}`,
     );
-    const deadlineMs = config.durationSecs > 0
-      ? performance.now() + config.durationSecs * 1000
-      : Infinity;
+    const endMs = deadlineMs(config);
     try {
       while (config.ops === 0 || this.#opIndex < config.ops) {
         if (this.#opIndex % YIELD_EVERY_OPS === 0) {
           await yieldTask();
-          if (performance.now() >= deadlineMs) break;
+          if (performance.now() >= endMs) break;
           this.#progress.maybe(() => `${this.#opIndex} ops`);
         }
         await this.#step();
@@ -158,7 +136,7 @@ class DBNormalSoak {
    * the models from the store (empty with `--reset`). */
   async #open(first: boolean): Promise<void> {
     this.#db = await openDB(this.#config);
-    assertDBVerified(this.#db, "open");
+    assertVerified(this.#db, "open");
     for (const name of DB_TREES) {
       const tree = this.#db.openOrCreateTree(name);
       this.#handles.set(name, tree);
@@ -200,7 +178,7 @@ class DBNormalSoak {
         `${context}, tree ${name}`,
       );
     }
-    assertDBVerified(this.#db, context);
+    assertVerified(this.#db, context);
   }
 
   async #step(): Promise<void> {
@@ -230,7 +208,7 @@ class DBNormalSoak {
       case "verify":
         this.#opText = "verify";
         this.#totals.verifies++;
-        return assertDBVerified(this.#db, "verify");
+        return assertVerified(this.#db, "verify");
     }
   }
 
@@ -283,9 +261,14 @@ class DBNormalSoak {
     this.#opText = `${name}: putIfAbsent ${showBytes(key)}`;
     const expected = !this.#oracles.get(name)!.has(index);
     const created = this.#handles.get(name)!.putIfAbsent(key, value);
-    this.#expectEqual(created, expected, "putIfAbsent() returned");
-    if (created) this.#wrote(name, index, value);
-    else this.#expectRecord(name, index);
+    this.#conditionalWrote(
+      name,
+      index,
+      value,
+      created,
+      expected,
+      "putIfAbsent",
+    );
   }
 
   #compareAndPut(): void {
@@ -297,8 +280,28 @@ class DBNormalSoak {
     this.#opText = `${name}: compareAndPut ${showBytes(key)} v${version}`;
     const expected = this.#oracles.get(name)!.get(index)?.version === version;
     const swapped = this.#handles.get(name)!.compareAndPut(key, version, value);
-    this.#expectEqual(swapped, expected, "compareAndPut() returned");
-    if (swapped) this.#wrote(name, index, value);
+    this.#conditionalWrote(
+      name,
+      index,
+      value,
+      swapped,
+      expected,
+      "compareAndPut",
+    );
+  }
+
+  /** Checks what the conditional write `what` returned against the model's
+   * prediction, then the record: `value` when it wrote, else unchanged. */
+  #conditionalWrote(
+    name: string,
+    index: number,
+    value: Uint8Array,
+    wrote: boolean,
+    expected: boolean,
+    what: string,
+  ): void {
+    this.#expectEqual(wrote, expected, `${what}() returned`);
+    if (wrote) this.#wrote(name, index, value);
     else this.#expectRecord(name, index);
   }
 

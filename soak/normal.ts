@@ -27,7 +27,9 @@ import { equalBytes, showBytes, startsWith } from "./bytes.ts";
 import {
   assertTreeEquals,
   assertVerified,
+  atomicOutcome,
   cleanupDir,
+  deadlineMs,
   describeError,
   loadOracle,
   openTree,
@@ -139,16 +141,14 @@ class NormalSoak {
         config.durationSecs || "unbounded"
       } s, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${this.#tree.stats().io}, dir ${config.dir}, ${this.#oracle.size} records at start`,
     );
-    const deadlineMs = config.durationSecs > 0
-      ? performance.now() + config.durationSecs * 1000
-      : Infinity;
+    const endMs = deadlineMs(config);
     this.#hotBase = this.#rng.int(Math.max(1, config.keys - HOT_KEYS));
     try {
       while (config.ops === 0 || this.#opIndex < config.ops) {
         if (this.#opIndex % YIELD_EVERY_OPS === 0) {
           await yieldTask();
           this.#checkBackground();
-          if (performance.now() >= deadlineMs) break;
+          if (performance.now() >= endMs) break;
           this.#progress.maybe(() => this.#progressLine());
         }
         this.#step();
@@ -504,16 +504,7 @@ class NormalSoak {
       else if (writes !== undefined) overlay.set(index, writes);
     }
     this.#opText = `atomic [${shown.join("; ")}]`;
-    let outcome: string;
-    try {
-      const committed = this.#tree.atomic((batch) => {
-        for (const step of steps) step(batch);
-      });
-      outcome = committed ? "committed" : "failed";
-    } catch (error) {
-      if (!(error instanceof HoltError)) throw error;
-      outcome = error.code;
-    }
+    const outcome = atomicOutcome(this.#tree, steps);
     const expected = thrown ?? (failed ? "failed" : "committed");
     this.#expectEqual(outcome, expected, "atomic outcome");
     if (outcome !== "committed") {

@@ -26,30 +26,13 @@ import {
 import { toBytes } from "../helpers/oracle.ts";
 import {
   copyStore,
-  IO_CASES,
   type IoName,
-  suiteTitle,
+  SLOW,
+  storeModes,
   walRecords,
 } from "../helpers/persist.ts";
 
-/** Options of tests that spawn a child or load thousands of keys. */
-const SLOW = { timeout: 60_000 };
-
-/** How a suite opens its trees: memory, or file-backed on a backend. */
-interface Mode {
-  readonly title: string;
-  readonly io: IoName | undefined;
-  readonly skip: string | undefined;
-}
-
-const MODES: readonly Mode[] = [
-  { title: "Tree.atomic (memory)", io: undefined, skip: undefined },
-  ...IO_CASES.map((ioCase) => ({
-    title: suiteTitle("Tree.atomic (file-backed)", ioCase),
-    io: ioCase.io,
-    skip: ioCase.skip,
-  })),
-];
+const MODES = storeModes("Tree.atomic");
 
 const decoder = new TextDecoder();
 

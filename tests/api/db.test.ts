@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DB, type DBBatch, type DBView, HoltError, Tree } from "../../mod.ts";
-import { assertHoltError } from "../helpers/assert.ts";
+import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
 import {
   type DbContents,
   dbContents,
@@ -26,31 +26,9 @@ import {
   txContentsAfter,
 } from "../helpers/db_child.ts";
 import { showEntries } from "../helpers/oracle.ts";
-import {
-  IO_CASES,
-  type IoName,
-  rejectsWith,
-  suiteTitle,
-} from "../helpers/persist.ts";
+import { type IoName, SLOW, storeModes } from "../helpers/persist.ts";
 
-/** Options of tests that spawn a child or load thousands of keys. */
-const SLOW = { timeout: 60_000 };
-
-/** How a suite opens its DBs: memory, or file-backed on a backend. */
-interface Mode {
-  readonly title: string;
-  readonly io: IoName | undefined;
-  readonly skip: string | undefined;
-}
-
-const MODES: readonly Mode[] = [
-  { title: "DB (memory)", io: undefined, skip: undefined },
-  ...IO_CASES.map((ioCase) => ({
-    title: suiteTitle("DB (file-backed)", ioCase),
-    io: ioCase.io,
-    skip: ioCase.skip,
-  })),
-];
+const MODES = storeModes("DB");
 
 const decoder = new TextDecoder();
 

@@ -12,11 +12,12 @@
  * @module
  */
 
-import { after, before, describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { HoltError, Tree } from "../../mod.ts";
+import { describeFileBacked } from "../helpers/suites.ts";
 import {
   DATA_START,
   FRAME_BYTES,
@@ -28,18 +29,14 @@ import {
   decodeManifest,
   type ManifestImage,
 } from "../../src/store/manifest.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   copyStore,
   type Entry,
   flipByte,
-  IO_CASES,
   Model,
   opStream,
-  rejectsWith,
-  removeDir,
-  scratchDir,
-  suiteTitle,
   TEST_TIMEOUT_MS,
   treeEntries,
   walRecords,
@@ -63,285 +60,265 @@ const FRAME_OFFSETS: readonly number[] = [
   FRAME_BYTES - 1,
 ];
 
-for (const ioCase of IO_CASES) {
-  describe(
-    suiteTitle("bit flips in the files of a file-backed tree", ioCase),
-    { skip: ioCase.skip },
-    () => {
-      let root: string;
-      /** A crash image: checkpointed frames plus records in the log. */
-      let pristine: string;
-      /** The state after each walSeq of the log (and at its base). */
-      const states = new Map<number, Entry[]>();
-      let copies = 0;
+describeFileBacked(
+  "bit flips in the files of a file-backed tree",
+  "corrupt",
+  (suite) => {
+    /** A crash image: checkpointed frames plus records in the log. */
+    let pristine: string;
+    /** The state after each walSeq of the log (and at its base). */
+    const states = new Map<number, Entry[]>();
 
-      before(() => {
-        root = scratchDir("corrupt");
+    // Built by the first test that needs it (inside its timeout: hooks
+    // get none under Bun's node:test).
+    let built: Promise<void> | undefined;
+    const build = () => built ??= buildPristine();
+    const buildPristine = async (): Promise<void> => {
+      const live = join(suite.root, "live");
+      pristine = join(suite.root, "pristine");
+      const tree = await Tree.open({
+        path: live,
+        io: suite.io,
+        checkpoint: { background: false },
       });
-
-      // Built by the first test that needs it (inside its timeout: hooks
-      // get none under Bun's node:test).
-      let built: Promise<void> | undefined;
-      const build = () => built ??= buildPristine();
-      const buildPristine = async (): Promise<void> => {
-        const live = join(root, "live");
-        pristine = join(root, "pristine");
-        const tree = await Tree.open({
-          path: live,
-          io: ioCase.io,
-          checkpoint: { background: false },
+      const model = new Model();
+      // Enough bulk for several frames, then small operations.
+      for (let index = 0; index < 700; index++) {
+        model.apply(tree, {
+          kind: "put",
+          key: `bulk/${String(index).padStart(4, "0")}`,
+          value: `${index}:`.padEnd(3000, "z"),
         });
-        const model = new Model();
-        // Enough bulk for several frames, then small operations.
-        for (let index = 0; index < 700; index++) {
-          model.apply(tree, {
-            kind: "put",
-            key: `bulk/${String(index).padStart(4, "0")}`,
-            value: `${index}:`.padEnd(3000, "z"),
-          });
-        }
-        model.applyAll(tree, opStream(81, 60, 16));
-        await tree.checkpoint();
-        assert.ok(tree.stats().frames >= 4);
-        states.set(model.logged, model.entries());
-        for (const op of opStream(82, 30, 16)) {
-          if (model.apply(tree, op)) states.set(model.logged, model.entries());
-        }
-        await tree.sync();
-        copyStore(live, pristine);
-        await tree.close();
-      };
+      }
+      model.applyAll(tree, opStream(81, 60, 16));
+      await tree.checkpoint();
+      assert.ok(tree.stats().frames >= 4);
+      states.set(model.logged, model.entries());
+      for (const op of opStream(82, 30, 16)) {
+        if (model.apply(tree, op)) states.set(model.logged, model.entries());
+      }
+      await tree.sync();
+      copyStore(live, pristine);
+      await tree.close();
+    };
 
-      after(() => removeDir(root));
+    const copy = (): string => suite.copyOf(pristine);
+    const open = (path: string, readOnly = true): Promise<Tree> =>
+      suite.open(path, { readOnly, bufferPoolSize: 4 });
+    const lastSeq = () => Math.max(...states.keys());
 
-      const copy = (): string => {
-        const dir = join(root, `copy-${copies++}`);
-        copyStore(pristine, dir);
-        return dir;
-      };
-      const open = (path: string, readOnly = true): Promise<Tree> =>
-        Tree.open({
-          path,
-          io: ioCase.io,
-          readOnly,
-          bufferPoolSize: 4,
-          checkpoint: { background: false },
-        });
-      const lastSeq = () => Math.max(...states.keys());
+    it("the pristine image opens with every record", {
+      timeout: TEST_TIMEOUT_MS,
+    }, async () => {
+      await build();
+      const tree = await open(copy());
+      assert.ok(tree.stats().replayedRecords > 10);
+      assertTreeHolds(tree, states.get(lastSeq())!);
+      await tree.close();
+    });
 
-      it("the pristine image opens with every record", {
-        timeout: TEST_TIMEOUT_MS,
-      }, async () => {
+    it("every byte of the manifest: CORRUPTION naming the manifest", {
+      timeout: TEST_TIMEOUT_MS,
+    }, async () => {
+      await build();
+      const dir = copy();
+      const path = join(dir, "manifest");
+      const manifestBytes = fs.statSync(path).size;
+      for (let offset = 0; offset < manifestBytes; offset++) {
+        flipByte(path, offset, 1 << (offset % 8));
+        await rejectsWith(open(dir), "CORRUPTION", /manifest/).catch(
+          (error) => {
+            throw new Error(`manifest byte ${offset}: ${error}`);
+          },
+        );
+        flipByte(path, offset, 1 << (offset % 8));
+      }
+      // A writer refuses it too, and changes nothing.
+      flipByte(path, 20);
+      const before = fs.readFileSync(path);
+      await rejectsWith(open(dir, false), "CORRUPTION", /manifest/);
+      assert.deepEqual(fs.readFileSync(path), before);
+    });
+
+    it(
+      "a manifest cut short, extended, or missing beside frames: CORRUPTION naming it",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
         await build();
-        const tree = await open(copy());
-        assert.ok(tree.stats().replayedRecords > 10);
-        assertTreeHolds(tree, states.get(lastSeq())!);
-        await tree.close();
-      });
+        const cases: [string, (path: string) => void][] = [
+          ["cut short", (path) => fs.truncateSync(path, 30)],
+          ["cut by 4 bytes", (path) => {
+            fs.truncateSync(path, fs.statSync(path).size - 4);
+          }],
+          ["extended", (path) => fs.appendFileSync(path, "xyz")],
+          ["missing", (path) => fs.rmSync(path)],
+        ];
+        for (const [what, damage] of cases) {
+          const dir = copy();
+          damage(join(dir, "manifest"));
+          for (const readOnly of [true, false]) {
+            await rejectsWith(open(dir, readOnly), "CORRUPTION", /manifest/)
+              .catch((error) => {
+                throw new Error(`${what}: ${error}`);
+              });
+          }
+        }
+      },
+    );
 
-      it("every byte of the manifest: CORRUPTION naming the manifest", {
-        timeout: TEST_TIMEOUT_MS,
-      }, async () => {
+    it(
+      "the header and the fields of every log record: CORRUPTION naming wal.log and the offset, or in the last record a reported torn tail",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
         await build();
         const dir = copy();
-        const path = join(dir, "manifest");
-        const manifestBytes = fs.statSync(path).size;
-        for (let offset = 0; offset < manifestBytes; offset++) {
-          flipByte(path, offset, 1 << (offset % 8));
-          await rejectsWith(open(dir), "CORRUPTION", /manifest/).catch(
-            (error) => {
-              throw new Error(`manifest byte ${offset}: ${error}`);
-            },
-          );
-          flipByte(path, offset, 1 << (offset % 8));
+        const walPath = join(dir, "wal.log");
+        const { records } = walRecords(walPath);
+        assert.equal(records[records.length - 1].walSeq, lastSeq());
+        for (let offset = 0; offset < 32; offset++) {
+          flipByte(walPath, offset, 0x80);
+          await rejectsWith(open(dir), "CORRUPTION", /wal\.log/);
+          flipByte(walPath, offset, 0x80);
         }
-        // A writer refuses it too, and changes nothing.
-        flipByte(path, 20);
-        const before = fs.readFileSync(path);
-        await rejectsWith(open(dir, false), "CORRUPTION", /manifest/);
-        assert.deepEqual(fs.readFileSync(path), before);
-      });
-
-      it(
-        "a manifest cut short, extended, or missing beside frames: CORRUPTION naming it",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          await build();
-          const cases: [string, (path: string) => void][] = [
-            ["cut short", (path) => fs.truncateSync(path, 30)],
-            ["cut by 4 bytes", (path) => {
-              fs.truncateSync(path, fs.statSync(path).size - 4);
-            }],
-            ["extended", (path) => fs.appendFileSync(path, "xyz")],
-            ["missing", (path) => fs.rmSync(path)],
-          ];
-          for (const [what, damage] of cases) {
-            const dir = copy();
-            damage(join(dir, "manifest"));
-            for (const readOnly of [true, false]) {
-              await rejectsWith(open(dir, readOnly), "CORRUPTION", /manifest/)
-                .catch((error) => {
-                  throw new Error(`${what}: ${error}`);
-                });
-            }
-          }
-        },
-      );
-
-      it(
-        "the header and the fields of every log record: CORRUPTION naming wal.log and the offset, or in the last record a reported torn tail",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          await build();
-          const dir = copy();
-          const walPath = join(dir, "wal.log");
-          const { records } = walRecords(walPath);
-          assert.equal(records[records.length - 1].walSeq, lastSeq());
-          for (let offset = 0; offset < 32; offset++) {
-            flipByte(walPath, offset, 0x80);
-            await rejectsWith(open(dir), "CORRUPTION", /wal\.log/);
-            flipByte(walPath, offset, 0x80);
-          }
-          for (const [index, record] of records.entries()) {
-            const isLast = index === records.length - 1;
-            const fields = [0, 3, 4, 8, 15, 16, 20, record.totalBytes - 1];
-            for (const field of fields) {
-              const offset = record.offsetBytes + field;
-              flipByte(walPath, offset, 0x04);
-              const context = `record ${index} byte ${field}: `;
-              if (isLast) {
-                const tree = await open(dir);
-                assert.equal(
-                  tree.stats().tornTailOffset,
-                  record.offsetBytes,
-                  context,
-                );
-                assertTreeHolds(tree, states.get(record.walSeq - 1)!, context);
-                await tree.close();
-              } else {
-                await rejectsWith(
-                  open(dir),
-                  "CORRUPTION",
-                  new RegExp(`wal\\.log.*offset ${record.offsetBytes}\\b`),
-                ).catch((error) => {
-                  throw new Error(`${context}${error}`);
-                });
-              }
-              flipByte(walPath, offset, 0x04);
-            }
-          }
-        },
-      );
-
-      it(
-        "bytes all over the root frame: CORRUPTION naming frames.dat at open",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          await build();
-          const dir = copy();
-          const image = readImage(dir);
-          const rootId = rootFrameOf(image);
-          const location = image.frames.get(rootId)!;
-          const path = join(dir, "frames.dat");
-          for (const offset of FRAME_OFFSETS) {
-            const at = location * FRAME_BYTES + offset;
-            flipByte(path, at, 0x20);
-            for (const readOnly of [true, false]) {
+        for (const [index, record] of records.entries()) {
+          const isLast = index === records.length - 1;
+          const fields = [0, 3, 4, 8, 15, 16, 20, record.totalBytes - 1];
+          for (const field of fields) {
+            const offset = record.offsetBytes + field;
+            flipByte(walPath, offset, 0x04);
+            const context = `record ${index} byte ${field}: `;
+            if (isLast) {
+              const tree = await open(dir);
+              assert.equal(
+                tree.stats().tornTailOffset,
+                record.offsetBytes,
+                context,
+              );
+              assertTreeHolds(tree, states.get(record.walSeq - 1)!, context);
+              await tree.close();
+            } else {
               await rejectsWith(
-                open(dir, readOnly),
+                open(dir),
                 "CORRUPTION",
-                new RegExp(`frame ${rootId} .*frames\\.dat`),
+                new RegExp(`wal\\.log.*offset ${record.offsetBytes}\\b`),
               ).catch((error) => {
-                throw new Error(`root frame byte ${offset}: ${error}`);
+                throw new Error(`${context}${error}`);
               });
             }
-            flipByte(path, at, 0x20);
+            flipByte(walPath, offset, 0x04);
           }
-        },
-      );
+        }
+      },
+    );
 
-      it(
-        "bytes all over another frame: CORRUPTION naming frames.dat on the read that loads it, and only correct data before",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          await build();
-          const dir = copy();
-          const image = readImage(dir);
-          const rootId = rootFrameOf(image);
-          const [frameId, location] = [...image.frames].find(([id]) =>
-            id !== rootId
-          )!;
-          const expected = states.get(lastSeq())!;
-          const path = join(dir, "frames.dat");
-          for (const offset of FRAME_OFFSETS) {
-            const at = location * FRAME_BYTES + offset;
-            flipByte(path, at, 0x02);
-            const tree = await open(dir);
-            const seen: Entry[] = [];
-            let failure: unknown;
-            try {
-              for (const entry of tree.scan()) {
-                if (entry.kind !== "key") continue;
-                seen.push([
-                  new TextDecoder().decode(entry.key),
-                  new TextDecoder().decode(entry.value),
-                  entry.version,
-                ]);
-              }
-            } catch (error) {
-              failure = error;
-            }
-            const context = `frame ${frameId} byte ${offset}: `;
-            assert.ok(
-              failure instanceof HoltError && failure.code === "CORRUPTION",
-              `${context}scan ended with ${failure}`,
-            );
-            assert.match(
-              failure.message,
-              new RegExp(`frame ${frameId} .*frames\\.dat`),
-            );
-            assert.deepEqual(seen, expected.slice(0, seen.length), context);
-            // Point reads never answer from the damaged frame either.
-            for (
-              const [key, value] of expected.filter((_, i) => i % 25 === 0)
-            ) {
-              try {
-                const got = tree.get(key);
-                assert.equal(
-                  got && new TextDecoder().decode(got),
-                  value,
-                  `${context}get ${key}`,
-                );
-              } catch (error) {
-                assert.equal((error as HoltError).code, "CORRUPTION", context);
-              }
-            }
-            await tree.close();
-            flipByte(path, at, 0x02);
-          }
-          // Undamaged again: all of it reads back.
-          const tree = await open(dir);
-          assert.deepEqual(treeEntries(tree), expected);
-          await tree.close();
-        },
-      );
-
-      it("frames.dat cut into a committed frame: CORRUPTION naming it", {
-        timeout: TEST_TIMEOUT_MS,
-      }, async () => {
+    it(
+      "bytes all over the root frame: CORRUPTION naming frames.dat at open",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
         await build();
         const dir = copy();
         const image = readImage(dir);
-        const lastLocation = Math.max(...image.frames.values());
+        const rootId = rootFrameOf(image);
+        const location = image.frames.get(rootId)!;
         const path = join(dir, "frames.dat");
-        fs.truncateSync(path, lastLocation * FRAME_BYTES + 4096);
-        for (const readOnly of [true, false]) {
-          await rejectsWith(open(dir, readOnly), "CORRUPTION", /frames\.dat/);
+        for (const offset of FRAME_OFFSETS) {
+          const at = location * FRAME_BYTES + offset;
+          flipByte(path, at, 0x20);
+          for (const readOnly of [true, false]) {
+            await rejectsWith(
+              open(dir, readOnly),
+              "CORRUPTION",
+              new RegExp(`frame ${rootId} .*frames\\.dat`),
+            ).catch((error) => {
+              throw new Error(`root frame byte ${offset}: ${error}`);
+            });
+          }
+          flipByte(path, at, 0x20);
         }
-      });
-    },
-  );
-}
+      },
+    );
+
+    it(
+      "bytes all over another frame: CORRUPTION naming frames.dat on the read that loads it, and only correct data before",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        await build();
+        const dir = copy();
+        const image = readImage(dir);
+        const rootId = rootFrameOf(image);
+        const [frameId, location] = [...image.frames].find(([id]) =>
+          id !== rootId
+        )!;
+        const expected = states.get(lastSeq())!;
+        const path = join(dir, "frames.dat");
+        for (const offset of FRAME_OFFSETS) {
+          const at = location * FRAME_BYTES + offset;
+          flipByte(path, at, 0x02);
+          const tree = await open(dir);
+          const seen: Entry[] = [];
+          let failure: unknown;
+          try {
+            for (const entry of tree.scan()) {
+              if (entry.kind !== "key") continue;
+              seen.push([
+                new TextDecoder().decode(entry.key),
+                new TextDecoder().decode(entry.value),
+                entry.version,
+              ]);
+            }
+          } catch (error) {
+            failure = error;
+          }
+          const context = `frame ${frameId} byte ${offset}: `;
+          assert.ok(
+            failure instanceof HoltError && failure.code === "CORRUPTION",
+            `${context}scan ended with ${failure}`,
+          );
+          assert.match(
+            failure.message,
+            new RegExp(`frame ${frameId} .*frames\\.dat`),
+          );
+          assert.deepEqual(seen, expected.slice(0, seen.length), context);
+          // Point reads never answer from the damaged frame either.
+          for (
+            const [key, value] of expected.filter((_, i) => i % 25 === 0)
+          ) {
+            try {
+              const got = tree.get(key);
+              assert.equal(
+                got && new TextDecoder().decode(got),
+                value,
+                `${context}get ${key}`,
+              );
+            } catch (error) {
+              assert.equal((error as HoltError).code, "CORRUPTION", context);
+            }
+          }
+          await tree.close();
+          flipByte(path, at, 0x02);
+        }
+        // Undamaged again: all of it reads back.
+        const tree = await open(dir);
+        assert.deepEqual(treeEntries(tree), expected);
+        await tree.close();
+      },
+    );
+
+    it("frames.dat cut into a committed frame: CORRUPTION naming it", {
+      timeout: TEST_TIMEOUT_MS,
+    }, async () => {
+      await build();
+      const dir = copy();
+      const image = readImage(dir);
+      const lastLocation = Math.max(...image.frames.values());
+      const path = join(dir, "frames.dat");
+      fs.truncateSync(path, lastLocation * FRAME_BYTES + 4096);
+      for (const readOnly of [true, false]) {
+        await rejectsWith(open(dir, readOnly), "CORRUPTION", /frames\.dat/);
+      }
+    });
+  },
+);
 
 /** The committed image of the store in `dir`. */
 function readImage(dir: string): ManifestImage {

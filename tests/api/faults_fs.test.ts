@@ -18,6 +18,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { Tree, type TreeOptions } from "../../mod.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import {
   assertTreeHolds,
   copyStore,
@@ -28,7 +29,6 @@ import {
   mountTmpfs,
   opStream,
   overmountReadOnly,
-  rejectsWith,
   removeDir,
   runMount,
   scratchDir,
@@ -36,7 +36,6 @@ import {
   startChild,
   suiteTitle,
   TEST_TIMEOUT_MS,
-  throwsWith,
   unmount,
 } from "../helpers/persist.ts";
 

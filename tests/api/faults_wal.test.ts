@@ -10,229 +10,215 @@
  * @module
  */
 
-import { after, before, describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { Tree, type TreeOptions } from "../../mod.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
+import { FaultBackend } from "../helpers/faults.ts";
+import { describeFileBacked } from "../helpers/suites.ts";
 import {
   assertTreeHolds,
-  FaultBackend,
-  IO_CASES,
   type KernelFailure,
   makeBackend,
   Model,
   openTreeWith,
   opStream,
-  rejectsWith,
-  removeDir,
-  scratchDir,
   startChild,
-  suiteTitle,
   TEST_TIMEOUT_MS,
-  throwsWith,
 } from "../helpers/persist.ts";
 /** How the log is made to fail in this process. */
 type LogFailure = "injected write" | "injected fdatasync";
 
-for (const ioCase of IO_CASES) {
-  describe(
-    suiteTitle("log failures during mutations of a file-backed tree", ioCase),
-    { skip: ioCase.skip },
-    () => {
-      let root: string;
-      let stores = 0;
-      before(() => {
-        root = scratchDir("wal-faults");
-      });
-      after(() => removeDir(root));
-
-      /** A tree on a fault backend holding 150 acknowledged operations. */
-      const setUp = async (syncEach: boolean, seed: number) => {
-        const path = join(root, `store-${stores++}`);
-        const backend = new FaultBackend(await makeBackend(ioCase.io));
-        const options: TreeOptions = {
-          path,
-          io: ioCase.io,
-          durability: { kind: "wal", sync: syncEach },
-          checkpoint: { background: false },
-        };
-        const tree = await openTreeWith(options, backend);
-        const model = new Model();
-        const ops = opStream(seed, 400);
-        model.applyAll(tree, ops.slice(0, 100));
-        await tree.checkpoint();
-        model.applyAll(tree, ops.slice(100, 150));
-        await tree.sync();
-        return { path, backend, tree, model, ops };
+describeFileBacked(
+  "log failures during mutations of a file-backed tree",
+  "wal-faults",
+  (suite) => {
+    /** A tree on a fault backend holding 150 acknowledged operations. */
+    const setUp = async (syncEach: boolean, seed: number) => {
+      const path = suite.freshPath();
+      const backend = new FaultBackend(await makeBackend(suite.io));
+      const options: TreeOptions = {
+        path,
+        io: suite.io,
+        durability: { kind: "wal", sync: syncEach },
+        checkpoint: { background: false },
       };
+      const tree = await openTreeWith(options, backend);
+      const model = new Model();
+      const ops = opStream(seed, 400);
+      model.applyAll(tree, ops.slice(0, 100));
+      await tree.checkpoint();
+      model.applyAll(tree, ops.slice(100, 150));
+      await tree.sync();
+      return { path, backend, tree, model, ops };
+    };
 
-      /** Arms `failure` on the log behind `backend`. */
-      const arm = (failure: LogFailure, backend: FaultBackend): void => {
-        switch (failure) {
-          case "injected write":
-            backend.inject({ op: "write", path: /wal\.log$/ });
-            break;
-          case "injected fdatasync":
-            backend.inject({ op: "fdatasync", path: /wal\.log$/ });
-            break;
-        }
-      };
-
-      /** After the log failed: every kind of mutation throws IO, reads see
-       * `model`, the barrier and checkpoint reject, close settles. */
-      const assertFailedLog = async (tree: Tree, model: Model) => {
-        const [key, , version] = model.entries()[0];
-        const mutations: (() => unknown)[] = [
-          () => tree.put("after/failure", "v"),
-          () => tree.delete(key),
-          () => tree.putIfAbsent("after/failure", "v"),
-          () => tree.compareAndPut(key, version, "v"),
-          () => tree.deleteIfVersion(key, version),
-          () => tree.rename(key, "after/rename"),
-          () => tree.atomic((batch) => batch.put("after/batch", "v")),
-          () => tree.compact(),
-        ];
-        for (const mutate of mutations) throwsWith(mutate, "IO", /wal\.log/);
-        await rejectsWith(tree.sync(), "IO", /wal\.log/);
-        await rejectsWith(tree.checkpoint(), "IO", /wal\.log/);
-        assertTreeHolds(tree, model.entries(), "reads after the failure: ");
-        await tree.close().then(
-          () => {},
-          (error: { code?: string }) => assert.equal(error.code, "IO"),
-        );
-      };
-
-      const reopenHolds = async (path: string, model: Model) => {
-        const tree = await Tree.open({ path, io: ioCase.io });
-        assertTreeHolds(tree, model.entries(), "after reopen: ");
-        model.applyAll(tree, opStream(99, 50));
-        await tree.close();
-        const again = await Tree.open({ path, io: ioCase.io });
-        assertTreeHolds(again, model.entries(), "after the second reopen: ");
-        await again.close();
-      };
-
-      it(
-        "sync: true, injected log write failure: the mutation throws IO, later ones too, reopen holds every acknowledged write",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          const { path, backend, tree, model, ops } = await setUp(true, 600);
-          try {
-            model.applyAll(tree, ops.slice(150, 250));
-            arm("injected write", backend);
-            const syncsBefore = tree.stats().walSyncs;
-            throwsWith(
-              () => tree.put("failing/key", "never acknowledged"),
-              "IO",
-              /wal\.log/,
-            );
-            assert.ok(tree.stats().walSyncs - syncsBefore <= 1);
-            // The failed put is not applied: nothing of it shows.
-            assert.equal(tree.getRecord("failing/key"), undefined);
-            const inMemory = Model.from(model.entries());
-            await assertFailedLog(tree, inMemory);
-          } finally {
-            backend.close();
-          }
-          await reopenHolds(path, model);
-        },
-      );
-
-      it(
-        "sync: true: a mutation that throws IO leaves nothing visible",
-        {
-          timeout: TEST_TIMEOUT_MS,
-        },
-        async () => {
-          const { backend, tree } = await setUp(true, 610);
-          try {
-            arm("injected write", backend);
-            throwsWith(() => tree.put("failing/key", "v"), "IO");
-            assert.equal(tree.get("failing/key"), undefined);
-            await tree.close().catch(() => {});
-          } finally {
-            backend.close();
-          }
-        },
-      );
-
-      it(
-        "sync: false, injected write failure of the journal drain: sync() rejects IO, later mutations throw IO, reopen holds everything synced",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          const { path, backend, tree, model, ops } = await setUp(false, 620);
-          const synced = Model.from(model.entries());
-          try {
-            arm("injected write", backend);
-            model.applyAll(tree, ops.slice(150, 200));
-            // The journal drains at the end of this task, and that write
-            // fails: nothing after the last barrier reached the file.
-            await rejectsWith(tree.sync(), "IO", /wal\.log/);
-            await assertFailedLog(tree, model);
-          } finally {
-            backend.close();
-          }
-          await reopenHolds(path, synced);
-        },
-      );
-
-      it(
-        "sync: false, injected fdatasync failure of the group commit: every waiter rejects IO, later mutations throw IO, reopen loses nothing",
-        { timeout: TEST_TIMEOUT_MS },
-        async () => {
-          const { path, backend, tree, model, ops } = await setUp(false, 630);
-          try {
-            arm("injected fdatasync", backend);
-            model.applyAll(tree, ops.slice(150, 200));
-            const waiters = Array.from({ length: 10 }, () => tree.sync());
-            for (const waiter of waiters) {
-              await rejectsWith(waiter, "IO", /wal\.log/);
-            }
-            await assertFailedLog(tree, model);
-          } finally {
-            backend.close();
-          }
-          // The records reached the file before the fdatasync failed.
-          await reopenHolds(path, model);
-        },
-      );
-
-      const kernelCases: [KernelFailure, boolean][] = [
-        ["EBADF write", true],
-        ["EINVAL fdatasync", true],
-        ["EINVAL fdatasync", false],
-      ];
-      for (const [index, [failure, syncEach]] of kernelCases.entries()) {
-        it(
-          `a real ${failure} of the log (sync: ${syncEach}): the mutation or the barrier fails with IO, later mutations too, reopen holds every acknowledged write`,
-          { timeout: TEST_TIMEOUT_MS },
-          async () => {
-            const path = join(root, `store-${stores++}`);
-            const child = await startChild("log-failure", {
-              path,
-              io: ioCase.io,
-              seed: 650 + index,
-              failure,
-              syncEach,
-            });
-            const report = await child.kill();
-            const outcome = report.ready as Record<string, string>;
-            const errno = failure.split(" ")[0];
-            const failed = new RegExp(`^IO .*wal\\.log.*${errno}`);
-            if (syncEach) {
-              assert.match(outcome.put, failed, report.output);
-            } else {
-              assert.equal(outcome.put, "returned");
-              assert.match(outcome.sync, failed, report.output);
-            }
-            assert.match(outcome.later, /^IO /);
-            // The failing record never reached the file (EBADF) or went to
-            // /dev/null: reopen holds exactly what was acknowledged.
-            const model = Model.from(report.acked!.entries);
-            await reopenHolds(path, model);
-          },
-        );
+    /** Arms `failure` on the log behind `backend`. */
+    const arm = (failure: LogFailure, backend: FaultBackend): void => {
+      switch (failure) {
+        case "injected write":
+          backend.inject({ op: "write", path: /wal\.log$/ });
+          break;
+        case "injected fdatasync":
+          backend.inject({ op: "fdatasync", path: /wal\.log$/ });
+          break;
       }
-    },
-  );
-}
+    };
+
+    /** After the log failed: every kind of mutation throws IO, reads see
+     * `model`, the barrier and checkpoint reject, close settles. */
+    const assertFailedLog = async (tree: Tree, model: Model) => {
+      const [key, , version] = model.entries()[0];
+      const mutations: (() => unknown)[] = [
+        () => tree.put("after/failure", "v"),
+        () => tree.delete(key),
+        () => tree.putIfAbsent("after/failure", "v"),
+        () => tree.compareAndPut(key, version, "v"),
+        () => tree.deleteIfVersion(key, version),
+        () => tree.rename(key, "after/rename"),
+        () => tree.atomic((batch) => batch.put("after/batch", "v")),
+        () => tree.compact(),
+      ];
+      for (const mutate of mutations) throwsWith(mutate, "IO", /wal\.log/);
+      await rejectsWith(tree.sync(), "IO", /wal\.log/);
+      await rejectsWith(tree.checkpoint(), "IO", /wal\.log/);
+      assertTreeHolds(tree, model.entries(), "reads after the failure: ");
+      await tree.close().then(
+        () => {},
+        (error: { code?: string }) => assert.equal(error.code, "IO"),
+      );
+    };
+
+    const reopenHolds = async (path: string, model: Model) => {
+      const tree = await Tree.open({ path, io: suite.io });
+      assertTreeHolds(tree, model.entries(), "after reopen: ");
+      model.applyAll(tree, opStream(99, 50));
+      await tree.close();
+      const again = await Tree.open({ path, io: suite.io });
+      assertTreeHolds(again, model.entries(), "after the second reopen: ");
+      await again.close();
+    };
+
+    it(
+      "sync: true, injected log write failure: the mutation throws IO, later ones too, reopen holds every acknowledged write",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { path, backend, tree, model, ops } = await setUp(true, 600);
+        try {
+          model.applyAll(tree, ops.slice(150, 250));
+          arm("injected write", backend);
+          const syncsBefore = tree.stats().walSyncs;
+          throwsWith(
+            () => tree.put("failing/key", "never acknowledged"),
+            "IO",
+            /wal\.log/,
+          );
+          assert.ok(tree.stats().walSyncs - syncsBefore <= 1);
+          // The failed put is not applied: nothing of it shows.
+          assert.equal(tree.getRecord("failing/key"), undefined);
+          const inMemory = Model.from(model.entries());
+          await assertFailedLog(tree, inMemory);
+        } finally {
+          backend.close();
+        }
+        await reopenHolds(path, model);
+      },
+    );
+
+    it(
+      "sync: true: a mutation that throws IO leaves nothing visible",
+      {
+        timeout: TEST_TIMEOUT_MS,
+      },
+      async () => {
+        const { backend, tree } = await setUp(true, 610);
+        try {
+          arm("injected write", backend);
+          throwsWith(() => tree.put("failing/key", "v"), "IO");
+          assert.equal(tree.get("failing/key"), undefined);
+          await tree.close().catch(() => {});
+        } finally {
+          backend.close();
+        }
+      },
+    );
+
+    it(
+      "sync: false, injected write failure of the journal drain: sync() rejects IO, later mutations throw IO, reopen holds everything synced",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { path, backend, tree, model, ops } = await setUp(false, 620);
+        const synced = Model.from(model.entries());
+        try {
+          arm("injected write", backend);
+          model.applyAll(tree, ops.slice(150, 200));
+          // The journal drains at the end of this task, and that write
+          // fails: nothing after the last barrier reached the file.
+          await rejectsWith(tree.sync(), "IO", /wal\.log/);
+          await assertFailedLog(tree, model);
+        } finally {
+          backend.close();
+        }
+        await reopenHolds(path, synced);
+      },
+    );
+
+    it(
+      "sync: false, injected fdatasync failure of the group commit: every waiter rejects IO, later mutations throw IO, reopen loses nothing",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { path, backend, tree, model, ops } = await setUp(false, 630);
+        try {
+          arm("injected fdatasync", backend);
+          model.applyAll(tree, ops.slice(150, 200));
+          const waiters = Array.from({ length: 10 }, () => tree.sync());
+          for (const waiter of waiters) {
+            await rejectsWith(waiter, "IO", /wal\.log/);
+          }
+          await assertFailedLog(tree, model);
+        } finally {
+          backend.close();
+        }
+        // The records reached the file before the fdatasync failed.
+        await reopenHolds(path, model);
+      },
+    );
+
+    const kernelCases: [KernelFailure, boolean][] = [
+      ["EBADF write", true],
+      ["EINVAL fdatasync", true],
+      ["EINVAL fdatasync", false],
+    ];
+    for (const [index, [failure, syncEach]] of kernelCases.entries()) {
+      it(
+        `a real ${failure} of the log (sync: ${syncEach}): the mutation or the barrier fails with IO, later mutations too, reopen holds every acknowledged write`,
+        { timeout: TEST_TIMEOUT_MS },
+        async () => {
+          const path = suite.freshPath();
+          const child = await startChild("log-failure", {
+            path,
+            io: suite.io,
+            seed: 650 + index,
+            failure,
+            syncEach,
+          });
+          const report = await child.kill();
+          const outcome = report.ready as Record<string, string>;
+          const errno = failure.split(" ")[0];
+          const failed = new RegExp(`^IO .*wal\\.log.*${errno}`);
+          if (syncEach) {
+            assert.match(outcome.put, failed, report.output);
+          } else {
+            assert.equal(outcome.put, "returned");
+            assert.match(outcome.sync, failed, report.output);
+          }
+          assert.match(outcome.later, /^IO /);
+          // The failing record never reached the file (EBADF) or went to
+          // /dev/null: reopen holds exactly what was acknowledged.
+          const model = Model.from(report.acked!.entries);
+          await reopenHolds(path, model);
+        },
+      );
+    }
+  },
+);

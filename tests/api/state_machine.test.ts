@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DB, HoltError, Tree } from "../../mod.ts";
 import { WAL_FILE_NAME } from "../../src/wal/header.ts";
-import { assertHoltError } from "../helpers/assert.ts";
+import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
 import {
   type DbContents,
   dbContents,
@@ -26,15 +26,7 @@ import {
   TX_TREES,
   txContentsAfter,
 } from "../helpers/db_child.ts";
-import {
-  IO_CASES,
-  type IoName,
-  rejectsWith,
-  suiteTitle,
-} from "../helpers/persist.ts";
-
-/** Options of tests that spawn a child or load thousands of keys. */
-const SLOW = { timeout: 60_000 };
+import { IO_CASES, type IoName, SLOW, suiteTitle } from "../helpers/persist.ts";
 
 const STATE_MACHINE = { kind: "stateMachine" } as const;
 

@@ -1,36 +1,20 @@
-import { afterEach, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Tree } from "../../mod.ts";
+import { memoryTreeFixture } from "./support.ts";
 import {
   type AnyScanEntry,
   compareBytes,
   type ScanSpec,
   showEntries,
   showEntry,
-  SortedOracle,
   toBytes,
 } from "../helpers/oracle.ts";
 
-let tree: Tree;
-let oracle: SortedOracle;
-
-beforeEach(async () => {
-  tree = await Tree.open({ memory: true });
-  oracle = new SortedOracle();
-});
-
-afterEach(async () => {
-  await tree.close();
-});
-
-function put(key: Uint8Array | string, value: Uint8Array | string): void {
-  tree.put(key, value);
-  oracle.set(key, value, tree.getVersion(key)!);
-}
+const fixture = memoryTreeFixture();
 
 function remove(key: Uint8Array | string): void {
-  assert.equal(tree.delete(key), oracle.delete(key));
+  assert.equal(fixture.tree.delete(key), fixture.oracle.delete(key));
 }
 
 /** Zero-padded key so numeric and byte order agree. */
@@ -59,7 +43,7 @@ function stepAndCheck(
   const remaining = spec.limit === undefined
     ? undefined
     : spec.limit - yieldedSoFar;
-  const expected = remaining === 0 ? [] : oracle.scan({
+  const expected = remaining === 0 ? [] : fixture.oracle.scan({
     ...spec,
     startAfter: last ?? spec.startAfter,
     limit: 1,
@@ -87,9 +71,9 @@ function stepAndCheck(
 describe("Tree scan cursor stability (memory)", () => {
   it("inserts behind are skipped, inserts ahead yielded, deletes ahead dropped", () => {
     for (let index = 0; index < 100; index += 2) {
-      put(numbered("k", index), "even");
+      fixture.put(numbered("k", index), "even");
     }
-    const cursor = tree.scan()[Symbol.iterator]();
+    const cursor = fixture.tree.scan()[Symbol.iterator]();
     const yielded: string[] = [];
     for (let step = 0; step < 25; step++) {
       const next = cursor.next();
@@ -100,13 +84,13 @@ describe("Tree scan cursor stability (memory)", () => {
     assert.equal(yielded.at(-1), numbered("k", 48));
 
     for (let index = 1; index < 100; index += 2) {
-      put(numbered("k", index), "odd");
+      fixture.put(numbered("k", index), "odd");
     }
-    put("a-before-everything", "behind");
-    put(numbered("k", 48) + "-after-cursor", "ahead");
+    fixture.put("a-before-everything", "behind");
+    fixture.put(numbered("k", 48) + "-after-cursor", "ahead");
     remove(numbered("k", 60));
     remove(numbered("k", 61));
-    put(numbered("k", 70), "updated");
+    fixture.put(numbered("k", 70), "updated");
 
     const rest: Array<[string, string]> = [];
     for (const entry of { [Symbol.iterator]: () => cursor }) {
@@ -116,7 +100,7 @@ describe("Tree scan cursor stability (memory)", () => {
         new TextDecoder().decode(entry.value),
       ]);
     }
-    const expected = oracle.records()
+    const expected = fixture.oracle.records()
       .filter((record) =>
         compareBytes(record.key, toBytes(numbered("k", 48))) > 0
       )
@@ -135,8 +119,10 @@ describe("Tree scan cursor stability (memory)", () => {
   });
 
   it("deleting the entry the cursor stands on does not disturb it", () => {
-    for (let index = 0; index < 20; index++) put(numbered("k", index), "v");
-    const cursor = tree.scanKeys()[Symbol.iterator]();
+    for (let index = 0; index < 20; index++) {
+      fixture.put(numbered("k", index), "v");
+    }
+    const cursor = fixture.tree.scanKeys()[Symbol.iterator]();
     let last: Uint8Array | undefined;
     for (let step = 0; step < 5; step++) {
       last = entryBytes(stepAndCheck(cursor, {}, last, step, false)!);
@@ -156,10 +142,10 @@ describe("Tree scan cursor stability (memory)", () => {
   it("stays correct while the tree is rebuilt under it", () => {
     const value = new Uint8Array(200).fill(0x76);
     for (let index = 0; index < 2000; index += 10) {
-      put(numbered("d/", index), value);
+      fixture.put(numbered("d/", index), value);
     }
     const spec: ScanSpec = { prefix: toBytes("d/") };
-    const cursor = tree.scan(spec.prefix)[Symbol.iterator]();
+    const cursor = fixture.tree.scan(spec.prefix)[Symbol.iterator]();
     let last: Uint8Array | undefined;
     let yielded = 0;
     for (let round = 0; round < 200; round++) {
@@ -169,12 +155,12 @@ describe("Tree scan cursor stability (memory)", () => {
       yielded++;
       // Enough writes between steps to split and spill nodes and frames.
       for (let offset = 1; offset < 10; offset++) {
-        put(numbered("d/", round * 10 + offset), value);
-        put(numbered("e/", round * 10 + offset), value);
+        fixture.put(numbered("d/", round * 10 + offset), value);
+        fixture.put(numbered("e/", round * 10 + offset), value);
       }
       if (round % 3 === 0) remove(numbered("d/", round * 10 + 25));
     }
-    const bound = oracle.size + 1;
+    const bound = fixture.oracle.size + 1;
     for (let drained = 0; drained <= bound; drained++) {
       const entry = stepAndCheck(cursor, spec, last, yielded, true);
       if (entry === undefined) break;
@@ -182,25 +168,27 @@ describe("Tree scan cursor stability (memory)", () => {
       yielded++;
     }
     assert.equal(cursor.next().done, true);
-    const report = tree.verify();
+    const report = fixture.tree.verify();
     assert.equal(report.ok, true, report.problems.join("\n"));
   });
 
   it("a delimiter scan never repeats a common prefix", () => {
     for (const dir of ["a", "c", "e"]) {
-      for (let index = 0; index < 3; index++) put(`${dir}/${index}`, "v");
+      for (let index = 0; index < 3; index++) {
+        fixture.put(`${dir}/${index}`, "v");
+      }
     }
     const spec: ScanSpec = { delimiterByte: 0x2f };
-    const cursor = tree.scanKeys(undefined, { delimiter: "/" })
+    const cursor = fixture.tree.scanKeys(undefined, { delimiter: "/" })
       [Symbol.iterator]();
     let last = entryBytes(stepAndCheck(cursor, spec, undefined, 0, false)!);
     assert.deepEqual(last, toBytes("a/"));
     // More keys under the yielded rollup, a new rollup behind and ahead.
-    put("a/3", "v");
-    put("a", "v");
-    put("0/x", "v");
-    put("b/x", "v");
-    put("c", "v");
+    fixture.put("a/3", "v");
+    fixture.put("a", "v");
+    fixture.put("0/x", "v");
+    fixture.put("b/x", "v");
+    fixture.put("c", "v");
     remove("e/0");
     remove("e/1");
     remove("e/2");
@@ -219,18 +207,23 @@ describe("Tree scan cursor stability (memory)", () => {
   });
 
   it("emptying the tree mid-scan ends it", () => {
-    for (let index = 0; index < 50; index++) put(numbered("k", index), "v");
-    const cursor = tree.scan()[Symbol.iterator]();
+    for (let index = 0; index < 50; index++) {
+      fixture.put(numbered("k", index), "v");
+    }
+    const cursor = fixture.tree.scan()[Symbol.iterator]();
     cursor.next();
     cursor.next();
-    for (const record of oracle.records()) remove(record.key);
+    for (const record of fixture.oracle.records()) remove(record.key);
     assert.equal(cursor.next().done, true);
   });
 
   it("independent cursors do not disturb each other", () => {
-    for (let index = 0; index < 30; index++) put(numbered("k", index), "v");
-    const first = tree.scanKeys()[Symbol.iterator]();
-    const second = tree.scanKeys(undefined, { limit: 10 })[Symbol.iterator]();
+    for (let index = 0; index < 30; index++) {
+      fixture.put(numbered("k", index), "v");
+    }
+    const first = fixture.tree.scanKeys()[Symbol.iterator]();
+    const second = fixture.tree.scanKeys(undefined, { limit: 10 })
+      [Symbol.iterator]();
     let lastFirst: Uint8Array | undefined;
     let lastSecond: Uint8Array | undefined;
     let countFirst = 0;
@@ -254,7 +247,7 @@ describe("Tree scan cursor stability (memory)", () => {
           countSecond++;
         }
       }
-      put(numbered("k", 100 - round), "new");
+      fixture.put(numbered("k", 100 - round), "new");
     }
     assert.equal(countSecond, 10);
   });
@@ -285,8 +278,8 @@ describe("Tree scan cursor stability (memory)", () => {
         fc.boolean(),
         fc.array(fc.array(writeArb, { maxLength: 4 }), { maxLength: 12 }),
         (initial, rawSpec, withValues, writesPerStep) => {
-          for (const record of oracle.records()) remove(record.key);
-          for (const key of initial) put(key, "init");
+          for (const record of fixture.oracle.records()) remove(record.key);
+          for (const key of initial) fixture.put(key, "init");
           const spec: ScanSpec = {
             ...rawSpec,
             prefix: rawSpec.prefix === undefined
@@ -303,8 +296,8 @@ describe("Tree scan cursor stability (memory)", () => {
             ...(spec.limit === undefined ? {} : { limit: spec.limit }),
           };
           const cursor = withValues
-            ? tree.scan(spec.prefix, opts)[Symbol.iterator]()
-            : tree.scanKeys(spec.prefix, opts)[Symbol.iterator]();
+            ? fixture.tree.scan(spec.prefix, opts)[Symbol.iterator]()
+            : fixture.tree.scanKeys(spec.prefix, opts)[Symbol.iterator]();
           let last: Uint8Array | undefined;
           let yielded = 0;
           for (const writes of writesPerStep) {
@@ -314,7 +307,7 @@ describe("Tree scan cursor stability (memory)", () => {
             yielded++;
             for (const [isDelete, key, value] of writes) {
               if (isDelete) remove(key);
-              else put(key, value);
+              else fixture.put(key, value);
             }
           }
         },

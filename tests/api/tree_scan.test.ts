@@ -1,34 +1,18 @@
-import { afterEach, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Tree } from "../../mod.ts";
+import type { Tree } from "../../mod.ts";
+import { memoryTreeFixture } from "./support.ts";
 import {
   concatBytes,
   type ScanSpec,
   showBytes,
   showEntries,
   type ShownEntry,
-  SortedOracle,
   toBytes,
 } from "../helpers/oracle.ts";
 
-let tree: Tree;
-let oracle: SortedOracle;
-
-beforeEach(async () => {
-  tree = await Tree.open({ memory: true });
-  oracle = new SortedOracle();
-});
-
-afterEach(async () => {
-  await tree.close();
-});
-
-/** Puts `key` in the tree and the oracle, with the tree's version. */
-function put(key: Uint8Array | string, value: Uint8Array | string): void {
-  tree.put(key, value);
-  oracle.set(key, value, tree.getVersion(key)!);
-}
+const fixture = memoryTreeFixture();
 
 /** The options of `spec` in the shape the tree takes. */
 function scanOptions(spec: ScanSpec) {
@@ -55,7 +39,7 @@ function visited(
   stopAfter = Infinity,
 ): { names: string[]; count: number } {
   const seen: string[] = [];
-  const count = tree.visitKeys(prefix ?? "", opts, (key, isPrefix) => {
+  const count = fixture.tree.visitKeys(prefix ?? "", opts, (key, isPrefix) => {
     // The key view is only valid during the callback: render it now.
     seen.push(isPrefix ? `${showBytes(key)}*` : showBytes(key));
     return seen.length < stopAfter;
@@ -63,18 +47,18 @@ function visited(
   return { names: seen, count };
 }
 
-/** Asserts scan, scanKeys and visitKeys all agree with the oracle. */
+/** Asserts scan, scanKeys and visitKeys all agree with the fixture.oracle. */
 function assertScan(spec: ScanSpec, context = ""): ShownEntry[] {
-  const expected = showEntries(oracle.scan(spec), true);
+  const expected = showEntries(fixture.oracle.scan(spec), true);
   const opts = scanOptions(spec);
   assert.deepEqual(
-    showEntries(tree.scan(spec.prefix, opts), true),
+    showEntries(fixture.tree.scan(spec.prefix, opts), true),
     expected,
     `${context}scan`,
   );
   assert.deepEqual(
-    showEntries(tree.scanKeys(spec.prefix, opts), false),
-    showEntries(oracle.scan(spec), false),
+    showEntries(fixture.tree.scanKeys(spec.prefix, opts), false),
+    showEntries(fixture.oracle.scan(spec), false),
     `${context}scanKeys`,
   );
   const visit = visited(spec.prefix, opts);
@@ -100,20 +84,20 @@ function putPhotos(): void {
       "videos/v.mp4",
     ]
   ) {
-    put(key, `value of ${key}`);
+    fixture.put(key, `value of ${key}`);
   }
 }
 
 describe("Tree scans (memory)", () => {
   it("scan of an empty tree yields nothing", () => {
-    assert.deepEqual([...tree.scan()], []);
-    assert.deepEqual([...tree.scanKeys("a", { delimiter: "/" })], []);
-    assert.equal(tree.visitKeys("", {}, () => true), 0);
+    assert.deepEqual([...fixture.tree.scan()], []);
+    assert.deepEqual([...fixture.tree.scanKeys("a", { delimiter: "/" })], []);
+    assert.equal(fixture.tree.visitKeys("", {}, () => true), 0);
   });
 
   it("full scan yields every record in byte order with value and version", () => {
     for (const key of ["b", "a/2", "a/10", "a", "\u00e9", "B", "a/1"]) {
-      put(key, `v:${key}`);
+      fixture.put(key, `v:${key}`);
     }
     const expected = assertScan({});
     assert.deepEqual(names(expected), [
@@ -125,9 +109,9 @@ describe("Tree scans (memory)", () => {
       "b",
       "\\xc3\\xa9",
     ]);
-    for (const entry of tree.scan()) {
+    for (const entry of fixture.tree.scan()) {
       assert.ok(entry.kind === "key");
-      const record = tree.getRecord(entry.key)!;
+      const record = fixture.tree.getRecord(entry.key)!;
       assert.equal(entry.version, record.version);
       assert.deepEqual(entry.value, record.value);
     }
@@ -136,12 +120,15 @@ describe("Tree scans (memory)", () => {
   it("an empty prefix is the same as no prefix", () => {
     putPhotos();
     assert.deepEqual(
-      showEntries(tree.scan(""), true),
-      showEntries(tree.scan(), true),
+      showEntries(fixture.tree.scan(""), true),
+      showEntries(fixture.tree.scan(), true),
     );
     assert.deepEqual(
-      showEntries(tree.scanKeys(new Uint8Array(0), { delimiter: "/" }), false),
-      showEntries(tree.scanKeys(undefined, { delimiter: "/" }), false),
+      showEntries(
+        fixture.tree.scanKeys(new Uint8Array(0), { delimiter: "/" }),
+        false,
+      ),
+      showEntries(fixture.tree.scanKeys(undefined, { delimiter: "/" }), false),
     );
   });
 
@@ -176,11 +163,11 @@ describe("Tree scans (memory)", () => {
     putPhotos();
     assert.deepEqual(
       showEntries(
-        tree.scan("photos/", { startAfter: "photos/2024/b.jpg" }),
+        fixture.tree.scan("photos/", { startAfter: "photos/2024/b.jpg" }),
         true,
       ),
       showEntries(
-        tree.scan(toBytes("photos/"), {
+        fixture.tree.scan(toBytes("photos/"), {
           startAfter: toBytes("photos/2024/b.jpg"),
         }),
         true,
@@ -290,17 +277,17 @@ describe("Tree scans (memory)", () => {
   it("a delimiter given as a string or as a number is the same byte", () => {
     putPhotos();
     const asString = showEntries(
-      tree.scanKeys("photos/", { delimiter: "/" }),
+      fixture.tree.scanKeys("photos/", { delimiter: "/" }),
       false,
     );
     const asNumber = showEntries(
-      tree.scanKeys("photos/", { delimiter: 0x2f }),
+      fixture.tree.scanKeys("photos/", { delimiter: 0x2f }),
       false,
     );
     assert.deepEqual(asString, asNumber);
     assert.deepEqual(
-      showEntries(tree.scan(undefined, { delimiter: "o" }), true),
-      showEntries(tree.scan(undefined, { delimiter: 0x6f }), true),
+      showEntries(fixture.tree.scan(undefined, { delimiter: "o" }), true),
+      showEntries(fixture.tree.scan(undefined, { delimiter: 0x6f }), true),
     );
   });
 
@@ -317,7 +304,7 @@ describe("Tree scans (memory)", () => {
       [0x62, 0x2d, 0x32],
       [0x62, 0x2f, 0x2d],
     ].map((bytes) => new Uint8Array(bytes));
-    keys.forEach((key, index) => put(key, `v${index}`));
+    keys.forEach((key, index) => fixture.put(key, `v${index}`));
     assert.deepEqual(names(assertScan({ delimiterByte: 0x00 })), [
       "\\x00*",
       "a",
@@ -426,20 +413,20 @@ describe("Tree scans (memory)", () => {
   it("paging with startAfter = last entry reproduces the full listing", () => {
     putPhotos();
     for (let index = 0; index < 40; index++) {
-      put(`photos/2024/bulk-${String(index).padStart(3, "0")}`, "b");
-      put(`photos/dir-${index % 7}/f${index}`, "d");
+      fixture.put(`photos/2024/bulk-${String(index).padStart(3, "0")}`, "b");
+      fixture.put(`photos/dir-${index % 7}/f${index}`, "d");
     }
     for (const delimiterByte of [undefined, 0x2f, 0x2d]) {
       for (const pageSize of [1, 2, 3, 7]) {
         const prefix = toBytes("photos/");
         const full = names(
-          showEntries(oracle.scan({ prefix, delimiterByte }), false),
+          showEntries(fixture.oracle.scan({ prefix, delimiterByte }), false),
         );
         const paged: string[] = [];
         let startAfter: Uint8Array | undefined;
         for (let page = 0; page <= full.length; page++) {
           const entries = [
-            ...tree.scanKeys(prefix, {
+            ...fixture.tree.scanKeys(prefix, {
               ...(startAfter === undefined ? {} : { startAfter }),
               ...(delimiterByte === undefined
                 ? {}
@@ -484,9 +471,14 @@ describe("Tree scans (memory)", () => {
         }),
         fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
         (keys, prefix, startAfter, delimiterByte, limit) => {
-          for (const key of oracle.records()) tree.delete(key.key);
-          oracle = new SortedOracle();
-          keys.forEach((key, index) => put(key, concatBytes(key, `#${index}`)));
+          // Empty both: the property's keys start from nothing.
+          for (const key of fixture.oracle.records()) {
+            fixture.tree.delete(key.key);
+            fixture.oracle.delete(key.key);
+          }
+          keys.forEach((key, index) =>
+            fixture.put(key, concatBytes(key, `#${index}`))
+          );
           assertScan({ prefix, startAfter, delimiterByte, limit });
         },
       ),
@@ -499,7 +491,7 @@ describe("Tree visitKeys (memory)", () => {
   it("visits keys with isPrefix false and rollups with isPrefix true", () => {
     putPhotos();
     const flags: Array<[string, boolean]> = [];
-    const count = tree.visitKeys(
+    const count = fixture.tree.visitKeys(
       "photos/",
       { delimiter: "/" },
       (key, isPrefix) => {
@@ -520,7 +512,7 @@ describe("Tree visitKeys (memory)", () => {
   it("returning false stops the visit", () => {
     putPhotos();
     let calls = 0;
-    const count = tree.visitKeys("", {}, () => {
+    const count = fixture.tree.visitKeys("", {}, () => {
       calls++;
       return calls < 3;
     });
@@ -534,7 +526,7 @@ describe("Tree visitKeys (memory)", () => {
   it("returning true or nothing continues", () => {
     putPhotos();
     let calls = 0;
-    const count = tree.visitKeys("", {}, () => {
+    const count = fixture.tree.visitKeys("", {}, () => {
       calls++;
       return calls % 2 === 0 ? true : undefined;
     });
@@ -554,21 +546,24 @@ describe("Tree visitKeys (memory)", () => {
     assert.equal(visit.count, 3);
     assert.deepEqual(
       visit.names,
-      names(showEntries(tree.scanKeys("photos/", opts), false)),
+      names(showEntries(fixture.tree.scanKeys("photos/", opts), false)),
     );
   });
 
   it("keys copied during the callback stay correct afterwards", () => {
     for (let index = 0; index < 300; index++) {
-      put(`dir-${index % 5}/file-${String(index).padStart(4, "0")}`, "v");
+      fixture.put(
+        `dir-${index % 5}/file-${String(index).padStart(4, "0")}`,
+        "v",
+      );
     }
     const copies: Uint8Array[] = [];
-    tree.visitKeys("", {}, (key) => {
+    fixture.tree.visitKeys("", {}, (key) => {
       copies.push(key.slice());
     });
     assert.deepEqual(
       copies.map(showBytes),
-      oracle.records().map((record) => showBytes(record.key)),
+      fixture.oracle.records().map((record) => showBytes(record.key)),
     );
   });
 });

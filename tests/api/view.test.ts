@@ -25,11 +25,8 @@ import {
   SortedOracle,
   toBytes,
 } from "../helpers/oracle.ts";
-import { IO_CASES, suiteTitle } from "../helpers/persist.ts";
+import { IO_CASES, SLOW, suiteTitle } from "../helpers/persist.ts";
 import { seededRandom } from "../helpers/random.ts";
-
-/** Options of tests that load many thousands of keys. */
-const SLOW = { timeout: 60_000 };
 
 const decoder = new TextDecoder();
 

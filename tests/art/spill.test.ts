@@ -46,30 +46,10 @@ import {
   type ScanSpec,
 } from "./support.ts";
 import type { MemoryFrameStore } from "../../src/store/memory.ts";
+import { seededRandom, shuffle } from "../helpers/random.ts";
 
 const SEED = 0x5b111;
 const REPLAY = `seed ${SEED}; replay: npx deno test -A tests/art/spill.test.ts`;
-
-/** A deterministic generator (mulberry32) for bulk data. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Shuffles in place with `next`. */
-function shuffle<T>(items: T[], next: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
-}
 
 /** A value identifying `index`: `bytes` long, the index in its first four. */
 function valueOf(index: number, valueBytes: number): Uint8Array {
@@ -142,7 +122,7 @@ function pathTo(
 describe("spill and merge over 100k path keys", () => {
   it("spreads over many frames, merges back after deletes, drains to one frame", () => {
     const { store, art } = newTree();
-    const next = random(SEED);
+    const next = seededRandom(SEED);
     const total = 100_000;
     const buckets = 37;
     const keyOf = (i: number) =>
@@ -213,7 +193,7 @@ describe("spill and merge over 100k path keys", () => {
 describe("spill of large leaves", () => {
   it("moves single 20 KB leaves behind Blob edges and keeps every value", () => {
     const { store, art } = newTree();
-    const next = random(SEED + 1);
+    const next = seededRandom(SEED + 1);
     const count = 120;
     const keyOf = (i: number) => bytes(`big/${String(i).padStart(3, "0")}`);
     const order = shuffle(Array.from({ length: count }, (_, i) => i), next);
@@ -558,7 +538,7 @@ describe("multi-frame trees against a model", () => {
   it("random puts, deletes and compactions with values up to 40 KB", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 0x7fffffff }), (seed) => {
-        const next = random(seed);
+        const next = seededRandom(seed);
         const { store, art } = newTree();
         const model = new Map<string, number>();
         for (let step = 0; step < 400; step++) {
@@ -616,7 +596,7 @@ describe("multi-frame trees against a model", () => {
     const { store, art } = newTree();
     const alphabet = [0x2f, 0x61, 0x62, 0x63];
     const keys: Uint8Array[] = [];
-    const next = random(SEED + 2);
+    const next = seededRandom(SEED + 2);
     const seen = new Set<string>();
     while (keys.length < 600) {
       const key = Uint8Array.from(

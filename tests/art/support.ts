@@ -18,6 +18,9 @@ import {
   leafVersion,
 } from "../../src/frame/leaf.ts";
 import { MemoryFrameStore } from "../../src/store/memory.ts";
+import { compareBytes } from "../helpers/oracle.ts";
+
+export { compareBytes };
 
 const utf8 = new TextEncoder();
 
@@ -60,15 +63,6 @@ export function show(input: Uint8Array): string {
       : `\\x${byte.toString(16).padStart(2, "0")}`;
   }
   return text;
-}
-
-/** Unsigned lexicographic order; a proper prefix sorts first. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const shared = Math.min(a.length, b.length);
-  for (let index = 0; index < shared; index++) {
-    if (a[index] !== b[index]) return a[index] - b[index];
-  }
-  return a.length - b.length;
 }
 
 /** One character per byte: a string whose order is the byte order. */

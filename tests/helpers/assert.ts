@@ -1,6 +1,6 @@
 /**
- * Assertions shared by the API tests: expected `HoltError` codes and
- * "a failing call changed nothing".
+ * Assertions shared by the tests: expected `HoltError` codes (and
+ * messages) and "a failing call changed nothing".
  *
  * @module
  */
@@ -43,6 +43,53 @@ export function assertHoltError(
       String(result)
     }`,
   );
+}
+
+/** A check for `assert.throws`/`assert.rejects`: the error is a
+ * `HoltError` with `code` whose message matches `pattern`; `keep` receives
+ * it. */
+function holtErrorCheck(
+  code: string,
+  pattern: RegExp | undefined,
+  keep: (error: HoltError) => void,
+): (error: unknown) => true {
+  return (error) => {
+    assert.ok(
+      error instanceof HoltError,
+      `expected HoltError ${code}, got ${String(error)}`,
+    );
+    assert.equal(error.code, code, error.message);
+    if (pattern !== undefined) assert.match(error.message, pattern);
+    keep(error);
+    return true;
+  };
+}
+
+/** Asserts `action` throws `HoltError` `code` whose message matches
+ * `pattern`; returns the error. */
+export function throwsWith(
+  action: () => unknown,
+  code: string,
+  pattern?: RegExp,
+): HoltError {
+  let caught: HoltError | undefined;
+  assert.throws(action, holtErrorCheck(code, pattern, (e) => caught = e));
+  return caught!;
+}
+
+/** Asserts `promise` rejects with `HoltError` `code` whose message matches
+ * `pattern`; returns the error. */
+export async function rejectsWith(
+  promise: Promise<unknown>,
+  code: string,
+  pattern?: RegExp,
+): Promise<HoltError> {
+  let caught: HoltError | undefined;
+  await assert.rejects(
+    promise,
+    holtErrorCheck(code, pattern, (e) => caught = e),
+  );
+  return caught!;
 }
 
 /** Every record of `tree` (keys, values, versions) in scan order. */

@@ -116,6 +116,12 @@ export function showBytes(bytes: Uint8Array): string {
       showBytes(bytes.subarray(bytes.length - 16))
     } (${bytes.length} bytes, sum ${checksum.toString(16)})`;
   }
+  return escapeBytes(bytes);
+}
+
+/** Every byte of `bytes`: printable ASCII as is, anything else (and `\`)
+ * as `\xHH`. */
+export function escapeBytes(bytes: Uint8Array): string {
   let text = "";
   for (const byte of bytes) {
     text += byte >= 0x20 && byte < 0x7f && byte !== 0x5c
@@ -174,18 +180,15 @@ export class SortedOracle {
 
   /** The records whose key begins with `prefix`, in byte order. */
   recordsWithPrefix(prefix: Uint8Array | undefined): OracleRecord[] {
-    const sortedKeys = this.#sorted();
     if (prefix === undefined || prefix.length === 0) return this.records();
+    const sortedKeys = this.#sorted();
     const prefixString = binaryString(prefix);
-    let low = 0;
-    let high = sortedKeys.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (sortedKeys[middle] < prefixString) low = middle + 1;
-      else high = middle;
-    }
     const matching: OracleRecord[] = [];
-    for (let index = low; index < sortedKeys.length; index++) {
+    for (
+      let index = this.#lowerBound(prefixString);
+      index < sortedKeys.length;
+      index++
+    ) {
       if (!sortedKeys[index].startsWith(prefixString)) break;
       matching.push(this.#records.get(sortedKeys[index])!);
     }
@@ -194,18 +197,24 @@ export class SortedOracle {
 
   /** Whether no key begins with `prefix` (a key equal to it counts). */
   isPrefixEmpty(prefix: BytesInput): boolean {
-    const prefixBytes = toBytes(prefix);
     const sortedKeys = this.#sorted();
-    const prefixString = binaryString(prefixBytes);
+    const prefixString = binaryString(toBytes(prefix));
+    const low = this.#lowerBound(prefixString);
+    return low >= sortedKeys.length ||
+      !sortedKeys[low].startsWith(prefixString);
+  }
+
+  /** The index of the first sorted key not below `mapKey`. */
+  #lowerBound(mapKey: string): number {
+    const sortedKeys = this.#sorted();
     let low = 0;
     let high = sortedKeys.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (sortedKeys[middle] < prefixString) low = middle + 1;
+      if (sortedKeys[middle] < mapKey) low = middle + 1;
       else high = middle;
     }
-    return low >= sortedKeys.length ||
-      !sortedKeys[low].startsWith(prefixString);
+    return low;
   }
 
   /** The expected result of a scan of this oracle; see `expectedScan`. */

@@ -2,9 +2,9 @@
  * Shared by the persistence and fault-matrix tests of file-backed trees
  * (`tests/api/persist*.test.ts`, `tests/api/faults*.test.ts`): the I/O
  * backends to run on, a deterministic operation stream with a model that
- * checks every result, an I/O backend that fails or hangs chosen calls,
- * file surgery (WAL record offsets, byte flips, snapshots), mounts, and the
- * child process those tests SIGKILL.
+ * checks every result, file surgery (WAL record offsets, byte flips,
+ * snapshots), mounts, and the child process those tests SIGKILL. The
+ * backend that fails or hangs chosen calls is `faults.ts`.
  *
  * Not a test file (no `node:test` import): run as a program it is the
  * child, `persist.ts <scenario> <json arguments>`, which prints lines
@@ -22,15 +22,11 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HoltError, Tree } from "../../mod.ts";
 import { checkTreeOptions, type TreeOptions } from "../../src/api/options.ts";
-import type {
-  IoBackend,
-  IoBackendKind,
-  IoRequest,
-  OpenFileOptions,
-  WriteManyOptions,
-} from "../../src/io/backend.ts";
+import type { IoBackend } from "../../src/io/backend.ts";
 import { createBackend } from "../../src/io/select.ts";
 import { WAL_HEADER_BYTES } from "../../src/wal/header.ts";
+import { throwsWith } from "./assert.ts";
+import { FaultBackend, gate } from "./faults.ts";
 import { seededRandom } from "./random.ts";
 
 // ---- backends ---------------------------------------------------------
@@ -69,6 +65,30 @@ export function suiteTitle(title: string, ioCase: IoCase): string {
     ? `${title} (${ioCase.io})`
     : `${title} (${ioCase.io}; skipped: ${ioCase.skip})`;
 }
+
+/** How a suite opens its stores: in memory, or file-backed on a backend
+ * (`skip` says why that backend cannot run here). */
+export interface StoreMode {
+  readonly title: string;
+  readonly io: IoName | undefined;
+  readonly skip: string | undefined;
+}
+
+/** A memory suite and a file-backed one per backend, titled
+ * `subject (memory)` and `subject (file-backed) (backend)`. */
+export function storeModes(subject: string): readonly StoreMode[] {
+  return [
+    { title: `${subject} (memory)`, io: undefined, skip: undefined },
+    ...IO_CASES.map((ioCase) => ({
+      title: suiteTitle(`${subject} (file-backed)`, ioCase),
+      io: ioCase.io,
+      skip: ioCase.skip,
+    })),
+  ];
+}
+
+/** Options of tests that spawn a child or load thousands of keys. */
+export const SLOW = { timeout: 60_000 };
 
 /** A fresh backend of kind `io`, owned by the caller. */
 export function makeBackend(io: IoName): Promise<IoBackend> {
@@ -698,262 +718,6 @@ export function copyStore(from: string, to: string): void {
       fs.copyFileSync(join(from, name), join(to, name));
     }
   }
-}
-
-// ---- errors ---------------------------------------------------------------
-
-/** Asserts `promise` rejects with `HoltError` `code` whose message matches
- * `pattern`; returns the error. */
-export async function rejectsWith(
-  promise: Promise<unknown>,
-  code: string,
-  pattern?: RegExp,
-): Promise<HoltError> {
-  let caught: HoltError | undefined;
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError ${code}, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught!;
-}
-
-/** Asserts `action` throws `HoltError` `code` whose message matches
- * `pattern`; returns the error. */
-export function throwsWith(
-  action: () => unknown,
-  code: string,
-  pattern?: RegExp,
-): HoltError {
-  let caught: HoltError | undefined;
-  assert.throws(action, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError ${code}, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught!;
-}
-
-// ---- fault injection ----------------------------------------------------
-
-/** Backend calls a {@linkcode FaultBackend} can intercept. */
-export type FaultOp =
-  | "openFile"
-  | "write"
-  | "writeMany"
-  | "fdatasync"
-  | "truncate";
-
-/** One injected fault; it fires on the first call it matches, once. */
-export interface Fault {
-  /** Which call. */
-  readonly op: FaultOp;
-  /** Matches the path of the file the call touches. */
-  readonly path: RegExp;
-  /** Matches only a `write` at this file offset. */
-  readonly offsetBytes?: number;
-  /**
-   * `fail` (default): throw `IO` with errno `EIO`; `hang`: never settle
-   * (asynchronous calls only); `pass`: let the call through (for
-   * `onFire`).
-   */
-  readonly action?: "fail" | "hang" | "pass";
-  /**
-   * For `writeMany`: `partial` (default) lets half the batch reach the
-   * file first; `afterWrites` writes all of it and fails in place of the
-   * fdatasync (a failed data sync).
-   */
-  readonly stage?: "partial" | "afterWrites";
-  /** Waits for this before acting (asynchronous calls only). */
-  readonly gate?: Promise<void>;
-  /** Called when the fault fires, before it acts. */
-  readonly onFire?: () => void;
-}
-
-/**
- * An `IoBackend` that delegates to a real one and fails, hangs or observes
- * the calls matching faults queued with {@linkcode FaultBackend.inject}.
- */
-export class FaultBackend implements IoBackend {
-  /** The wrapped backend. */
-  readonly inner: IoBackend;
-  readonly #paths = new Map<number, string>();
-  #faults: Fault[] = [];
-  /** Faults fired so far, in order. */
-  readonly fired: Fault[] = [];
-
-  /** Wraps `inner` (owned by the caller; {@linkcode close} closes it). */
-  constructor(inner: IoBackend) {
-    this.inner = inner;
-  }
-
-  /** Queues `fault`. */
-  inject(fault: Fault): void {
-    this.#faults.push(fault);
-  }
-
-  /** Drops every queued fault that has not fired. */
-  clear(): void {
-    this.#faults = [];
-  }
-
-  /** Faults queued and not fired yet. */
-  get pending(): number {
-    return this.#faults.length;
-  }
-
-  /** See `IoBackend.kind`. */
-  get kind(): IoBackendKind {
-    return this.inner.kind;
-  }
-
-  /** See `IoBackend.supportsDirect`. */
-  get supportsDirect(): boolean {
-    return this.inner.supportsDirect;
-  }
-
-  /** See `IoBackend.openFile`. */
-  openFile(path: string, options?: OpenFileOptions): number {
-    this.#syncFault(this.#take("openFile", path), path);
-    const fd = this.inner.openFile(path, options);
-    this.#paths.set(fd, path);
-    return fd;
-  }
-
-  /** See `IoBackend.closeFile`. */
-  closeFile(fd: number): void {
-    this.#paths.delete(fd);
-    this.inner.closeFile(fd);
-  }
-
-  /** See `IoBackend.fileSize`. */
-  fileSize(fd: number): number {
-    return this.inner.fileSize(fd);
-  }
-
-  /** See `IoBackend.truncate`. */
-  truncate(fd: number, sizeBytes: number): void {
-    this.#syncFault(this.#take("truncate", this.#pathOf(fd)), this.#pathOf(fd));
-    this.inner.truncate(fd, sizeBytes);
-  }
-
-  /** See `IoBackend.read`. */
-  read(fd: number, buf: Uint8Array, offsetBytes: number): number {
-    return this.inner.read(fd, buf, offsetBytes);
-  }
-
-  /** See `IoBackend.write`. */
-  write(fd: number, buf: Uint8Array, offsetBytes: number): void {
-    const path = this.#pathOf(fd);
-    this.#syncFault(this.#take("write", path, offsetBytes), path);
-    this.inner.write(fd, buf, offsetBytes);
-  }
-
-  /** See `IoBackend.readMany`. */
-  readMany(requests: readonly IoRequest[]): number[] {
-    return this.inner.readMany(requests);
-  }
-
-  /** See `IoBackend.writeMany`. */
-  writeMany(
-    requests: readonly IoRequest[],
-    options?: WriteManyOptions,
-  ): Promise<void> {
-    const path = this.#pathOf(requests[0]?.fd ?? -1);
-    const fault = this.#take("writeMany", path);
-    if (fault === undefined) return this.inner.writeMany(requests, options);
-    return this.#asyncFault(fault, path, async () => {
-      const reached = fault.stage === "afterWrites"
-        ? requests
-        : requests.slice(0, requests.length >> 1);
-      if (reached.length > 0) await this.inner.writeMany(reached);
-    }, () => this.inner.writeMany(requests, options));
-  }
-
-  /** See `IoBackend.fdatasync`. */
-  fdatasync(fd: number): Promise<void> {
-    const path = this.#pathOf(fd);
-    const fault = this.#take("fdatasync", path);
-    if (fault === undefined) return this.inner.fdatasync(fd);
-    return this.#asyncFault(
-      fault,
-      path,
-      () => Promise.resolve(),
-      () => this.inner.fdatasync(fd),
-    );
-  }
-
-  /** See `IoBackend.allocAligned`. */
-  allocAligned(sizeBytes: number): Uint8Array {
-    return this.inner.allocAligned(sizeBytes);
-  }
-
-  /** Closes the wrapped backend. */
-  close(): void {
-    this.inner.close();
-  }
-
-  #pathOf(fd: number): string {
-    return this.#paths.get(fd) ?? "";
-  }
-
-  #take(op: FaultOp, path: string, offsetBytes?: number): Fault | undefined {
-    const index = this.#faults.findIndex((fault) =>
-      fault.op === op && fault.path.test(path) &&
-      (fault.offsetBytes === undefined || fault.offsetBytes === offsetBytes)
-    );
-    if (index < 0) return undefined;
-    const fault = this.#faults.splice(index, 1)[0];
-    this.fired.push(fault);
-    fault.onFire?.();
-    return fault;
-  }
-
-  #syncFault(fault: Fault | undefined, path: string): void {
-    if (fault === undefined || fault.action === "pass") return;
-    assert.ok(
-      fault.action !== "hang" && fault.gate === undefined,
-      `a synchronous ${fault.op} cannot hang or wait`,
-    );
-    throw injected(fault, path);
-  }
-
-  async #asyncFault(
-    fault: Fault,
-    path: string,
-    before: () => Promise<void>,
-    pass: () => Promise<void>,
-  ): Promise<void> {
-    if (fault.gate !== undefined) await fault.gate;
-    if (fault.action === "pass") return await pass();
-    await before();
-    if (fault.action === "hang") return await new Promise<never>(() => {});
-    throw injected(fault, path);
-  }
-}
-
-function injected(fault: Fault, path: string): HoltError {
-  return new HoltError(
-    "IO",
-    `injected ${fault.op} failure on ${JSON.stringify(path)}: EIO`,
-  );
-}
-
-/** A promise and the function that resolves it. */
-export function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
 }
 
 // ---- mounts (root only) -------------------------------------------------

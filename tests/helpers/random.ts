@@ -5,16 +5,13 @@
  * @module
  */
 
-/** A deterministic 32-bit generator (mulberry32); returns floats in [0, 1). */
+import { mulberry32 } from "../../bench/workloads.ts";
+
+/** A deterministic generator (the benchmarks' mulberry32, so the same
+ * seed gives the same sequence); returns floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Shuffles `items` in place (Fisher-Yates) with `random`; returns them. */

@@ -20,6 +20,7 @@ import {
 } from "../../src/io/backend.ts";
 import { PosixBackend } from "../../src/io/posix.ts";
 import { createBackend } from "../../src/io/select.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import { seededRandom } from "../helpers/random.ts";
 
 /** The widest possible type, to pass wrong types past the compiler. */
@@ -67,40 +68,6 @@ function randomBytes(random: () => number, lengthBytes: number): Uint8Array {
 /** A buffer whose every byte is `value` (an easy pattern to recognize). */
 function filled(io: IoBackend, lengthBytes: number, value: number): Uint8Array {
   return io.allocAligned(lengthBytes).fill(value);
-}
-
-/** Asserts `action` throws a `HoltError` with `code` whose message matches `pattern`. */
-function assertThrowsCode(
-  action: () => unknown,
-  code: string,
-  pattern?: RegExp,
-): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
-}
-
-/** Asserts `promise` rejects with a `HoltError` with `code` whose message matches `pattern`. */
-async function assertRejectsCode(
-  promise: Promise<unknown>,
-  code: string,
-  pattern?: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
 }
 
 for (const backendCase of cases) {
@@ -332,7 +299,7 @@ for (const backendCase of cases) {
     it("does O_DIRECT with aligned buffers, or refuses it when it cannot align", async () => {
       const path = freshPath();
       if (!io.supportsDirect) {
-        assertThrowsCode(
+        throwsWith(
           () => io.openFile(path, { create: true, direct: true }),
           "IO",
           /O_DIRECT/,
@@ -388,12 +355,12 @@ for (const backendCase of cases) {
       // The kernel is lenient about some misalignments (reads into a
       // misaligned buffer may work); misaligned offsets and misaligned write
       // buffers fail.
-      assertThrowsCode(
+      throwsWith(
         () => io.read(fd, io.allocAligned(DIRECT_ALIGNMENT), 100),
         "IO",
         /EINVAL.*align/,
       );
-      assertThrowsCode(
+      throwsWith(
         () =>
           io.write(
             fd,
@@ -411,40 +378,40 @@ for (const backendCase of cases) {
       assert.equal(buf.byteLength, 3 * DIRECT_ALIGNMENT);
       assert.ok(buf.every((byte) => byte === 0));
       for (const sizeBytes of [0, 100, -4096, 4096.5, Number.NaN]) {
-        assertThrowsCode(() => io.allocAligned(sizeBytes), "INVALID_ARGUMENT");
+        throwsWith(() => io.allocAligned(sizeBytes), "INVALID_ARGUMENT");
       }
     });
 
     it("turns OS failures into IO errors naming the file, offset and errno", async () => {
       const badFd = 1_000_000;
-      assertThrowsCode(
+      throwsWith(
         () => io.read(badFd, new Uint8Array(10), 8),
         "IO",
         /read of fd 1000000 at offset 8 .*EBADF/,
       );
-      assertThrowsCode(
+      throwsWith(
         () => io.write(badFd, new Uint8Array(10), 0),
         "IO",
         /write of fd 1000000 .*EBADF/,
       );
-      assertThrowsCode(
+      throwsWith(
         () =>
           io.readMany([{ fd: badFd, buf: new Uint8Array(10), offsetBytes: 0 }]),
         "IO",
         /EBADF/,
       );
-      await assertRejectsCode(
+      await rejectsWith(
         io.writeMany([{ fd: badFd, buf: new Uint8Array(10), offsetBytes: 0 }]),
         "IO",
         /EBADF/,
       );
-      await assertRejectsCode(
+      await rejectsWith(
         io.fdatasync(badFd),
         "IO",
         /fdatasync of fd 1000000 .*EBADF/,
       );
-      assertThrowsCode(() => io.fileSize(badFd), "IO", /EBADF/);
-      assertThrowsCode(
+      throwsWith(() => io.fileSize(badFd), "IO", /EBADF/);
+      throwsWith(
         () => io.openFile(join(dir, "missing")),
         "IO",
         /missing.*ENOENT/,
@@ -457,8 +424,8 @@ for (const backendCase of cases) {
       const named = new RegExp(
         `write of "${path}" \\(fd ${fd}\\) at offset 2 \\(3 bytes\\) failed: EBADF`,
       );
-      assertThrowsCode(() => io.write(fd, new Uint8Array(3), 2), "IO", named);
-      await assertRejectsCode(
+      throwsWith(() => io.write(fd, new Uint8Array(3), 2), "IO", named);
+      await rejectsWith(
         io.writeMany([{ fd, buf: new Uint8Array(3), offsetBytes: 2 }], {
           sync: true,
         }),
@@ -468,7 +435,7 @@ for (const backendCase of cases) {
       io.closeFile(fd);
       if (process.getuid?.() !== 0) {
         chmodSync(path, 0o400);
-        assertThrowsCode(() => io.openFile(path), "IO", /EACCES/);
+        throwsWith(() => io.openFile(path), "IO", /EACCES/);
       }
     });
 
@@ -476,11 +443,11 @@ for (const backendCase of cases) {
       const fd = io.openFile(freshPath(), { create: true });
       const loose: Loose = io;
       for (const offsetBytes of [-1, 1.5, Number.NaN, 2 ** 53, "0"]) {
-        assertThrowsCode(
+        throwsWith(
           () => loose.read(fd, new Uint8Array(1), offsetBytes),
           "INVALID_ARGUMENT",
         );
-        assertThrowsCode(
+        throwsWith(
           () => loose.write(fd, new Uint8Array(1), offsetBytes),
           "INVALID_ARGUMENT",
         );
@@ -488,22 +455,22 @@ for (const backendCase of cases) {
       for (
         const buf of [new ArrayBuffer(4), [1, 2], "ab", new Uint16Array(2)]
       ) {
-        assertThrowsCode(() => loose.read(fd, buf, 0), "INVALID_ARGUMENT");
+        throwsWith(() => loose.read(fd, buf, 0), "INVALID_ARGUMENT");
       }
       for (const badFd of [-1, 1.5, 2 ** 31, Number.NaN]) {
-        assertThrowsCode(
+        throwsWith(
           () => io.read(badFd, new Uint8Array(1), 0),
           "INVALID_ARGUMENT",
         );
-        await assertRejectsCode(io.fdatasync(badFd), "INVALID_ARGUMENT");
+        await rejectsWith(io.fdatasync(badFd), "INVALID_ARGUMENT");
       }
-      await assertRejectsCode(
+      await rejectsWith(
         loose.writeMany([{ fd, buf: null, offsetBytes: 0 }]),
         "INVALID_ARGUMENT",
       );
-      assertThrowsCode(() => loose.readMany("nope"), "INVALID_ARGUMENT");
-      assertThrowsCode(() => io.truncate(fd, -1), "INVALID_ARGUMENT");
-      assertThrowsCode(() => io.openFile(""), "INVALID_ARGUMENT");
+      throwsWith(() => loose.readMany("nope"), "INVALID_ARGUMENT");
+      throwsWith(() => io.truncate(fd, -1), "INVALID_ARGUMENT");
+      throwsWith(() => io.openFile(""), "INVALID_ARGUMENT");
       io.closeFile(fd);
     });
   });
@@ -519,12 +486,12 @@ describe("a closed backend", () => {
         io.write(fd, new Uint8Array(8), 0);
         io.close();
         io.close();
-        assertThrowsCode(() => io.read(fd, new Uint8Array(8), 0), "CLOSED");
-        assertThrowsCode(() => io.write(fd, new Uint8Array(8), 0), "CLOSED");
-        assertThrowsCode(() => io.openFile(join(dir, "data")), "CLOSED");
-        assertThrowsCode(() => io.allocAligned(DIRECT_ALIGNMENT), "CLOSED");
-        await assertRejectsCode(io.writeMany([]), "CLOSED");
-        await assertRejectsCode(io.fdatasync(fd), "CLOSED");
+        throwsWith(() => io.read(fd, new Uint8Array(8), 0), "CLOSED");
+        throwsWith(() => io.write(fd, new Uint8Array(8), 0), "CLOSED");
+        throwsWith(() => io.openFile(join(dir, "data")), "CLOSED");
+        throwsWith(() => io.allocAligned(DIRECT_ALIGNMENT), "CLOSED");
+        await rejectsWith(io.writeMany([]), "CLOSED");
+        await rejectsWith(io.fdatasync(fd), "CLOSED");
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -8,49 +8,13 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-
-const SCRIPT = fileURLToPath(new URL("../../soak/soak.ts", import.meta.url));
-const SMOKE_TIMEOUT_MS = 180_000;
-
-/** Runs the soak script with `args` on this runtime; resolves with its exit
- * code and its output (stdout then stderr). */
-function runSoak(args: string[]): Promise<{ code: number; output: string }> {
-  const onDeno = typeof (globalThis as { Deno?: unknown }).Deno === "object";
-  const argv = onDeno ? ["run", "-A", SCRIPT, ...args] : [SCRIPT, ...args];
-  const child = spawn(process.execPath, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  const decoder = new TextDecoder();
-  child.stdout!.on(
-    "data",
-    (chunk: Uint8Array) => stdout += decoder.decode(chunk),
-  );
-  child.stderr!.on(
-    "data",
-    (chunk: Uint8Array) => stderr += decoder.decode(chunk),
-  );
-  return new Promise((resolve) => {
-    child.on("close", (code, signal) => {
-      resolve({
-        code: code ?? (signal === null ? -1 : 128),
-        output: stdout + stderr,
-      });
-    });
-  });
-}
-
-/** The number before `label` in `output` (e.g. "3 reopens"). */
-function counted(output: string, label: string): number {
-  const match = new RegExp(`(\\d+) ${label}`).exec(output);
-  assert.ok(match, `no "${label}" count in:\n${output}`);
-  return Number(match[1]);
-}
+import {
+  counted,
+  killRoundsArgs,
+  runSoak,
+  SMOKE_TIMEOUT_MS,
+} from "./support.ts";
 
 describe("soak smoke", () => {
   it("normal: 6000 ops with reopens, eviction and every check", {
@@ -89,24 +53,9 @@ describe("soak smoke", () => {
         timeout: SMOKE_TIMEOUT_MS,
       },
       async () => {
-        const { code, output } = await runSoak([
-          "--mode",
-          "crash",
-          "--rounds",
-          "3",
-          "--wal-sync",
-          walSync,
-          "--keys",
-          "2000",
-          "--kill-min-ms",
-          "300",
-          "--kill-max-ms",
-          "900",
-          "--seed",
-          walSync === "true" ? "11" : "12",
-          "--progress-secs",
-          "0",
-        ]);
+        const { code, output } = await runSoak(
+          killRoundsArgs("crash", walSync, walSync === "true" ? "11" : "12"),
+        );
         assert.equal(code, 0, output);
         assert.match(output, /PASS seed \d+: 3 rounds/);
         assert.equal(counted(output, "killed,"), 3, output);

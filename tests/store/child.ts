@@ -16,10 +16,10 @@
 
 import process from "node:process";
 import { FileStore } from "../../src/store/file.ts";
+import { FaultBackend } from "../helpers/faults.ts";
 import {
   type BackendName,
   CHILD_SEED_BASE,
-  FaultyBackend,
   fillPattern,
   makeBackend,
 } from "./support.ts";
@@ -28,7 +28,7 @@ const GIVE_UP_MS = 60_000;
 
 async function main(): Promise<void> {
   const [action, dir, backendName] = process.argv.slice(2);
-  const backend = new FaultyBackend(
+  const backend = new FaultBackend(
     await makeBackend(backendName as BackendName),
   );
   setTimeout(() => process.exit(3), GIVE_UP_MS);
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
       backend.inject({
         op: "fdatasync",
         path: /manifest\.tmp$/,
-        hang: true,
+        action: "hang",
         onFire: () => console.log(`READY ${report}`),
       });
       await store.commit({ locations, walSeq: 99 });

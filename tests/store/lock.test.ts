@@ -18,39 +18,28 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { HoltError } from "../../src/api/errors.ts";
-import type { IoBackend } from "../../src/io/backend.ts";
-import { FileStore } from "../../src/store/file.ts";
 import {
   holderAlive,
   processStartToken,
   StoreLock,
 } from "../../src/store/lock.ts";
-import { backendCases, killChild, startChild, tempDir } from "./support.ts";
+import { killChild, startChild, tempDir } from "./support.ts";
+import { describeStoreBackends } from "./suites.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 
 function lockFiles(dir: string): string[] {
   return readdirSync(dir).filter((name) => name.endsWith(".lock")).sort();
 }
 
 function throwsLocked(action: () => unknown, pattern?: RegExp): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, "LOCKED", error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
+  throwsWith(action, "LOCKED", pattern);
 }
 
 async function rejectsLocked(
   promise: Promise<unknown>,
   pattern?: RegExp,
 ): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof HoltError, `expected HoltError, got ${error}`);
-    assert.equal(error.code, "LOCKED", error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    return true;
-  });
+  await rejectsWith(promise, "LOCKED", pattern);
 }
 
 /** A pid that belonged to a process that has exited (and been reaped). */
@@ -175,61 +164,53 @@ describe("StoreLock in one process", () => {
   });
 });
 
-for (const backendCase of await backendCases()) {
-  describe(`store lock through FileStore (${backendCase.name})`, () => {
-    let backend: IoBackend;
-    let root: string;
-    let storeCount = 0;
+await describeStoreBackends(
+  "store lock through FileStore",
+  "storelock",
+  (suite) => {
+    /** A new, existing store directory. */
     const freshDir = (): string => {
-      const dir = join(root, `store-${storeCount++}`);
+      const dir = suite.freshDir();
       mkdirSync(dir);
       return dir;
     };
 
-    before(async () => {
-      backend = await backendCase.create();
-      root = tempDir("storelock");
-    });
-
-    after(() => {
-      backend.close();
-      rmSync(root, { recursive: true, force: true });
-    });
-
     it("second writer, reader beside writer, writer beside reader: LOCKED; two readers fine", async () => {
       const dir = freshDir();
-      const writer = await FileStore.open(dir, { backend });
-      await rejectsLocked(FileStore.open(dir, { backend }));
-      await rejectsLocked(FileStore.open(dir, { backend, readOnly: true }));
+      const writer = await suite.openStore(dir);
+      await rejectsLocked(suite.openStore(dir));
+      await rejectsLocked(
+        suite.openStore(dir, { readOnly: true }),
+      );
       await writer.close();
-      const reader1 = await FileStore.open(dir, { backend, readOnly: true });
-      const reader2 = await FileStore.open(dir, { backend, readOnly: true });
-      await rejectsLocked(FileStore.open(dir, { backend }));
+      const reader1 = await suite.openStore(dir, { readOnly: true });
+      const reader2 = await suite.openStore(dir, { readOnly: true });
+      await rejectsLocked(suite.openStore(dir));
       await reader1.close();
-      await rejectsLocked(FileStore.open(dir, { backend }));
+      await rejectsLocked(suite.openStore(dir));
       await reader2.close();
-      const again = await FileStore.open(dir, { backend });
+      const again = await suite.openStore(dir);
       await again.close();
       assert.deepEqual(lockFiles(dir), []);
     });
 
     it("a writer in another process locks out writers and readers until SIGKILLed", async () => {
       const dir = freshDir();
-      const child = await startChild(["hold-writer", dir, backendCase.name]);
+      const child = await startChild(["hold-writer", dir, suite.name]);
       try {
         await rejectsLocked(
-          FileStore.open(dir, { backend }),
+          suite.openStore(dir),
           new RegExp(`writer in process ${child.pid}`),
         );
         await rejectsLocked(
-          FileStore.open(dir, { backend, readOnly: true }),
+          suite.openStore(dir, { readOnly: true }),
           new RegExp(`process ${child.pid}`),
         );
       } finally {
         await killChild(child);
       }
       assert.equal(lockFiles(dir).length, 1, "the killed holder left its file");
-      const store = await FileStore.open(dir, { backend });
+      const store = await suite.openStore(dir);
       assert.equal(
         lockFiles(dir).length,
         1,
@@ -241,30 +222,30 @@ for (const backendCase of await backendCases()) {
 
     it("a reader in another process shares with readers, locks out a writer, and a SIGKILLed one does not", async () => {
       const dir = freshDir();
-      await (await FileStore.open(dir, { backend })).close();
-      const child = await startChild(["hold-reader", dir, backendCase.name]);
+      await (await suite.openStore(dir)).close();
+      const child = await startChild(["hold-reader", dir, suite.name]);
       try {
-        const reader = await FileStore.open(dir, { backend, readOnly: true });
+        const reader = await suite.openStore(dir, { readOnly: true });
         await reader.close();
         await rejectsLocked(
-          FileStore.open(dir, { backend }),
+          suite.openStore(dir),
           new RegExp(`reader in process ${child.pid}`),
         );
       } finally {
         await killChild(child);
       }
-      const writer = await FileStore.open(dir, { backend });
+      const writer = await suite.openStore(dir);
       await writer.close();
     });
 
     it("another process's writer gets LOCKED while this one holds the store", async () => {
       const dir = freshDir();
-      const writer = await FileStore.open(dir, { backend });
+      const writer = await suite.openStore(dir);
       await assert.rejects(
-        startChild(["hold-writer", dir, backendCase.name]),
+        startChild(["hold-writer", dir, suite.name]),
         /is locked: a writer in process \d+ holds it/,
       );
       await writer.close();
     });
-  });
-}
+  },
+);

@@ -7,23 +7,15 @@
  * @module
  */
 
-import { after, before, describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
 import type { FrameSource } from "../../src/art/source.ts";
 import { HoltError } from "../../src/api/errors.ts";
 import type { Frame } from "../../src/frame/frame.ts";
-import type { IoBackend } from "../../src/io/backend.ts";
-import { FileStore } from "../../src/store/file.ts";
+import type { FileStore } from "../../src/store/file.ts";
 import { BufferPool, type DirtySnapshot } from "../../src/store/pool.ts";
-import {
-  backendCases,
-  copyBytes,
-  fillPattern,
-  patternFrame,
-  tempDir,
-} from "./support.ts";
+import { copyBytes, fillPattern, patternFrame } from "./support.ts";
+import { describeStoreBackends } from "./suites.ts";
 
 const FRAME_COUNT = 40;
 const POOL_SIZE = 4;
@@ -43,258 +35,240 @@ async function checkpoint(
   pool.deletesCommitted(snapshot.deleted);
 }
 
-for (const backendCase of await backendCases()) {
-  describe(`buffer pool (${backendCase.name})`, () => {
-    let backend: IoBackend;
-    let root: string;
-    let storeCount = 0;
+await describeStoreBackends("buffer pool", "pool", (suite) => {
+  /** A store holding frames 0..39 (pattern seed = id) and a 4-frame pool. */
+  async function setup(): Promise<{
+    store: FileStore;
+    pool: BufferPool;
+    originals: Map<number, Uint8Array>;
+  }> {
+    const store = await suite.openStore(suite.freshDir());
+    const frames = Array.from(
+      { length: FRAME_COUNT },
+      (_, id) => patternFrame(id, id),
+    );
+    const originals = new Map(
+      frames.map((frame) => [frame.id, copyBytes(frame)]),
+    );
+    await store.commit({ locations: await store.writeFrames(frames) });
+    const pool = new BufferPool(store, { bufferPoolSize: POOL_SIZE });
+    return { store, pool, originals };
+  }
 
-    before(async () => {
-      backend = await backendCase.create();
-      root = tempDir("pool");
-    });
+  it("is a FrameSource for the walker", async () => {
+    const { store, pool } = await setup();
+    const source: FrameSource = pool;
+    assert.equal(source.frame(3).id, 3);
+    assert.equal(source.has(39), true);
+    assert.equal(source.has(40), false);
+    source.release(39);
+    assert.equal(source.has(39), false);
+    await store.close();
+  });
 
-    after(() => {
-      backend.close();
-      rmSync(root, { recursive: true, force: true });
-    });
-
-    /** A store holding frames 0..39 (pattern seed = id) and a 4-frame pool. */
-    async function setup(): Promise<{
-      store: FileStore;
-      pool: BufferPool;
-      originals: Map<number, Uint8Array>;
-    }> {
-      const store = await FileStore.open(join(root, `store-${storeCount++}`), {
-        backend,
-      });
-      const frames = Array.from(
-        { length: FRAME_COUNT },
-        (_, id) => patternFrame(id, id),
-      );
-      const originals = new Map(
-        frames.map((frame) => [frame.id, copyBytes(frame)]),
-      );
-      await store.commit({ locations: await store.writeFrames(frames) });
-      const pool = new BufferPool(store, { bufferPoolSize: POOL_SIZE });
-      return { store, pool, originals };
+  it("evicts down to 4 resident frames over 40, and reloads identical bytes", async () => {
+    const { store, pool, originals } = await setup();
+    const first = new Map<number, Frame>();
+    for (let id = 0; id < FRAME_COUNT; id++) {
+      pool.beginOperation();
+      const frame = pool.frame(id);
+      first.set(id, frame);
+      assert.deepEqual(frame.u8, originals.get(id), `frame ${id}`);
+      assert.ok(pool.stats().resident <= POOL_SIZE);
     }
+    let stats = pool.stats();
+    assert.equal(stats.misses, FRAME_COUNT);
+    assert.equal(stats.hits, 0);
+    assert.equal(stats.evictions, FRAME_COUNT - POOL_SIZE);
+    assert.equal(stats.resident, POOL_SIZE);
+    assert.equal(stats.dirty, 0);
+    assert.equal(stats.overflows, 0);
+    // Frame 0 was evicted: a reload is a new object with the same bytes,
+    // and the stale object kept its bytes.
+    assert.equal(pool.isResident(0), false);
+    pool.beginOperation();
+    const reloaded = pool.frame(0);
+    assert.notEqual(reloaded, first.get(0));
+    assert.deepEqual(reloaded.u8, originals.get(0));
+    assert.deepEqual(first.get(0)!.u8, originals.get(0));
+    // A hit returns the same object and counts.
+    assert.equal(pool.frame(0), reloaded);
+    stats = pool.stats();
+    assert.equal(stats.hits, 1);
+    assert.equal(stats.misses, FRAME_COUNT + 1);
+    await store.close();
+  });
 
-    it("is a FrameSource for the walker", async () => {
-      const { store, pool } = await setup();
-      const source: FrameSource = pool;
-      assert.equal(source.frame(3).id, 3);
-      assert.equal(source.has(39), true);
-      assert.equal(source.has(40), false);
-      source.release(39);
-      assert.equal(source.has(39), false);
-      await store.close();
-    });
-
-    it("evicts down to 4 resident frames over 40, and reloads identical bytes", async () => {
-      const { store, pool, originals } = await setup();
-      const first = new Map<number, Frame>();
+  it("never evicts dirty frames", async () => {
+    const { store, pool, originals } = await setup();
+    pool.beginOperation();
+    const dirty = [5, 6, 7].map((id) => pool.frame(id));
+    for (const frame of dirty) fillPattern(frame, 500 + frame.id);
+    for (let round = 0; round < 2; round++) {
       for (let id = 0; id < FRAME_COUNT; id++) {
         pool.beginOperation();
         const frame = pool.frame(id);
-        first.set(id, frame);
-        assert.deepEqual(frame.u8, originals.get(id), `frame ${id}`);
-        assert.ok(pool.stats().resident <= POOL_SIZE);
+        if (id < 5 || id > 7) assert.deepEqual(frame.u8, originals.get(id));
       }
-      let stats = pool.stats();
-      assert.equal(stats.misses, FRAME_COUNT);
-      assert.equal(stats.hits, 0);
-      assert.equal(stats.evictions, FRAME_COUNT - POOL_SIZE);
-      assert.equal(stats.resident, POOL_SIZE);
-      assert.equal(stats.dirty, 0);
-      assert.equal(stats.overflows, 0);
-      // Frame 0 was evicted: a reload is a new object with the same bytes,
-      // and the stale object kept its bytes.
-      assert.equal(pool.isResident(0), false);
-      pool.beginOperation();
-      const reloaded = pool.frame(0);
-      assert.notEqual(reloaded, first.get(0));
-      assert.deepEqual(reloaded.u8, originals.get(0));
-      assert.deepEqual(first.get(0)!.u8, originals.get(0));
-      // A hit returns the same object and counts.
-      assert.equal(pool.frame(0), reloaded);
-      stats = pool.stats();
-      assert.equal(stats.hits, 1);
-      assert.equal(stats.misses, FRAME_COUNT + 1);
-      await store.close();
-    });
-
-    it("never evicts dirty frames", async () => {
-      const { store, pool, originals } = await setup();
-      pool.beginOperation();
-      const dirty = [5, 6, 7].map((id) => pool.frame(id));
-      for (const frame of dirty) fillPattern(frame, 500 + frame.id);
-      for (let round = 0; round < 2; round++) {
-        for (let id = 0; id < FRAME_COUNT; id++) {
-          pool.beginOperation();
-          const frame = pool.frame(id);
-          if (id < 5 || id > 7) assert.deepEqual(frame.u8, originals.get(id));
-        }
-      }
-      for (const frame of dirty) {
-        assert.equal(pool.isResident(frame.id), true);
-        assert.equal(pool.isDirty(frame.id), true);
-        assert.equal(
-          pool.frame(frame.id),
-          frame,
-          "the same object, never reloaded",
-        );
-      }
-      const stats = pool.stats();
-      assert.equal(stats.dirty, 3);
-      assert.ok(stats.resident <= POOL_SIZE);
-      assert.deepEqual(pool.dirtyFrames().map((frame) => frame.id).sort(), [
-        5,
-        6,
-        7,
-      ]);
-      await store.close();
-    });
-
-    it("exceeds the bound (and counts it) when every resident frame is dirty", async () => {
-      const { store, pool } = await setup();
-      for (let id = 0; id < 6; id++) {
-        pool.beginOperation();
-        fillPattern(pool.frame(id), 900 + id);
-      }
-      const stats = pool.stats();
-      assert.equal(stats.resident, 6);
-      assert.equal(stats.dirty, 6);
-      assert.equal(stats.evictions, 0);
-      assert.equal(stats.overflows, 2);
-      // After a checkpoint they are clean, and the pool shrinks back.
-      await checkpoint(store, pool);
-      assert.equal(pool.stats().dirty, 0);
-      pool.beginOperation();
-      pool.frame(30);
-      assert.ok(pool.stats().resident <= POOL_SIZE);
-      await store.close();
-    });
-
-    it("never evicts frames pinned by the current operation", async () => {
-      const { store, pool } = await setup();
-      pool.beginOperation();
-      const path = [10, 11, 12, 13, 14, 15].map((id) => pool.frame(id));
-      const stats = pool.stats();
-      assert.equal(stats.resident, 6);
-      assert.equal(stats.evictions, 0);
-      assert.equal(stats.overflows, 2);
-      for (const frame of path) assert.equal(pool.frame(frame.id), frame);
-      // The next operation unpins them: they can go now.
-      for (let id = 20; id < 30; id++) {
-        pool.beginOperation();
-        pool.frame(id);
-      }
-      assert.ok(pool.stats().resident <= POOL_SIZE);
-      assert.equal(pool.isResident(10), false);
-      await store.close();
-    });
-
-    it("keeps pinned roots resident", async () => {
-      const { store, pool } = await setup();
-      pool.beginOperation();
-      const rootFrame = pool.pinRoot(0);
-      for (let id = 1; id < FRAME_COUNT; id++) {
-        pool.beginOperation();
-        pool.frame(id);
-      }
-      assert.equal(pool.frame(0), rootFrame);
-      pool.unpinRoot(0);
-      for (let id = 1; id < FRAME_COUNT; id++) {
-        pool.beginOperation();
-        pool.frame(id);
-      }
-      assert.equal(pool.isResident(0), false);
-      await store.close();
-    });
-
-    it("prefetches cold frames in one batch up to the bound", async () => {
-      const { store, pool, originals } = await setup();
-      assert.equal(pool.prefetch([3, 4, 5, 6, 7, 8]), POOL_SIZE);
-      assert.equal(pool.stats().resident, POOL_SIZE);
-      pool.beginOperation();
-      assert.deepEqual(pool.frame(3).u8, originals.get(3));
-      assert.equal(pool.stats().hits, 1);
-      await store.close();
-    });
-
-    it("hands out fresh ids, never one still named by the manifest or a pending delete", async () => {
-      const { store, pool } = await setup();
-      pool.beginOperation();
-      const created = pool.create();
-      assert.equal(created.id, FRAME_COUNT);
-      assert.equal(pool.isDirty(created.id), true);
-      pool.release(7);
-      pool.release(created.id);
-      assert.equal(pool.isResident(created.id), false);
-      assert.equal(pool.frameIds().includes(7), false);
-      assert.throws(() => pool.frame(7), /released/);
-      assert.throws(() => pool.release(7), /not live/);
-      const next = pool.create();
+    }
+    for (const frame of dirty) {
+      assert.equal(pool.isResident(frame.id), true);
+      assert.equal(pool.isDirty(frame.id), true);
       assert.equal(
-        next.id,
-        FRAME_COUNT + 1,
-        "neither 7 nor the released new id",
+        pool.frame(frame.id),
+        frame,
+        "the same object, never reloaded",
       );
-      await checkpoint(store, pool);
-      assert.equal(store.hasFrame(7), false);
-      assert.equal(store.hasFrame(FRAME_COUNT), false);
-      assert.equal(store.hasFrame(FRAME_COUNT + 1), true);
-      assert.equal(pool.stats().pendingDeletes, 0);
-      // Deleted ids are free now, lowest first.
-      assert.equal(pool.create().id, 7);
-      assert.equal(pool.create().id, FRAME_COUNT);
-      assert.equal(pool.frameIds().length, FRAME_COUNT + 2);
-      await store.close();
-    });
-
-    it("checkpoints from a snapshot while the frames keep changing", async () => {
-      const { store, pool } = await setup();
-      pool.beginOperation();
-      const a = pool.frame(1);
-      const b = pool.frame(2);
-      fillPattern(a, 111);
-      fillPattern(b, 222);
-      const snapshot = pool.snapshotDirty();
-      assert.equal(snapshot.copies.length, 2);
-      const snapshotBytes = new Map(
-        snapshot.copies.map((copy) => [copy.id, copyBytes(copy)]),
-      );
-      const locations = store.writeFrames(snapshot.copies);
-      // Foreground work changes frame 2 during the checkpoint's I/O.
-      fillPattern(b, 333);
-      const bytesOfB = copyBytes(b);
-      await store.commit({ locations: await locations });
-      assert.equal(pool.markClean(1, snapshot.modCounts.get(1)!), true);
-      assert.equal(pool.markClean(2, snapshot.modCounts.get(2)!), false);
-      assert.deepEqual(pool.dirtyFrames().map((frame) => frame.id), [2]);
-      // The store holds the snapshot's bytes for both.
-      assert.deepEqual(store.readFrame(1).u8, snapshotBytes.get(1));
-      assert.deepEqual(store.readFrame(2).u8, snapshotBytes.get(2));
-      await checkpoint(store, pool);
-      assert.equal(pool.stats().dirty, 0);
-      await store.close();
-      const reopened = await FileStore.open(store.dir, { backend });
-      const fresh = new BufferPool(reopened, { bufferPoolSize: 2 });
-      assert.deepEqual(fresh.frame(2).u8, bytesOfB);
-      await reopened.close();
-    });
-
-    it("rejects a bad bound", async () => {
-      const { store } = await setup();
-      for (const bad of [0, -1, 1.5, Number.NaN]) {
-        assert.throws(
-          () => new BufferPool(store, { bufferPoolSize: bad }),
-          (error: unknown) =>
-            error instanceof HoltError && error.code === "INVALID_ARGUMENT",
-        );
-      }
-      await store.close();
-    });
+    }
+    const stats = pool.stats();
+    assert.equal(stats.dirty, 3);
+    assert.ok(stats.resident <= POOL_SIZE);
+    assert.deepEqual(pool.dirtyFrames().map((frame) => frame.id).sort(), [
+      5,
+      6,
+      7,
+    ]);
+    await store.close();
   });
-}
+
+  it("exceeds the bound (and counts it) when every resident frame is dirty", async () => {
+    const { store, pool } = await setup();
+    for (let id = 0; id < 6; id++) {
+      pool.beginOperation();
+      fillPattern(pool.frame(id), 900 + id);
+    }
+    const stats = pool.stats();
+    assert.equal(stats.resident, 6);
+    assert.equal(stats.dirty, 6);
+    assert.equal(stats.evictions, 0);
+    assert.equal(stats.overflows, 2);
+    // After a checkpoint they are clean, and the pool shrinks back.
+    await checkpoint(store, pool);
+    assert.equal(pool.stats().dirty, 0);
+    pool.beginOperation();
+    pool.frame(30);
+    assert.ok(pool.stats().resident <= POOL_SIZE);
+    await store.close();
+  });
+
+  it("never evicts frames pinned by the current operation", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const path = [10, 11, 12, 13, 14, 15].map((id) => pool.frame(id));
+    const stats = pool.stats();
+    assert.equal(stats.resident, 6);
+    assert.equal(stats.evictions, 0);
+    assert.equal(stats.overflows, 2);
+    for (const frame of path) assert.equal(pool.frame(frame.id), frame);
+    // The next operation unpins them: they can go now.
+    for (let id = 20; id < 30; id++) {
+      pool.beginOperation();
+      pool.frame(id);
+    }
+    assert.ok(pool.stats().resident <= POOL_SIZE);
+    assert.equal(pool.isResident(10), false);
+    await store.close();
+  });
+
+  it("keeps pinned roots resident", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const rootFrame = pool.pinRoot(0);
+    for (let id = 1; id < FRAME_COUNT; id++) {
+      pool.beginOperation();
+      pool.frame(id);
+    }
+    assert.equal(pool.frame(0), rootFrame);
+    pool.unpinRoot(0);
+    for (let id = 1; id < FRAME_COUNT; id++) {
+      pool.beginOperation();
+      pool.frame(id);
+    }
+    assert.equal(pool.isResident(0), false);
+    await store.close();
+  });
+
+  it("prefetches cold frames in one batch up to the bound", async () => {
+    const { store, pool, originals } = await setup();
+    assert.equal(pool.prefetch([3, 4, 5, 6, 7, 8]), POOL_SIZE);
+    assert.equal(pool.stats().resident, POOL_SIZE);
+    pool.beginOperation();
+    assert.deepEqual(pool.frame(3).u8, originals.get(3));
+    assert.equal(pool.stats().hits, 1);
+    await store.close();
+  });
+
+  it("hands out fresh ids, never one still named by the manifest or a pending delete", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const created = pool.create();
+    assert.equal(created.id, FRAME_COUNT);
+    assert.equal(pool.isDirty(created.id), true);
+    pool.release(7);
+    pool.release(created.id);
+    assert.equal(pool.isResident(created.id), false);
+    assert.equal(pool.frameIds().includes(7), false);
+    assert.throws(() => pool.frame(7), /released/);
+    assert.throws(() => pool.release(7), /not live/);
+    const next = pool.create();
+    assert.equal(
+      next.id,
+      FRAME_COUNT + 1,
+      "neither 7 nor the released new id",
+    );
+    await checkpoint(store, pool);
+    assert.equal(store.hasFrame(7), false);
+    assert.equal(store.hasFrame(FRAME_COUNT), false);
+    assert.equal(store.hasFrame(FRAME_COUNT + 1), true);
+    assert.equal(pool.stats().pendingDeletes, 0);
+    // Deleted ids are free now, lowest first.
+    assert.equal(pool.create().id, 7);
+    assert.equal(pool.create().id, FRAME_COUNT);
+    assert.equal(pool.frameIds().length, FRAME_COUNT + 2);
+    await store.close();
+  });
+
+  it("checkpoints from a snapshot while the frames keep changing", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const a = pool.frame(1);
+    const b = pool.frame(2);
+    fillPattern(a, 111);
+    fillPattern(b, 222);
+    const snapshot = pool.snapshotDirty();
+    assert.equal(snapshot.copies.length, 2);
+    const snapshotBytes = new Map(
+      snapshot.copies.map((copy) => [copy.id, copyBytes(copy)]),
+    );
+    const locations = store.writeFrames(snapshot.copies);
+    // Foreground work changes frame 2 during the checkpoint's I/O.
+    fillPattern(b, 333);
+    const bytesOfB = copyBytes(b);
+    await store.commit({ locations: await locations });
+    assert.equal(pool.markClean(1, snapshot.modCounts.get(1)!), true);
+    assert.equal(pool.markClean(2, snapshot.modCounts.get(2)!), false);
+    assert.deepEqual(pool.dirtyFrames().map((frame) => frame.id), [2]);
+    // The store holds the snapshot's bytes for both.
+    assert.deepEqual(store.readFrame(1).u8, snapshotBytes.get(1));
+    assert.deepEqual(store.readFrame(2).u8, snapshotBytes.get(2));
+    await checkpoint(store, pool);
+    assert.equal(pool.stats().dirty, 0);
+    await store.close();
+    const reopened = await suite.openStore(store.dir);
+    const fresh = new BufferPool(reopened, { bufferPoolSize: 2 });
+    assert.deepEqual(fresh.frame(2).u8, bytesOfB);
+    await reopened.close();
+  });
+
+  it("rejects a bad bound", async () => {
+    const { store } = await setup();
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(
+        () => new BufferPool(store, { bufferPoolSize: bad }),
+        (error: unknown) =>
+          error instanceof HoltError && error.code === "INVALID_ARGUMENT",
+      );
+    }
+    await store.close();
+  });
+});

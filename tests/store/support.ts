@@ -1,7 +1,7 @@
 /**
  * Shared by the store tests and their child processes: the I/O backends to
- * run against, a backend wrapper that injects failures or hangs, frame
- * builders, and helpers to run a child process and SIGKILL it.
+ * run against, frame builders, and helpers to run a child process and
+ * SIGKILL it (the backend that injects failures is `helpers/faults.ts`).
  *
  * Not a test file itself (no `node:test` import), so a child process can
  * import it.
@@ -16,16 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { HoltError } from "../../src/api/errors.ts";
 import { createFrame, type Frame } from "../../src/frame/frame.ts";
 import { DATA_START } from "../../src/frame/layout.ts";
-import type {
-  IoBackend,
-  IoBackendKind,
-  IoRequest,
-  OpenFileOptions,
-  WriteManyOptions,
-} from "../../src/io/backend.ts";
+import type { IoBackend } from "../../src/io/backend.ts";
 import { PosixBackend } from "../../src/io/posix.ts";
 import { createBackend } from "../../src/io/select.ts";
 import { seededRandom } from "../helpers/random.ts";
@@ -72,161 +65,6 @@ export async function backendCases(): Promise<BackendCase[]> {
 /** A fresh temporary directory for one test. */
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `holt-store-${label}-`));
-}
-
-/** Operations of the backend that {@linkcode FaultyBackend} can fail. */
-export type FaultOp = "openFile" | "write" | "writeMany" | "fdatasync";
-
-/** One injected fault: the next matching call fails (or hangs forever). */
-export interface Fault {
-  /** Which operation. */
-  readonly op: FaultOp;
-  /** Matches the path of the file the call touches. */
-  readonly path: RegExp;
-  /** Never settle instead of failing (for crash tests). */
-  readonly hang?: boolean;
-  /** Called when the fault fires. */
-  readonly onFire?: () => void;
-}
-
-/**
- * An `IoBackend` that delegates to a real one and fails (with
- * `HoltError("IO")`, errno `EIO`) or hangs the calls matching the faults
- * queued with {@linkcode FaultyBackend.inject}; each fault fires once.
- */
-export class FaultyBackend implements IoBackend {
-  /** The wrapped backend. */
-  readonly inner: IoBackend;
-  readonly #paths = new Map<number, string>();
-  #faults: Fault[] = [];
-  /** How many faults have fired. */
-  fired = 0;
-
-  /** Wraps `inner`. */
-  constructor(inner: IoBackend) {
-    this.inner = inner;
-  }
-
-  /** Queues a fault. */
-  inject(fault: Fault): void {
-    this.#faults.push(fault);
-  }
-
-  /** Drops every queued fault. */
-  clear(): void {
-    this.#faults = [];
-  }
-
-  /** The wrapped backend's kind. */
-  get kind(): IoBackendKind {
-    return this.inner.kind;
-  }
-
-  /** The wrapped backend's O_DIRECT support. */
-  get supportsDirect(): boolean {
-    return this.inner.supportsDirect;
-  }
-
-  /** See `IoBackend.openFile`. */
-  openFile(path: string, options?: OpenFileOptions): number {
-    this.#maybeFail("openFile", path);
-    const fd = this.inner.openFile(path, options);
-    this.#paths.set(fd, path);
-    return fd;
-  }
-
-  /** See `IoBackend.closeFile`. */
-  closeFile(fd: number): void {
-    this.#paths.delete(fd);
-    this.inner.closeFile(fd);
-  }
-
-  /** See `IoBackend.fileSize`. */
-  fileSize(fd: number): number {
-    return this.inner.fileSize(fd);
-  }
-
-  /** See `IoBackend.truncate`. */
-  truncate(fd: number, sizeBytes: number): void {
-    this.inner.truncate(fd, sizeBytes);
-  }
-
-  /** See `IoBackend.read`. */
-  read(fd: number, buf: Uint8Array, offsetBytes: number): number {
-    return this.inner.read(fd, buf, offsetBytes);
-  }
-
-  /** See `IoBackend.write`. */
-  write(fd: number, buf: Uint8Array, offsetBytes: number): void {
-    this.#maybeFail("write", this.#paths.get(fd) ?? "");
-    this.inner.write(fd, buf, offsetBytes);
-  }
-
-  /** See `IoBackend.readMany`. */
-  readMany(requests: readonly IoRequest[]): number[] {
-    return this.inner.readMany(requests);
-  }
-
-  /** See `IoBackend.writeMany`. */
-  writeMany(
-    requests: readonly IoRequest[],
-    options?: WriteManyOptions,
-  ): Promise<void> {
-    const path = this.#paths.get(requests[0]?.fd ?? -1) ?? "";
-    const fault = this.#take("writeMany", path);
-    if (fault !== undefined) {
-      // Half the batch reaches the file before the failure, as a real
-      // failure part-way through would leave it.
-      const half = requests.slice(0, requests.length >> 1);
-      return this.inner.writeMany(half).then(() => this.#fire(fault));
-    }
-    return this.inner.writeMany(requests, options);
-  }
-
-  /** See `IoBackend.fdatasync`. */
-  fdatasync(fd: number): Promise<void> {
-    const fault = this.#take("fdatasync", this.#paths.get(fd) ?? "");
-    if (fault !== undefined) {
-      try {
-        return this.#fire(fault);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    return this.inner.fdatasync(fd);
-  }
-
-  /** See `IoBackend.allocAligned`. */
-  allocAligned(sizeBytes: number): Uint8Array {
-    return this.inner.allocAligned(sizeBytes);
-  }
-
-  /** Closes the wrapped backend. */
-  close(): void {
-    this.inner.close();
-  }
-
-  #maybeFail(op: FaultOp, path: string): void {
-    const fault = this.#take(op, path);
-    if (fault === undefined) return;
-    assert.ok(fault.hang !== true, `a synchronous ${op} cannot hang`);
-    this.#fire(fault);
-  }
-
-  #take(op: FaultOp, path: string): Fault | undefined {
-    const index = this.#faults.findIndex((fault) =>
-      fault.op === op && fault.path.test(path)
-    );
-    if (index < 0) return undefined;
-    return this.#faults.splice(index, 1)[0];
-  }
-
-  #fire(fault: Fault): Promise<never> {
-    this.fired++;
-    fault.onFire?.();
-    if (fault.hang === true) return new Promise<never>(() => {});
-    throw new HoltError("IO", `injected ${fault.op} failure: EIO`);
-  }
 }
 
 /**

@@ -24,7 +24,8 @@ import {
   type WalOpKind,
   WalRecordEncoder,
 } from "../../src/wal/codec.ts";
-import { assertThrowsCode, patternBytes, sampleRecord } from "./support.ts";
+import { throwsWith } from "../helpers/assert.ts";
+import { patternBytes, sampleRecord } from "./support.ts";
 
 const SEED = 0x3a1c0de;
 const REPLAY = `seed ${SEED}; replay: npx deno test -A tests/wal/codec.test.ts`;
@@ -262,31 +263,31 @@ describe("WAL record codec", () => {
     encoder.put(0, 1, key, 2, key);
     const before = encoder.byteLength;
     const tooLong = new Uint8Array(MAX_FIELD_BYTES + 1);
-    assertThrowsCode(
+    throwsWith(
       () => encoder.put(0, 1, tooLong, tooLong.length, key),
       "KEY_TOO_LONG",
       /65536 bytes/,
     );
-    assertThrowsCode(
+    throwsWith(
       () => encoder.put(0, 1, key, 2, tooLong),
       "VALUE_TOO_LONG",
     );
-    assertThrowsCode(
+    throwsWith(
       () => encoder.rename(0, 1, key, 2, tooLong, tooLong.length),
       "KEY_TOO_LONG",
       /rename destination/,
     );
-    assertThrowsCode(() => encoder.delete(-1, key, 2), "INVALID_ARGUMENT");
-    assertThrowsCode(() => encoder.delete(2 ** 32, key, 2), "INVALID_ARGUMENT");
-    assertThrowsCode(
+    throwsWith(() => encoder.delete(-1, key, 2), "INVALID_ARGUMENT");
+    throwsWith(() => encoder.delete(2 ** 32, key, 2), "INVALID_ARGUMENT");
+    throwsWith(
       () => encoder.put(0, 0.5, key, 2, key),
       "INVALID_ARGUMENT",
     );
-    assertThrowsCode(() => encoder.put(0, -1, key, 2, key), "INVALID_ARGUMENT");
-    assertThrowsCode(() => encoder.delete(0, key, 3), "INVALID_ARGUMENT");
-    assertThrowsCode(() => encoder.finish(-1, 0), "INVALID_ARGUMENT");
-    assertThrowsCode(() => encoder.finish(2 ** 53, 0), "INVALID_ARGUMENT");
-    assertThrowsCode(() => encoder.finish(1, 2 ** 32), "INVALID_ARGUMENT");
+    throwsWith(() => encoder.put(0, -1, key, 2, key), "INVALID_ARGUMENT");
+    throwsWith(() => encoder.delete(0, key, 3), "INVALID_ARGUMENT");
+    throwsWith(() => encoder.finish(-1, 0), "INVALID_ARGUMENT");
+    throwsWith(() => encoder.finish(2 ** 53, 0), "INVALID_ARGUMENT");
+    throwsWith(() => encoder.finish(1, 2 ** 32), "INVALID_ARGUMENT");
     assert.equal(encoder.byteLength, before);
     assert.equal(encoder.opCount, 1);
     encoder.clear();
@@ -297,7 +298,7 @@ describe("WAL record codec", () => {
     const encoder = new WalRecordEncoder();
     const big = patternBytes(MAX_FIELD_BYTES, 5);
     let ops = 0;
-    const error = assertThrowsCode(() => {
+    const error = throwsWith(() => {
       for (;;) {
         encoder.put(0, 1, big, big.length, big);
         ops++;
@@ -317,7 +318,7 @@ describe("WAL record codec", () => {
     const unknownKind = good.slice();
     unknownKind[RECORD_HEADER_BYTES] = 9;
     cursor.reset(unknownKind, 1000);
-    assertThrowsCode(
+    throwsWith(
       () => cursor.next(),
       "CORRUPTION",
       /op at offset 1020: unknown op kind 9/,
@@ -326,14 +327,14 @@ describe("WAL record codec", () => {
     const extraOp = good.slice();
     extraOp[RECORD_OP_COUNT_OFFSET] += 1;
     cursor.reset(extraOp);
-    assertThrowsCode(() => {
+    throwsWith(() => {
       while (cursor.next());
     }, "CORRUPTION");
 
     const missingOp = good.slice();
     missingOp[RECORD_OP_COUNT_OFFSET] -= 1;
     cursor.reset(missingOp);
-    assertThrowsCode(
+    throwsWith(
       () => {
         while (cursor.next());
       },
@@ -341,7 +342,7 @@ describe("WAL record codec", () => {
       /follow the last op/,
     );
 
-    assertThrowsCode(
+    throwsWith(
       () => cursor.reset(good.subarray(0, good.length - 1)),
       "CORRUPTION",
       /length field/,

@@ -20,8 +20,8 @@ import {
 import { encodeWalHeader, WAL_HEADER_BYTES } from "../../src/wal/header.ts";
 import { readWal, type WalReadResult } from "../../src/wal/reader.ts";
 import { seededRandom } from "../helpers/random.ts";
+import { throwsWith } from "../helpers/assert.ts";
 import {
-  assertThrowsCode,
   backendCases,
   freshDir,
   patternBytes,
@@ -127,7 +127,7 @@ for (const backendCase of backendCases) {
       for (let cut = full.length; cut >= 0; cut--) {
         fs.truncateSync(path, cut);
         if (cut < WAL_HEADER_BYTES) {
-          assertThrowsCode(() => replay(path), "CORRUPTION", /header/);
+          throwsWith(() => replay(path), "CORRUPTION", /header/);
           continue;
         }
         const whole = offsets.filter((end) => end <= cut).length - 1;
@@ -254,7 +254,7 @@ for (const backendCase of backendCases) {
           broken[offsets[damaged] + at] ^= 0x01;
           fs.writeFileSync(path, broken);
           const context = `record ${damaged}, byte ${at}`;
-          const error = assertThrowsCode(
+          const error = throwsWith(
             () => replay(path),
             "CORRUPTION",
             new RegExp(`at offset ${offsets[damaged]} `),
@@ -267,7 +267,7 @@ for (const backendCase of backendCases) {
       const holed = log.slice();
       holed.fill(0, offsets[1], offsets[2]);
       fs.writeFileSync(path, holed);
-      assertThrowsCode(
+      throwsWith(
         () => replay(path),
         "CORRUPTION",
         new RegExp(
@@ -287,13 +287,13 @@ for (const backendCase of backendCases) {
       ];
       const offsets = recordOffsets(list);
       fs.writeFileSync(path, rawLog(0, SALT, list));
-      assertThrowsCode(
+      throwsWith(
         () => replay(path),
         "CORRUPTION",
         new RegExp(`at offset ${offsets[2]} has walSeq 4, expected 3`),
       );
       fs.writeFileSync(path, rawLog(5, SALT, [sampleRecord(5, SALT)]));
-      assertThrowsCode(() => replay(path, 5), "CORRUPTION", /expected 6/);
+      throwsWith(() => replay(path, 5), "CORRUPTION", /expected 6/);
     });
 
     it("a damaged or foreign header is CORRUPTION", () => {
@@ -303,13 +303,13 @@ for (const backendCase of backendCases) {
         const broken = log.slice();
         broken[at] ^= 0x10;
         fs.writeFileSync(path, broken);
-        assertThrowsCode(() => replay(path), "CORRUPTION", /offset 0|magic/);
+        throwsWith(() => replay(path), "CORRUPTION", /offset 0|magic/);
       }
       fs.writeFileSync(path, "not a wal at all, but long enough for a header");
-      assertThrowsCode(() => replay(path), "CORRUPTION", /HOLTWAL1/);
+      throwsWith(() => replay(path), "CORRUPTION", /HOLTWAL1/);
       fs.writeFileSync(path, log.subarray(0, 31));
-      assertThrowsCode(() => replay(path), "CORRUPTION", /shorter/);
-      assertThrowsCode(() => replay(join(dir, "missing.log")), "IO", /ENOENT/);
+      throwsWith(() => replay(path), "CORRUPTION", /shorter/);
+      throwsWith(() => replay(join(dir, "missing.log")), "IO", /ENOENT/);
     });
 
     it("records of an earlier generation (another salt) read as a torn tail", () => {
@@ -334,7 +334,7 @@ for (const backendCase of backendCases) {
       assert.equal(result.records, 4);
       assert.equal(result.lastSeq, 8);
       assert.deepEqual(seqs, [7, 8]);
-      assertThrowsCode(
+      throwsWith(
         () => replay(path, 3),
         "CORRUPTION",
         /covers only up to 3: records 4..4 are missing/,

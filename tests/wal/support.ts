@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HoltError } from "../../src/api/errors.ts";
 import type { IoBackend } from "../../src/io/backend.ts";
 import { createBackend } from "../../src/io/select.ts";
 import { WalRecordEncoder } from "../../src/wal/codec.ts";
@@ -102,46 +101,6 @@ export function recordOffsets(records: readonly Uint8Array[]): number[] {
     offsets.push(offsets[offsets.length - 1] + record.length);
   }
   return offsets;
-}
-
-/** Asserts `action` throws a `HoltError` with `code` whose message matches `pattern`. */
-export function assertThrowsCode(
-  action: () => unknown,
-  code: string,
-  pattern?: RegExp,
-): HoltError {
-  let caught: HoltError | undefined;
-  assert.throws(action, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError ${code}, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught as HoltError;
-}
-
-/** Asserts `promise` rejects with a `HoltError` with `code` whose message matches `pattern`. */
-export async function assertRejectsCode(
-  promise: Promise<unknown>,
-  code: string,
-  pattern?: RegExp,
-): Promise<HoltError> {
-  let caught: HoltError | undefined;
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(
-      error instanceof HoltError,
-      `expected HoltError ${code}, got ${String(error)}`,
-    );
-    assert.equal(error.code, code, error.message);
-    if (pattern !== undefined) assert.match(error.message, pattern);
-    caught = error;
-    return true;
-  });
-  return caught as HoltError;
 }
 
 /** Resolves after the current macrotask and the timers queued before it. */

@@ -17,9 +17,8 @@ import { WalRecordEncoder } from "../../src/wal/codec.ts";
 import { WAL_HEADER_BYTES } from "../../src/wal/header.ts";
 import { readWal } from "../../src/wal/reader.ts";
 import { WAL_JOURNAL_BYTES, WalWriter } from "../../src/wal/writer.ts";
+import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import {
-  assertRejectsCode,
-  assertThrowsCode,
   backendCases,
   freshDir,
   nextMacrotask,
@@ -124,18 +123,18 @@ for (const backendCase of backendCases) {
 
     it("append rejects records that are not the next one", async () => {
       const wal = await WalWriter.open(freshStore(), io);
-      assertThrowsCode(
+      throwsWith(
         () => wal.append(sampleRecord(2, wal.salt)),
         "INVALID_ARGUMENT",
         /walSeq 2, expected 1/,
       );
       const record = sampleRecord(1, wal.salt);
-      assertThrowsCode(
+      throwsWith(
         () => wal.append(record.subarray(0, record.length - 1)),
         "INVALID_ARGUMENT",
       );
       // deno-lint-ignore no-explicit-any
-      assertThrowsCode(() => wal.append("x" as any), "INVALID_ARGUMENT");
+      throwsWith(() => wal.append("x" as any), "INVALID_ARGUMENT");
       assert.equal(wal.lastSeq, 0);
       await wal.close();
     });
@@ -409,7 +408,7 @@ for (const backendCase of backendCases) {
       appendSample(wal);
       await wal.close();
       assert.equal(readWal(wal.path, io, { checkpointSeq: 9 }).lastSeq, 10);
-      await assertRejectsCode(
+      await rejectsWith(
         WalWriter.open(dir, io, { checkpointSeq: 2 }),
         "CORRUPTION",
         /missing/,
@@ -424,7 +423,7 @@ for (const backendCase of backendCases) {
       const bytes = fs.readFileSync(wal.path);
       bytes[WAL_HEADER_BYTES + 25] ^= 0x08;
       fs.writeFileSync(wal.path, bytes);
-      await assertRejectsCode(
+      await rejectsWith(
         WalWriter.open(dir, io),
         "CORRUPTION",
         new RegExp(`at offset ${WAL_HEADER_BYTES} `),
@@ -438,10 +437,10 @@ for (const backendCase of backendCases) {
       const closing = wal.close();
       assert.equal(wal.close(), closing);
       await closing;
-      assertThrowsCode(() => appendSample(wal), "CLOSED");
-      assertThrowsCode(() => wal.syncNow(), "CLOSED");
-      await assertRejectsCode(wal.sync(), "CLOSED");
-      await assertRejectsCode(wal.truncate(5), "CLOSED");
+      throwsWith(() => appendSample(wal), "CLOSED");
+      throwsWith(() => wal.syncNow(), "CLOSED");
+      await rejectsWith(wal.sync(), "CLOSED");
+      await rejectsWith(wal.truncate(5), "CLOSED");
       assert.equal(readWal(wal.path, io).lastSeq, 1);
     });
 
@@ -460,18 +459,18 @@ for (const backendCase of backendCases) {
           appendSample(wal);
           const pending = wal.sync();
           swapDescriptor(wal.path, wal.path, "r");
-          const error = await assertRejectsCode(pending, "IO", /EBADF/);
+          const error = await rejectsWith(pending, "IO", /EBADF/);
           assert.ok(error.message.includes(wal.path), error.message);
           assert.equal(wal.failure?.code, "IO");
-          assertThrowsCode(
+          throwsWith(
             () => appendSample(wal),
             "IO",
             /failed earlier.*EBADF/,
           );
-          assertThrowsCode(() => wal.syncNow(), "IO", /EBADF/);
-          await assertRejectsCode(wal.sync(), "IO", /EBADF/);
-          await assertRejectsCode(wal.truncate(10), "IO", /EBADF/);
-          await assertRejectsCode(wal.close(), "IO", /EBADF/);
+          throwsWith(() => wal.syncNow(), "IO", /EBADF/);
+          await rejectsWith(wal.sync(), "IO", /EBADF/);
+          await rejectsWith(wal.truncate(10), "IO", /EBADF/);
+          await rejectsWith(wal.close(), "IO", /EBADF/);
           assert.equal(readWal(wal.path, io).lastSeq, 1);
         },
       );
@@ -485,18 +484,18 @@ for (const backendCase of backendCases) {
         await nextMacrotask();
         assert.equal(wal.failure?.code, "IO");
         assert.match(wal.failure?.message ?? "", /EBADF/);
-        const error = assertThrowsCode(() => appendSample(wal), "IO", /EBADF/);
+        const error = throwsWith(() => appendSample(wal), "IO", /EBADF/);
         assert.ok(error.message.includes(wal.path));
-        await assertRejectsCode(wal.close(), "IO");
+        await rejectsWith(wal.close(), "IO");
       });
 
       it("syncNow() reports a failed write", { skip: !linuxProc }, async () => {
         const wal = await WalWriter.open(freshStore(), io);
         appendSample(wal);
         swapDescriptor(wal.path, wal.path, "r");
-        assertThrowsCode(() => wal.syncNow(), "IO", /EBADF/);
-        assertThrowsCode(() => wal.syncNow(), "IO", /failed earlier/);
-        await assertRejectsCode(wal.close(), "IO");
+        throwsWith(() => wal.syncNow(), "IO", /EBADF/);
+        throwsWith(() => wal.syncNow(), "IO", /failed earlier/);
+        await rejectsWith(wal.close(), "IO");
       });
 
       it("a failed fdatasync rejects every waiter and fails the writer", {
@@ -508,15 +507,15 @@ for (const backendCase of backendCases) {
         appendSample(wal);
         const waiters = Array.from({ length: 8 }, () => wal.sync());
         for (const waiter of waiters) {
-          const error = await assertRejectsCode(
+          const error = await rejectsWith(
             waiter,
             "IO",
             /fdatasync.*EINVAL/,
           );
           assert.ok(error.message.includes(wal.path), error.message);
         }
-        assertThrowsCode(() => appendSample(wal), "IO", /EINVAL/);
-        await assertRejectsCode(wal.close(), "IO");
+        throwsWith(() => appendSample(wal), "IO", /EINVAL/);
+        await rejectsWith(wal.close(), "IO");
       });
 
       it(
@@ -526,14 +525,14 @@ for (const backendCase of backendCases) {
           const wal = await WalWriter.open(freshStore(), io);
           swapDescriptor(wal.path, "/dev/null", "r+");
           appendSample(wal);
-          const error = assertThrowsCode(
+          const error = throwsWith(
             () => wal.syncNow(),
             "IO",
             /fdatasync.*EINVAL/,
           );
           assert.ok(error.message.includes(wal.path), error.message);
-          await assertRejectsCode(wal.sync(), "IO", /EINVAL/);
-          await assertRejectsCode(wal.close(), "IO");
+          await rejectsWith(wal.sync(), "IO", /EINVAL/);
+          await rejectsWith(wal.close(), "IO");
         },
       );
 
@@ -545,7 +544,7 @@ for (const backendCase of backendCases) {
         }
         try {
           const wal = await WalWriter.open(mountPoint, io);
-          const error = assertThrowsCode(
+          const error = throwsWith(
             () => {
               for (let index = 0; index < 200; index++) appendSample(wal, 1000);
             },
@@ -553,9 +552,9 @@ for (const backendCase of backendCases) {
             /ENOSPC/,
           );
           assert.ok(error.message.includes(wal.path), error.message);
-          await assertRejectsCode(wal.sync(), "IO", /ENOSPC/);
-          assertThrowsCode(() => wal.syncNow(), "IO", /ENOSPC/);
-          await assertRejectsCode(wal.close(), "IO", /ENOSPC/);
+          await rejectsWith(wal.sync(), "IO", /ENOSPC/);
+          throwsWith(() => wal.syncNow(), "IO", /ENOSPC/);
+          await rejectsWith(wal.close(), "IO", /ENOSPC/);
           // What reached the disk replays up to the last whole record.
           const result = readWal(wal.path, io);
           assert.ok(result.lastSeq >= 1);
