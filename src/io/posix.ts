@@ -176,14 +176,14 @@ export class PosixBackend implements IoBackend {
   read(fd: number, buf: Uint8Array, offsetBytes: number): number {
     this.#checkOpen();
     checkTransfer(fd, buf, offsetBytes);
-    return this.#read(fd, buf, offsetBytes);
+    return this.#transfer("read", fd, buf, offsetBytes);
   }
 
   /** See {@linkcode IoBackend.write}. */
   write(fd: number, buf: Uint8Array, offsetBytes: number): void {
     this.#checkOpen();
     checkTransfer(fd, buf, offsetBytes);
-    this.#write(fd, buf, offsetBytes);
+    this.#transfer("write", fd, buf, offsetBytes);
   }
 
   /** See {@linkcode IoBackend.readMany}; here the reads run one after another. */
@@ -194,7 +194,9 @@ export class PosixBackend implements IoBackend {
     let failure: unknown;
     for (const request of requests) {
       try {
-        counts.push(this.#read(request.fd, request.buf, request.offsetBytes));
+        counts.push(
+          this.#transfer("read", request.fd, request.buf, request.offsetBytes),
+        );
       } catch (error) {
         failure ??= error;
         counts.push(0);
@@ -326,6 +328,75 @@ export class PosixBackend implements IoBackend {
   }
 
   /**
+   * Reads or writes `lengthBytes` at `offsetBytes` of `fd` call after call:
+   * `move(doneBytes, leftBytes)` transfers some of the rest and returns how
+   * many bytes, or throws. A read stops early at end of file (no bytes, or
+   * under O_DIRECT a count off the alignment grid) and returns what it
+   * read; a write that makes no progress fails with `IO`.
+   */
+  transferAll(
+    operation: "read" | "write",
+    fd: number,
+    lengthBytes: number,
+    offsetBytes: number,
+    move: (doneBytes: number, leftBytes: number) => number,
+  ): number {
+    let doneBytes = 0;
+    while (doneBytes < lengthBytes) {
+      const leftBytes = lengthBytes - doneBytes;
+      const movedBytes = move(doneBytes, leftBytes);
+      if (movedBytes === 0) {
+        if (operation === "read") break;
+        throw this.transferError(
+          operation,
+          fd,
+          offsetBytes + doneBytes,
+          leftBytes,
+          "no progress (0 bytes written)",
+        );
+      }
+      doneBytes += movedBytes;
+      if (
+        operation === "read" && movedBytes < leftBytes &&
+        movedBytes % DIRECT_ALIGNMENT !== 0 && this.isDirect(fd)
+      ) break;
+    }
+    return doneBytes;
+  }
+
+  /** {@linkcode transferAll} through `node:fs`. */
+  #transfer(
+    operation: "read" | "write",
+    fd: number,
+    buf: Uint8Array,
+    offsetBytes: number,
+  ): number {
+    return this.transferAll(
+      operation,
+      fd,
+      buf.byteLength,
+      offsetBytes,
+      (doneBytes, leftBytes) => {
+        const at = offsetBytes + doneBytes;
+        try {
+          return operation === "read"
+            ? fs.readSync(fd, buf, doneBytes, leftBytes, at)
+            : fs.writeSync(fd, buf, doneBytes, leftBytes, at);
+        } catch (error) {
+          throw this.transferError(
+            operation,
+            fd,
+            at,
+            leftBytes,
+            errorCode(error),
+            error,
+          );
+        }
+      },
+    );
+  }
+
+  /**
    * The `IO` error of a failed read or write: names the file (its path when
    * opened here), the offset and length that failed, and the errno name.
    */
@@ -358,78 +429,6 @@ export class PosixBackend implements IoBackend {
     return file === undefined
       ? `fd ${fd}`
       : `${JSON.stringify(file.path)} (fd ${fd})`;
-  }
-
-  #read(fd: number, buf: Uint8Array, offsetBytes: number): number {
-    const lengthBytes = buf.byteLength;
-    let doneBytes = 0;
-    while (doneBytes < lengthBytes) {
-      const leftBytes = lengthBytes - doneBytes;
-      let readBytes: number;
-      try {
-        readBytes = fs.readSync(
-          fd,
-          buf,
-          doneBytes,
-          leftBytes,
-          offsetBytes + doneBytes,
-        );
-      } catch (error) {
-        throw this.transferError(
-          "read",
-          fd,
-          offsetBytes + doneBytes,
-          leftBytes,
-          errorCode(error),
-          error,
-        );
-      }
-      if (readBytes === 0) break;
-      doneBytes += readBytes;
-      // A direct read that ends off the alignment grid stopped at end of file.
-      if (
-        readBytes < leftBytes && readBytes % DIRECT_ALIGNMENT !== 0 &&
-        this.isDirect(fd)
-      ) break;
-    }
-    return doneBytes;
-  }
-
-  #write(fd: number, buf: Uint8Array, offsetBytes: number): void {
-    const lengthBytes = buf.byteLength;
-    let doneBytes = 0;
-    while (doneBytes < lengthBytes) {
-      const leftBytes = lengthBytes - doneBytes;
-      let writtenBytes: number;
-      try {
-        writtenBytes = fs.writeSync(
-          fd,
-          buf,
-          doneBytes,
-          leftBytes,
-          offsetBytes + doneBytes,
-        );
-      } catch (error) {
-        throw this.transferError(
-          "write",
-          fd,
-          offsetBytes + doneBytes,
-          leftBytes,
-          errorCode(error),
-          error,
-        );
-      }
-      if (writtenBytes === 0) {
-        throw this.transferError(
-          "write",
-          fd,
-          offsetBytes + doneBytes,
-          leftBytes,
-          "no progress (0 bytes written)",
-        );
-      }
-      doneBytes += writtenBytes;
-    }
   }
 
   #checkOpen(): void {

@@ -581,70 +581,46 @@ export class UringBackend implements IoBackend {
   read(fd: number, buf: Uint8Array, offsetBytes: number): number {
     this.#checkOpen();
     checkTransfer(fd, buf, offsetBytes);
-    const lengthBytes = buf.byteLength;
-    if (lengthBytes === 0) return 0;
-    const address = this.#address(buf);
-    let doneBytes = 0;
-    while (doneBytes < lengthBytes) {
-      const leftBytes = lengthBytes - doneBytes;
-      const result = this.#single(
-        OP_READ,
-        fd,
-        address + doneBytes,
-        leftBytes,
-        offsetBytes + doneBytes,
-      );
-      if (result < 0) {
-        throw this.#files.transferError(
-          "read",
-          fd,
-          offsetBytes + doneBytes,
-          leftBytes,
-          errnoName(-result),
-        );
-      }
-      if (result === 0) break;
-      doneBytes += result;
-      // A direct read that ends off the alignment grid stopped at end of file.
-      if (
-        result < leftBytes && result % DIRECT_ALIGNMENT !== 0 &&
-        this.#files.isDirect(fd)
-      ) break;
-    }
-    return doneBytes;
+    if (buf.byteLength === 0) return 0;
+    return this.#transfer(OP_READ, fd, buf, offsetBytes);
   }
 
   /** See {@linkcode IoBackend.write}: one submission per transfer, blocking. */
   write(fd: number, buf: Uint8Array, offsetBytes: number): void {
     this.#checkOpen();
     checkTransfer(fd, buf, offsetBytes);
-    const lengthBytes = buf.byteLength;
-    if (lengthBytes === 0) return;
+    if (buf.byteLength > 0) this.#transfer(OP_WRITE, fd, buf, offsetBytes);
+  }
+
+  /** One blocking submission per step of `PosixBackend.transferAll`. */
+  #transfer(
+    op: typeof OP_READ | typeof OP_WRITE,
+    fd: number,
+    buf: Uint8Array,
+    offsetBytes: number,
+  ): number {
     const address = this.#address(buf);
-    let doneBytes = 0;
-    while (doneBytes < lengthBytes) {
-      const leftBytes = lengthBytes - doneBytes;
-      const result = this.#single(
-        OP_WRITE,
-        fd,
-        address + doneBytes,
-        leftBytes,
-        offsetBytes + doneBytes,
-      );
-      if (result <= 0) {
-        const errno = result === 0
-          ? "no progress (0 bytes written)"
-          : errnoName(-result);
-        throw this.#files.transferError(
-          "write",
-          fd,
-          offsetBytes + doneBytes,
-          leftBytes,
-          errno,
-        );
-      }
-      doneBytes += result;
-    }
+    const operation = op === OP_READ ? "read" : "write";
+    return this.#files.transferAll(
+      operation,
+      fd,
+      buf.byteLength,
+      offsetBytes,
+      (doneBytes, leftBytes) => {
+        const at = offsetBytes + doneBytes;
+        const result = this.#single(op, fd, address + doneBytes, leftBytes, at);
+        if (result < 0) {
+          throw this.#files.transferError(
+            operation,
+            fd,
+            at,
+            leftBytes,
+            errnoName(-result),
+          );
+        }
+        return result;
+      },
+    );
   }
 
   /** See {@linkcode IoBackend.readMany}: up to 64 reads in flight, blocking. */
