@@ -100,8 +100,10 @@ function newRound(): SyncRound {
 class RoundPacer {
   /** Callers at which a round starts at once while none is in flight. */
   threshold = Infinity;
-  /** When the last round released its callers; -1 once measured. */
+  /** When the last round released its callers; -1 once they are back. */
   #releasedAt = -1;
+  /** How many callers it released. */
+  #released = 0;
   /** Callers that joined a round since then. */
   #joined = 0;
   /** How long a released caller took to come back, per caller. */
@@ -111,28 +113,27 @@ class RoundPacer {
 
   /** A caller joined the next round. */
   joined(): void {
-    this.#joined++;
+    if (this.#releasedAt < 0 || ++this.#joined < this.#released) return;
+    this.#callerMs = (performance.now() - this.#releasedAt) / this.#joined;
+    this.#releasedAt = -1;
   }
 
-  /** A round's fdatasync starts; see `WalWriter.#startRound`. */
-  started(collected: boolean): void {
-    const now = performance.now();
-    if (collected && this.#releasedAt >= 0 && this.#joined > 0) {
-      this.#callerMs = (now - this.#releasedAt) / this.#joined;
-      this.#releasedAt = -1;
-    }
-    this.#startedAt = now;
+  /** A round's fdatasync starts. */
+  started(): void {
+    this.#startedAt = performance.now();
   }
 
-  /** The round in flight finished; `outstanding` callers waited on it and
-   * on the next round. */
-  finished(outstanding: number): void {
+  /** The round in flight finished, releasing `released` callers while
+   * `waiting` wait for the next. */
+  finished(released: number, waiting: number): void {
     const now = performance.now();
-    const syncMs = now - this.#startedAt;
-    this.threshold = outstanding >= 2 && syncMs < this.#callerMs * outstanding
+    const outstanding = released + waiting;
+    this.threshold = outstanding >= 2 &&
+        now - this.#startedAt < this.#callerMs * outstanding
       ? Math.ceil(outstanding / 2)
       : Infinity;
-    this.#releasedAt = now;
+    this.#releasedAt = released > 0 ? now : -1;
+    this.#released = released;
     this.#joined = 0;
   }
 }
@@ -460,7 +461,7 @@ export class WalWriter {
     round.waiters++;
     this.#pacer.joined();
     if (inFlight === undefined && round.waiters >= this.#pacer.threshold) {
-      this.#startRound(true);
+      this.#startRound();
     }
     return round.promise;
   }
@@ -481,7 +482,7 @@ export class WalWriter {
         seen = round.waiters;
         quietHops = 0;
       } else if (++quietHops >= QUIET_HOPS) {
-        this.#startRound(true);
+        this.#startRound();
         return;
       }
       queueMicrotask(hop);
@@ -554,7 +555,7 @@ export class WalWriter {
     if (this.#journal.length > WAL_JOURNAL_BYTES && this.#journalBytes === 0) {
       this.#journal = new Uint8Array(WAL_JOURNAL_BYTES);
     }
-    this.#startRound(false);
+    this.#startRound();
   }
 
   /**
@@ -638,9 +639,8 @@ export class WalWriter {
     this.#journal = grown;
   }
 
-  /** Starts the next round's fdatasync; `collected` when its callers came
-   * back after the last round released them (not at the release itself). */
-  #startRound(collected: boolean): void {
+  /** Starts the next round's fdatasync. */
+  #startRound(): void {
     const round = this.#nextRound;
     if (round === undefined || this.#inFlight !== undefined || this.#fenced) {
       return;
@@ -667,7 +667,7 @@ export class WalWriter {
     }
     round.targetOffset = targetOffset;
     this.#inFlight = round;
-    this.#pacer.started(collected);
+    this.#pacer.started();
     const generation = this.#generation;
     this.#fdatasync().then(() => {
       try {
@@ -682,10 +682,10 @@ export class WalWriter {
         this.#inFlight = undefined;
       }
       const next = this.#nextRound;
-      this.#pacer.finished(round.waiters + (next?.waiters ?? 0));
+      this.#pacer.finished(round.waiters, next?.waiters ?? 0);
       round.resolve();
       if (next === undefined) return;
-      if (next.waiters >= this.#pacer.threshold) this.#startRound(false);
+      if (next.waiters >= this.#pacer.threshold) this.#startRound();
       else this.#startWhenQuiet(next);
     }, (error: unknown) => {
       if (generation === this.#generation) this.#inFlight = undefined;
