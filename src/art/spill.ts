@@ -188,7 +188,13 @@ function split(
     for (const i of moving) movedBytes += sizes[i];
     makeRoomFor(tree, sibling, movedBytes);
   }
-  moveRoots(tree, frame, moving.map((i) => roots[i]), sibling);
+  moveRoots(
+    tree,
+    frame,
+    moving.map((i) => roots[i]),
+    moving.map((i) => nodes[i]),
+    sibling,
+  );
   relayout(tree, frame);
   tree.modCount++;
   return true;
@@ -216,7 +222,7 @@ function evacuate(tree: ArtTree, frame: Frame): void {
     return;
   }
   makeRoomFor(tree, partner, live);
-  moveRoots(tree, frame, roots, partner);
+  moveRoots(tree, frame, roots, nodes, partner);
   tree.source.release(frame.id);
   tree.modCount++;
 }
@@ -229,49 +235,31 @@ function makeRoomFor(tree: ArtTree, partner: Frame, bytes: number): void {
   }
 }
 
-/** Moves the subtrees of root-table entries `indexes` of `frame`, whole, to
- * `to` (which has room) and repoints the Blob nodes naming them. */
+/**
+ * Copies the subtrees of root-table entries `indexes` of `frame` (`nodes`:
+ * the bodies of each, in preorder) to `to`, which has room, and repoints
+ * the Blob nodes naming them. The bodies stay in `frame`, named by nothing:
+ * the caller rewrites or releases it.
+ */
 function moveRoots(
   tree: ArtTree,
   frame: Frame,
   indexes: readonly number[],
+  nodes: readonly number[][],
   to: Frame,
 ): void {
-  for (const index of indexes) {
+  for (let i = 0; i < indexes.length; i++) {
+    const index = indexes[i];
     const parent = tree.source.frame(frame.rootParentFrame(index));
     const blobOff = frame.rootParentOff(index);
     const rootOff = frame.rootOffAt(index);
-    const copied = copySubtree(tree, frame, rootOff, to);
+    const map = copyNodes(tree.source, frame, nodes[i], to);
+    const copied = map[rootOff >>> 3] << 3;
     writeBlob(parent, blobOff, to.id, to.addRoot(copied, parent.id, blobOff));
     parent.touch();
     frame.removeRoot(index);
-    freeSubtree(frame, rootOff);
   }
   to.touch();
-}
-
-/**
- * Whether frame `otherId` holds the Blob node of one of `frame`'s `roots`
- * (root-table indexes), or one of their subtrees (`nodes`) holds a Blob
- * node naming it. A sibling can be such a relative through another of
- * `frame`'s subtrees: moving subtrees into it would make a Blob edge point
- * into its own frame.
- */
-function linked(
-  frame: Frame,
-  roots: readonly number[],
-  nodes: readonly number[][],
-  otherId: number,
-): boolean {
-  for (let i = 0; i < roots.length; i++) {
-    if (frame.rootParentFrame(roots[i]) === otherId) return true;
-    for (const off of nodes[i]) {
-      if (frame.type(off) === T_BLOB && blobFrameId(frame, off) === otherId) {
-        return true;
-      }
-    }
-  }
-  return false;
 }
 
 /** Bytes `frame` can still take: bump room plus garbage. */
@@ -282,8 +270,10 @@ function roomBytes(frame: Frame): number {
 /**
  * The sibling of `frame` with the most room, among the first
  * `PARTNER_CANDIDATES` frames named by a Blob node of a frame that names one
- * of `roots` (root-table indexes; `nodes` their subtrees), in key order, that
- * are not {@linkcode linked} to it. Undefined when there is none.
+ * of `roots` (root-table indexes; `nodes` their subtrees), in key order.
+ * Undefined when there is none. Frames the subtrees' own Blob nodes name
+ * are no candidates: moving a subtree into one would make a Blob edge
+ * point into its own frame.
  */
 function roomiestSibling(
   tree: ArtTree,
@@ -292,7 +282,12 @@ function roomiestSibling(
   nodes: readonly number[][],
 ): Frame | undefined {
   const parentIds = new Set(roots.map((index) => frame.rootParentFrame(index)));
-  const seen = new Set<number>([frame.id, ...parentIds]);
+  const skipped = new Set<number>([frame.id, ...parentIds]);
+  for (const order of nodes) {
+    for (const off of order) {
+      if (frame.type(off) === T_BLOB) skipped.add(blobFrameId(frame, off));
+    }
+  }
   let best: Frame | undefined;
   let examined = 0;
   for (const parentId of parentIds) {
@@ -301,9 +296,8 @@ function roomiestSibling(
       for (const off of subtreeOffsets(parent, parent.target(ref))) {
         if (parent.type(off) !== T_BLOB) continue;
         const candidateId = blobFrameId(parent, off);
-        if (seen.has(candidateId)) continue;
-        seen.add(candidateId);
-        if (linked(frame, roots, nodes, candidateId)) continue;
+        if (skipped.has(candidateId)) continue;
+        skipped.add(candidateId);
         const candidate = tree.source.frame(candidateId);
         if (best === undefined || roomBytes(candidate) > roomBytes(best)) {
           best = candidate;
