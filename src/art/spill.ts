@@ -270,9 +270,9 @@ function roomBytes(frame: Frame): number {
 /**
  * The sibling of `frame` with the most room, among the first
  * `PARTNER_CANDIDATES` frames named by a Blob node of a frame that names one
- * of `roots` (root-table indexes; `nodes` their subtrees), in key order.
- * Undefined when there is none. Frames the subtrees' own Blob nodes name
- * are no candidates: moving a subtree into one would make a Blob edge
+ * of `roots` (root-table indexes; `nodes` their subtrees), in key order per
+ * parent. Undefined when there is none. Frames the subtrees' own Blob nodes
+ * name are no candidates: moving a subtree into one would make a Blob edge
  * point into its own frame.
  */
 function roomiestSibling(
@@ -290,20 +290,32 @@ function roomiestSibling(
   }
   let best: Frame | undefined;
   let examined = 0;
+  // A preorder walk of each parent that never visits a leaf: only its Blob
+  // nodes matter, and most of its nodes are leaves.
+  const stack: number[] = [];
+  const children: number[] = [];
   for (const parentId of parentIds) {
     const parent = tree.source.frame(parentId);
-    for (const ref of rootRefs(tree, parent)) {
-      for (const off of subtreeOffsets(parent, parent.target(ref))) {
-        if (parent.type(off) !== T_BLOB) continue;
-        const candidateId = blobFrameId(parent, off);
-        if (skipped.has(candidateId)) continue;
-        skipped.add(candidateId);
-        const candidate = tree.source.frame(candidateId);
-        if (best === undefined || roomBytes(candidate) > roomBytes(best)) {
-          best = candidate;
+    for (const ref of rootRefs(tree, parent)) stack.push(parent.target(ref));
+    stack.reverse();
+    while (stack.length > 0) {
+      const off = stack.pop()!;
+      if (parent.type(off) !== T_BLOB) {
+        children.length = 0;
+        childOffsets(parent, off, children);
+        for (let i = children.length - 1; i >= 0; i--) {
+          if (parent.type(children[i]) !== T_LEAF) stack.push(children[i]);
         }
-        if (++examined === PARTNER_CANDIDATES) return best;
+        continue;
       }
+      const candidateId = blobFrameId(parent, off);
+      if (skipped.has(candidateId)) continue;
+      skipped.add(candidateId);
+      const candidate = tree.source.frame(candidateId);
+      if (best === undefined || roomBytes(candidate) > roomBytes(best)) {
+        best = candidate;
+      }
+      if (++examined === PARTNER_CANDIDATES) return best;
     }
   }
   return best;
