@@ -10,12 +10,19 @@
  * last subtree goes. A full frame makes room in
  * one of two ways:
  *
- * - a *split* moves some of its subtrees, whole, to a fresh sibling frame
- *   and repoints their Blob nodes: the frame tree stays shallow, like a
- *   B-tree's leaves;
+ * - a *split* moves some of its subtrees, whole, to a sibling frame (one
+ *   named by a frame that names the full one) with room, else to a fresh
+ *   one, and repoints their Blob nodes: the frame tree stays shallow, like
+ *   a B-tree's leaves, and frames stay fuller, as a B*-tree's do;
  * - a *spill* moves subtrees from inside the frame into a fresh child frame
  *   behind new Blob nodes: the only way for the root frame, or for a frame
- *   holding one subtree, to shed bytes.
+ *   holding one subtree, to shed bytes. What stays behind is mostly the
+ *   top of the subtree; it moves on to a sibling with room when one has
+ *   it, and the frame is released.
+ *
+ * Siblings are chosen by room among a bounded number of candidates, so
+ * frames of a tree loaded in random order end about four fifths full
+ * rather than three fifths.
  *
  * @module
  */
@@ -25,7 +32,6 @@ import { blobFrameId, blobRootIndex, writeBlob } from "../frame/blob.ts";
 import {
   BLOB_BYTES,
   FRAME_BYTES,
-  H_SIBLING,
   MAX_ROOTS,
   T_BLOB,
   T_EMPTY_ROOT,
@@ -46,6 +52,9 @@ export const COMPACT_GARBAGE_BYTES: number = FRAME_BYTES / 8;
 const MIN_LEAF_SPILL_BYTES = 1024;
 /** Subtrees below this size are never the spill frontier on their own. */
 const MIN_FRONTIER_BYTES = 4096;
+/** Siblings a split or an evacuation looks at for the one with the most
+ * room: each may cost a frame load in a file-backed tree. */
+const PARTNER_CANDIDATES = 16;
 /** Room a split partner keeps free after taking subtrees. */
 const REDISTRIBUTE_SLACK_BYTES = FRAME_BYTES / 8;
 /** Room a parent keeps free after taking a subtree back. */
@@ -53,30 +62,38 @@ const MERGE_SLACK_BYTES = FRAME_BYTES / 32;
 
 /**
  * Frees room in `frame`, which could not take an allocation on the way to
- * a key below its root-table entry `enteredIndex` (-1: below the tree's
+ * `key` below its root-table entry `enteredIndex` (-1: below the tree's
  * root): rewrites it densely when it holds enough garbage and
- * `mayRelayout`, else splits it, else spills from it. Returns true when it
- * only rewrote the frame.
+ * `mayRelayout`, else splits it, else spills from it (and then empties it
+ * into a sibling when one has room). Returns true when it only rewrote the
+ * frame; `frame` may be released when it returns false.
  */
 export function makeRoom(
   tree: ArtTree,
   frame: Frame,
   enteredIndex: number,
+  key: Uint8Array,
   mayRelayout: boolean,
 ): boolean {
   if (mayRelayout && frame.garbageBytes >= COMPACT_GARBAGE_BYTES) {
     relayout(tree, frame);
     return true;
   }
-  if (frame.id === tree.rootFrameId || !split(tree, frame, enteredIndex)) {
+  if (frame.id === tree.rootFrameId || !split(tree, frame, enteredIndex, key)) {
     spill(tree, frame);
+    if (frame.id !== tree.rootFrameId) evacuate(tree, frame);
   }
   return false;
 }
 
-/** Key bytes of the first leaf below the subtree at `off` of `frame`
- * (following Blob edges), for ordering subtrees. */
-function firstKey(tree: ArtTree, frame: Frame, off: number): Uint8Array {
+/** Key bytes of the first leaf (with `last`, the last one) below the
+ * subtree at `off` of `frame`, following Blob edges. */
+function edgeKey(
+  tree: ArtTree,
+  frame: Frame,
+  off: number,
+  last: boolean,
+): Uint8Array {
   for (;;) {
     const nodeType = frame.type(off);
     if (nodeType === T_LEAF) {
@@ -91,18 +108,26 @@ function firstKey(tree: ArtTree, frame: Frame, off: number): Uint8Array {
     }
     const children: number[] = [];
     childOffsets(frame, off, children);
-    off = children[0];
+    off = children[last ? children.length - 1 : 0];
   }
 }
 
 /**
- * Moves some of `frame`'s subtrees to a fresh sibling frame. When the
- * subtree being written to is the one with the greatest keys (keys arrive
- * in order), only it moves: the frame keeps its full, cold subtrees.
- * Otherwise the largest subtrees that fit half the frame move. Returns
- * false when no useful split exists (one subtree, or one too large).
+ * Moves some of `frame`'s subtrees to a sibling frame. When `key`, being
+ * inserted, goes past the greatest key of the frame (keys arrive in
+ * order), only the subtree it goes to moves, to a fresh frame: the frame
+ * keeps its full, cold subtrees. Otherwise the largest subtrees that fit
+ * both half the frame and the room of the roomiest sibling move there, or,
+ * when that is less than an eighth of the frame, those that fit half the
+ * frame move to a fresh one. Returns false when no useful split exists (one
+ * subtree, or one too large).
  */
-function split(tree: ArtTree, frame: Frame, enteredIndex: number): boolean {
+function split(
+  tree: ArtTree,
+  frame: Frame,
+  enteredIndex: number,
+  key: Uint8Array,
+): boolean {
   const roots = frame.rootIndexes();
   if (roots.length < 2) return false;
   const nodes = roots.map((index) =>
@@ -117,12 +142,14 @@ function split(tree: ArtTree, frame: Frame, enteredIndex: number): boolean {
   let moving: number[] = [];
   const entered = roots.indexOf(enteredIndex);
   if (entered >= 0) {
-    const enteredKey = firstKey(tree, frame, frame.rootOffAt(enteredIndex));
+    const keyOf = (index: number, last: boolean) =>
+      edgeKey(tree, frame, frame.rootOffAt(index), last);
+    const enteredKey = keyOf(enteredIndex, false);
     const isLast = roots.every((index) =>
-      index === enteredIndex ||
-      compare(firstKey(tree, frame, frame.rootOffAt(index)), enteredKey) < 0
+      index === enteredIndex || compare(keyOf(index, false), enteredKey) < 0
     );
-    if (isLast && sizes[entered] <= live * 7 / 8) moving = [entered];
+    const appends = isLast && compare(key, keyOf(enteredIndex, true)) > 0;
+    if (appends && sizes[entered] <= live * 7 / 8) moving = [entered];
   }
   const bySize = roots.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
   // The largest subtrees whose sizes add up to at most `budget` bytes; empty
@@ -141,98 +168,157 @@ function split(tree: ArtTree, frame: Frame, enteredIndex: number): boolean {
   };
   let sibling: Frame | undefined;
   if (moving.length === 0) {
-    // First offer subtrees to the last split partner when it has room (as a
-    // B*-tree redistributes before it splits): frames stay fuller.
-    const partnerId = frame.u32[H_SIBLING] - 1;
-    if (
-      partnerId >= 0 && partnerId !== tree.rootFrameId &&
-      partnerId !== frame.id && tree.source.has(partnerId) &&
-      !linked(frame, roots, nodes, partnerId) &&
-      sharesParents(frame, roots, tree.source.frame(partnerId))
-    ) {
-      const partner = tree.source.frame(partnerId);
-      const roomBytes = partner.bumpFreeBytes + partner.garbageBytes -
-        REDISTRIBUTE_SLACK_BYTES;
+    // First offer subtrees to the sibling with the most room (as a B*-tree
+    // redistributes before it splits): frames stay fuller.
+    const partner = roomiestSibling(tree, frame, roots, nodes);
+    if (partner !== undefined) {
       moving = pick(
-        Math.min(live / 2, roomBytes),
+        Math.min(live / 2, roomBytes(partner) - REDISTRIBUTE_SLACK_BYTES),
         MAX_ROOTS - partner.rootCount,
       );
-      if (moving.length > 0) {
-        sibling = partner;
-        let movedBytes = 0;
-        for (const i of moving) movedBytes += sizes[i];
-        if (partner.bumpFreeBytes < movedBytes + REDISTRIBUTE_SLACK_BYTES) {
-          relayout(tree, partner);
-        }
-      }
+      if (moving.length > 0) sibling = partner;
     }
   }
   if (moving.length === 0) moving = pick(live / 2, MAX_ROOTS);
   if (moving.length === 0) return false;
-  sibling ??= freshFrame(tree);
-  frame.u32[H_SIBLING] = sibling.id + 1;
-  sibling.u32[H_SIBLING] = frame.id + 1;
-  for (const i of moving) {
-    const index = roots[i];
-    const parent = tree.source.frame(frame.rootParentFrame(index));
-    const blobOff = frame.rootParentOff(index);
-    const rootOff = frame.rootOffAt(index);
-    const copied = copySubtree(tree, frame, rootOff, sibling);
-    writeBlob(
-      parent,
-      blobOff,
-      sibling.id,
-      sibling.addRoot(copied, parent.id, blobOff),
-    );
-    parent.touch();
-    frame.removeRoot(index);
-    freeSubtree(frame, rootOff);
+  if (sibling === undefined) {
+    sibling = freshFrame(tree);
+  } else {
+    let movedBytes = 0;
+    for (const i of moving) movedBytes += sizes[i];
+    makeRoomFor(tree, sibling, movedBytes);
   }
-  sibling.touch();
+  moveRoots(
+    tree,
+    frame,
+    moving.map((i) => roots[i]),
+    moving.map((i) => nodes[i]),
+    sibling,
+  );
   relayout(tree, frame);
   tree.modCount++;
   return true;
 }
 
 /**
- * Whether frame `otherId` holds the Blob node of one of `frame`'s `roots`
- * (root-table indexes), or one of their subtrees (`nodes`) holds a Blob
- * node naming it. A hint survives the release of the frame it names, and
- * the id may come back as such a relative: moving subtrees into it would
- * make a Blob edge point into its own frame.
+ * Moves every subtree of `frame` (not the root frame) to the sibling with
+ * the most room and releases `frame`, when that sibling takes them all and
+ * keeps its slack. After a spill a frame holding one subtree keeps little
+ * more than the subtree's top; left alone, it would stay mostly empty for
+ * good.
  */
-function linked(
-  frame: Frame,
-  roots: readonly number[],
-  nodes: readonly number[][],
-  otherId: number,
-): boolean {
-  for (let i = 0; i < roots.length; i++) {
-    if (frame.rootParentFrame(roots[i]) === otherId) return true;
-    for (const off of nodes[i]) {
-      if (frame.type(off) === T_BLOB && blobFrameId(frame, off) === otherId) {
-        return true;
-      }
-    }
+function evacuate(tree: ArtTree, frame: Frame): void {
+  const roots = frame.rootIndexes();
+  const nodes = roots.map((index) =>
+    subtreeOffsets(frame, frame.rootOffAt(index))
+  );
+  const live = frame.liveBytes;
+  const partner = roomiestSibling(tree, frame, roots, nodes);
+  if (
+    partner === undefined ||
+    roomBytes(partner) < live + REDISTRIBUTE_SLACK_BYTES ||
+    partner.rootCount + roots.length > MAX_ROOTS
+  ) {
+    return;
   }
-  return false;
+  makeRoomFor(tree, partner, live);
+  moveRoots(tree, frame, roots, nodes, partner);
+  tree.source.release(frame.id);
+  tree.modCount++;
+}
+
+/** Rewrites `partner` densely unless its bump allocator alone can take
+ * `bytes` and keep its slack. */
+function makeRoomFor(tree: ArtTree, partner: Frame, bytes: number): void {
+  if (partner.bumpFreeBytes < bytes + REDISTRIBUTE_SLACK_BYTES) {
+    relayout(tree, partner);
+  }
 }
 
 /**
- * Whether every subtree of `partner` hangs from a frame that also holds a
- * Blob edge of `frame`'s `roots`: true siblings from one split. A hint
- * whose id came back for another frame (even of another tree of a DB)
- * fails this.
+ * Copies the subtrees of root-table entries `indexes` of `frame` (`nodes`:
+ * the bodies of each, in preorder) to `to`, which has room, and repoints
+ * the Blob nodes naming them. The bodies stay in `frame`, named by nothing:
+ * the caller rewrites or releases it.
  */
-function sharesParents(
+function moveRoots(
+  tree: ArtTree,
+  frame: Frame,
+  indexes: readonly number[],
+  nodes: readonly number[][],
+  to: Frame,
+): void {
+  for (let i = 0; i < indexes.length; i++) {
+    const index = indexes[i];
+    const parent = tree.source.frame(frame.rootParentFrame(index));
+    const blobOff = frame.rootParentOff(index);
+    const rootOff = frame.rootOffAt(index);
+    const map = copyNodes(tree.source, frame, nodes[i], to);
+    const copied = map[rootOff >>> 3] << 3;
+    writeBlob(parent, blobOff, to.id, to.addRoot(copied, parent.id, blobOff));
+    parent.touch();
+    frame.removeRoot(index);
+  }
+  to.touch();
+}
+
+/** Bytes `frame` can still take: bump room plus garbage. */
+function roomBytes(frame: Frame): number {
+  return frame.bumpFreeBytes + frame.garbageBytes;
+}
+
+/**
+ * The sibling of `frame` with the most room, among the first
+ * `PARTNER_CANDIDATES` frames named by a Blob node of a frame that names one
+ * of `roots` (root-table indexes; `nodes` their subtrees), in key order per
+ * parent. Undefined when there is none. Frames the subtrees' own Blob nodes
+ * name are no candidates: moving a subtree into one would make a Blob edge
+ * point into its own frame.
+ */
+function roomiestSibling(
+  tree: ArtTree,
   frame: Frame,
   roots: readonly number[],
-  partner: Frame,
-): boolean {
-  const parents = new Set(roots.map((index) => frame.rootParentFrame(index)));
-  const partnerRoots = partner.rootIndexes();
-  return partnerRoots.length > 0 &&
-    partnerRoots.every((index) => parents.has(partner.rootParentFrame(index)));
+  nodes: readonly number[][],
+): Frame | undefined {
+  const parentIds = new Set(roots.map((index) => frame.rootParentFrame(index)));
+  const skipped = new Set<number>([frame.id, ...parentIds]);
+  for (const order of nodes) {
+    for (const off of order) {
+      if (frame.type(off) === T_BLOB) skipped.add(blobFrameId(frame, off));
+    }
+  }
+  let best: Frame | undefined;
+  let examined = 0;
+  // A preorder walk of each parent that never visits a leaf: only its Blob
+  // nodes matter, and most of its nodes are leaves.
+  const stack: number[] = [];
+  const children: number[] = [];
+  for (const parentId of parentIds) {
+    const parent = tree.source.frame(parentId);
+    for (const ref of rootRefs(tree, parent)) stack.push(parent.target(ref));
+    stack.reverse();
+    while (stack.length > 0) {
+      const off = stack.pop()!;
+      if (parent.type(off) !== T_BLOB) {
+        children.length = 0;
+        childOffsets(parent, off, children);
+        for (let i = children.length - 1; i >= 0; i--) {
+          if (parent.type(children[i]) !== T_LEAF) stack.push(children[i]);
+        }
+        continue;
+      }
+      const candidateId = blobFrameId(parent, off);
+      if (skipped.has(candidateId)) continue;
+      skipped.add(candidateId);
+      const candidate = tree.source.frame(candidateId);
+      if (best === undefined || roomBytes(candidate) > roomBytes(best)) {
+        best = candidate;
+      }
+      if (++examined === PARTNER_CANDIDATES) return best;
+    }
+  }
+  return best;
 }
 
 /**

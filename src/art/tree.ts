@@ -263,6 +263,7 @@ export class ArtTree {
           this,
           frame,
           this.#fullEntered,
+          key.subarray(0, keyBytes),
           relayouted !== frame.id,
         )
         ? frame.id

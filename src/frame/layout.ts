@@ -61,9 +61,8 @@ export const H_CHECKSUM = 10;
 export const H_MOD_COUNT = 11;
 /** u32 @48: number of live entries in the root table. */
 export const H_ROOT_COUNT = 12;
-/** u32 @52: 1 + id of the frame that took part in this frame's last
- * split (0: none), the first candidate to take subtrees next time. */
-export const H_SIBLING = 13;
+// u32 @52 is ignored: it held a split hint once, and frames written then
+// still carry it.
 /** f64 @64 (Float64Array index 8): the tree's version counter, meaningful
  * in a tree's root frame. */
 export const H_F64_TREE_SEQ = 8;
