@@ -91,7 +91,12 @@ export function applyRename(
   const off = art.findLeaf(src, srcBytes);
   const frame = art.hitFrame;
   const start = off + LEAF_HEADER_BYTES + srcBytes;
-  const value = copyOut(frame.u8, start, leafValueBytes(frame, off));
+  const value = copyOut(
+    frame.u8,
+    start,
+    leafValueBytes(frame, off),
+    frame.view,
+  );
   art.upsert(dst, dstBytes, value, version);
   art.erase(src, srcBytes);
 }

@@ -114,13 +114,23 @@ class EntryIterator implements Iterator<RecordEntry | KeyEntry> {
     }
     const frame = cursor.leafFrame!;
     const off = cursor.leafOff;
-    const key = copyOut(cursor.last, 0, cursor.lastBytes);
+    const key = copyOut(
+      frame.u8,
+      off + LEAF_HEADER_BYTES,
+      cursor.lastBytes,
+      frame.view,
+    );
     const version = leafVersion(frame, off);
     if (!this.#withValues) {
       return { done: false, value: { kind: "key", key, version } };
     }
     const valueStart = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
-    const value = copyOut(frame.u8, valueStart, leafValueBytes(frame, off));
+    const value = copyOut(
+      frame.u8,
+      valueStart,
+      leafValueBytes(frame, off),
+      frame.view,
+    );
     return { done: false, value: { kind: "key", key, value, version } };
   }
 

@@ -110,7 +110,7 @@ export class View {
     if (off < 0) return undefined;
     const frame = art.hitFrame;
     const start = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
-    return copyOut(frame.u8, start, leafValueBytes(frame, off));
+    return copyOut(frame.u8, start, leafValueBytes(frame, off), frame.view);
   }
 
   /** The value and version under `key`, or undefined. */
@@ -122,7 +122,7 @@ export class View {
     const frame = art.hitFrame;
     const start = off + LEAF_HEADER_BYTES + leafKeyBytes(frame, off);
     return {
-      value: copyOut(frame.u8, start, leafValueBytes(frame, off)),
+      value: copyOut(frame.u8, start, leafValueBytes(frame, off), frame.view),
       version: leafVersion(frame, off),
     };
   }

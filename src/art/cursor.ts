@@ -7,7 +7,7 @@
  * @module
  */
 
-import { allocBytes } from "../frame/bytes.ts";
+import { allocBytes, copyWords } from "../frame/bytes.ts";
 import type { Frame } from "../frame/frame.ts";
 import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
 import { innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
@@ -60,6 +60,8 @@ export class Cursor {
   last: Uint8Array;
   /** Length of the current entry in {@linkcode last}. */
   lastBytes = 0;
+  /** The words of {@linkcode last}'s buffer (it starts on a word). */
+  #lastWords: Int32Array;
 
   readonly #tree: ArtTree;
   readonly #prefix: Uint8Array;
@@ -89,7 +91,8 @@ export class Cursor {
     this.#prefix = prefix;
     this.#delimiter = delimiter;
     this.#startAfter = startAfter;
-    this.last = allocBytes(64);
+    this.last = allocBytes(64, true);
+    this.#lastWords = new Int32Array(this.last.buffer);
   }
 
   /** Advances to the next entry and returns its kind. */
@@ -120,8 +123,8 @@ export class Cursor {
       for (let i = 0; i < prefix.length; i++) {
         if (u8[start + i] !== prefix[i]) return false;
       }
-      const last = this.last = ensure(this.last, keyBytes, 0);
-      for (let i = 0; i < keyBytes; i++) last[i] = u8[start + i];
+      this.#reserveLast(keyBytes);
+      copyWords(frame.view, u8, start, keyBytes, this.last, this.#lastWords);
       this.lastBytes = keyBytes;
       return true;
     }
@@ -379,10 +382,20 @@ export class Cursor {
 
   /** Makes `#path[0..bytes)` the current entry. */
   #emitPrefix(bytes: number): number {
-    this.last = ensure(this.last, bytes, 0);
+    this.#reserveLast(bytes);
     this.last.set(this.#path.subarray(0, bytes));
     this.lastBytes = bytes;
     return ENTRY_PREFIX;
+  }
+
+  /** Grows {@linkcode last} to hold `bytes` (its contents are replaced
+   * next). */
+  #reserveLast(bytes: number): void {
+    if (this.last.length >= bytes) return;
+    let size = this.last.length * 2;
+    while (size < bytes) size *= 2;
+    this.last = allocBytes(size, true);
+    this.#lastWords = new Int32Array(this.last.buffer);
   }
 }
 

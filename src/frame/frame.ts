@@ -71,6 +71,8 @@ export class Frame {
   readonly u32: Uint32Array;
   /** 64-bit float view (index = byte offset / 8). */
   readonly f64: Float64Array;
+  /** Unaligned view, for copying bytes four at a time. */
+  readonly view: DataView;
 
   /** Wraps `buffer` (a fresh zeroed one when omitted) without changing it. */
   constructor(buffer: ArrayBuffer = new ArrayBuffer(FRAME_BYTES)) {
@@ -80,6 +82,7 @@ export class Frame {
     this.u16 = new Uint16Array(buffer);
     this.u32 = new Uint32Array(buffer);
     this.f64 = new Float64Array(buffer);
+    this.view = new DataView(buffer);
   }
 
   /** A copy of this frame's bytes in a new frame object. */
