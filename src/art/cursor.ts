@@ -36,12 +36,18 @@ export const ENTRY_KEY = 1;
 /** A common prefix: the bytes are {@linkcode Cursor.last}`[0..lastBytes)`. */
 export const ENTRY_PREFIX = 2;
 
-/** Grows `buf` to hold at least `bytes`, keeping its first `keep` bytes. */
-function ensure(buf: Uint8Array, bytes: number, keep: number): Uint8Array {
+/** Grows `buf` to hold at least `bytes`, keeping its first `keep` bytes
+ * (a grown array starts on a word of its buffer when `aligned`). */
+function ensure(
+  buf: Uint8Array,
+  bytes: number,
+  keep: number,
+  aligned = false,
+): Uint8Array {
   if (buf.length >= bytes) return buf;
   let size = buf.length * 2;
   while (size < bytes) size *= 2;
-  const grown = allocBytes(size);
+  const grown = allocBytes(size, aligned);
   grown.set(buf.subarray(0, keep));
   return grown;
 }
@@ -392,9 +398,7 @@ export class Cursor {
    * next). */
   #reserveLast(bytes: number): void {
     if (this.last.length >= bytes) return;
-    let size = this.last.length * 2;
-    while (size < bytes) size *= 2;
-    this.last = allocBytes(size, true);
+    this.last = ensure(this.last, bytes, 0, true);
     this.#lastWords = new Int32Array(this.last.buffer);
   }
 }
