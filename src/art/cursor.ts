@@ -7,7 +7,7 @@
  * @module
  */
 
-import { allocBytes, copyWords } from "../frame/bytes.ts";
+import { allocBytes, copyBytes } from "../frame/bytes.ts";
 import type { Frame } from "../frame/frame.ts";
 import { blobFrameId, blobRootIndex } from "../frame/blob.ts";
 import { innerEnd, innerFind, innerNextByte } from "../frame/inner.ts";
@@ -36,18 +36,12 @@ export const ENTRY_KEY = 1;
 /** A common prefix: the bytes are {@linkcode Cursor.last}`[0..lastBytes)`. */
 export const ENTRY_PREFIX = 2;
 
-/** Grows `buf` to hold at least `bytes`, keeping its first `keep` bytes
- * (a grown array starts on a word of its buffer when `aligned`). */
-function ensure(
-  buf: Uint8Array,
-  bytes: number,
-  keep: number,
-  aligned = false,
-): Uint8Array {
+/** Grows `buf` to hold at least `bytes`, keeping its first `keep` bytes. */
+function ensure(buf: Uint8Array, bytes: number, keep: number): Uint8Array {
   if (buf.length >= bytes) return buf;
   let size = buf.length * 2;
   while (size < bytes) size *= 2;
-  const grown = allocBytes(size, aligned);
+  const grown = allocBytes(size);
   grown.set(buf.subarray(0, keep));
   return grown;
 }
@@ -61,19 +55,19 @@ export class Cursor {
   leafFrame: Frame | undefined;
   /** Body offset of the current key's leaf (after `ENTRY_KEY`). */
   leafOff = 0;
-  /** Bytes of the current entry (key or common prefix), owned by the cursor
-   * and overwritten by the next step. */
-  last: Uint8Array;
   /** Length of the current entry in {@linkcode last}. */
   lastBytes = 0;
-  /** The words of {@linkcode last}'s buffer (it starts on a word). */
-  #lastWords: Int32Array;
 
   readonly #tree: ArtTree;
   readonly #prefix: Uint8Array;
   readonly #delimiter: number;
   readonly #startAfter: Uint8Array | undefined;
+  /** The bytes of the path to the node on top of the stack; after a step,
+   * the current entry's bytes (see {@linkcode last}). */
   #path: Uint8Array = allocBytes(256);
+  /** Depth of the current key's leaf: its first `#leafDepth` bytes are on
+   * the path already. */
+  #leafDepth = 0;
   #frames: Frame[] = [];
   #offsets: number[] = [];
   #depths: number[] = [];
@@ -97,8 +91,12 @@ export class Cursor {
     this.#prefix = prefix;
     this.#delimiter = delimiter;
     this.#startAfter = startAfter;
-    this.last = allocBytes(64, true);
-    this.#lastWords = new Int32Array(this.last.buffer);
+  }
+
+  /** Bytes of the current entry (key or common prefix) in `[0..lastBytes)`,
+   * owned by the cursor and overwritten by the next step. */
+  get last(): Uint8Array {
+    return this.#path;
   }
 
   /** Advances to the next entry and returns its kind. */
@@ -116,7 +114,11 @@ export class Cursor {
     return kind;
   }
 
-  /** Copies the entry into `last`; false when it lies past the prefix. */
+  /**
+   * Completes the entry in `last`; false when it lies past the prefix. A
+   * key's first `#leafDepth` bytes are on the path, checked against the
+   * prefix on the way down: only the rest is compared and copied.
+   */
   #record(kind: number): boolean {
     const prefix = this.#prefix;
     if (kind === ENTRY_KEY) {
@@ -124,13 +126,14 @@ export class Cursor {
       const off = this.leafOff;
       const keyBytes = leafKeyBytes(frame, off);
       const start = off + LEAF_HEADER_BYTES;
+      const depth = this.#leafDepth;
       if (keyBytes < prefix.length) return false;
       const u8 = frame.u8;
-      for (let i = 0; i < prefix.length; i++) {
+      for (let i = depth; i < prefix.length; i++) {
         if (u8[start + i] !== prefix[i]) return false;
       }
-      this.#reserveLast(keyBytes);
-      copyWords(frame.view, u8, start, keyBytes, this.last, this.#lastWords);
+      this.#path = ensure(this.#path, keyBytes, depth);
+      copyBytes(u8, start + depth, keyBytes - depth, this.#path, depth);
       this.lastBytes = keyBytes;
       return true;
     }
@@ -154,7 +157,9 @@ export class Cursor {
   #reseek(): void {
     this.#size = 0;
     if (this.#started) {
-      this.#seek(this.last, this.lastBytes, false);
+      // The bound is the path itself: the seek writes each path byte only
+      // where it equals the bound's, or into a grown copy.
+      this.#seek(this.#path, this.lastBytes, false);
       return;
     }
     this.#started = true;
@@ -279,28 +284,9 @@ export class Cursor {
       const depth = this.#depths[top];
       const nodeType = frame.type(off);
       switch (nodeType) {
-        case T_LEAF: {
+        case T_LEAF:
           this.#size--;
-          if (delimiter >= 0) {
-            const keyBytes = leafKeyBytes(frame, off);
-            const start = off + LEAF_HEADER_BYTES;
-            const u8 = frame.u8;
-            for (
-              let i = depth > rollFrom ? depth : rollFrom;
-              i < keyBytes;
-              i++
-            ) {
-              if (u8[start + i] === delimiter) {
-                this.#path = ensure(this.#path, i + 1, 0);
-                this.#path.set(u8.subarray(start, start + i + 1));
-                return this.#emitPrefix(i + 1);
-              }
-            }
-          }
-          this.leafFrame = frame;
-          this.leafOff = off;
-          return ENTRY_KEY;
-        }
+          return this.#leaf(frame, off, depth);
         case T_PREFIX: {
           this.#size--;
           const length = prefixLength(frame, off);
@@ -379,6 +365,10 @@ export class Cursor {
           if (byte === delimiter && depth >= rollFrom) {
             return this.#emitPrefix(depth + 1);
           }
+          // A leaf child is the next entry: no push and pop.
+          if (frame.u8[child] === T_LEAF) {
+            return this.#leaf(frame, child, depth + 1);
+          }
           this.#push(frame, child, depth + 1, -1);
         }
       }
@@ -386,20 +376,33 @@ export class Cursor {
     return ENTRY_NONE;
   }
 
-  /** Makes `#path[0..bytes)` the current entry. */
-  #emitPrefix(bytes: number): number {
-    this.#reserveLast(bytes);
-    this.last.set(this.#path.subarray(0, bytes));
-    this.lastBytes = bytes;
-    return ENTRY_PREFIX;
+  /** The entry of the leaf at `off` of `frame`, `depth` bytes down: its key,
+   * or the common prefix it rolls up into. */
+  #leaf(frame: Frame, off: number, depth: number): number {
+    const delimiter = this.#delimiter;
+    if (delimiter >= 0) {
+      const rollFrom = this.#prefix.length;
+      const keyBytes = leafKeyBytes(frame, off);
+      const start = off + LEAF_HEADER_BYTES;
+      const u8 = frame.u8;
+      for (let i = depth > rollFrom ? depth : rollFrom; i < keyBytes; i++) {
+        if (u8[start + i] === delimiter) {
+          this.#path = ensure(this.#path, i + 1, depth);
+          copyBytes(u8, start + depth, i + 1 - depth, this.#path, depth);
+          return this.#emitPrefix(i + 1);
+        }
+      }
+    }
+    this.leafFrame = frame;
+    this.leafOff = off;
+    this.#leafDepth = depth;
+    return ENTRY_KEY;
   }
 
-  /** Grows {@linkcode last} to hold `bytes` (its contents are replaced
-   * next). */
-  #reserveLast(bytes: number): void {
-    if (this.last.length >= bytes) return;
-    this.last = ensure(this.last, bytes, 0, true);
-    this.#lastWords = new Int32Array(this.last.buffer);
+  /** Makes `#path[0..bytes)` the current entry. */
+  #emitPrefix(bytes: number): number {
+    this.lastBytes = bytes;
+    return ENTRY_PREFIX;
   }
 }
 

@@ -199,8 +199,9 @@ export class ArtTree {
       switch (nodeType) {
         case T_LEAF: {
           if (u16[(off + LEAF_KEY_BYTES) >>> 1] !== keyBytes) return -1;
+          // The path checked the first `depth` bytes.
           const start = off + LEAF_HEADER_BYTES;
-          for (let i = keyBytes - 1; i >= 0; i--) {
+          for (let i = keyBytes - 1; i >= depth; i--) {
             if (u8[start + i] !== key[i]) return -1;
           }
           this.hitFrame = frame;
