@@ -17,6 +17,8 @@ const ARENA_BYTES = 64 * 1024;
 const OWN_BUFFER_BYTES = 4096;
 /** Copies up to this length use a loop instead of `set(subarray)`. */
 const LOOP_COPY_BYTES = 64;
+/** Copies of a whole array from this length use `set` instead of a loop. */
+const SET_COPY_BYTES = 16;
 /** Copies up to this length from a `DataView` move four bytes a step. */
 const WORD_COPY_BYTES = 256;
 
@@ -98,8 +100,13 @@ export function copyWords(
   for (; i < length; i++) dst[i] = src[start + i];
 }
 
-/** Copies `src[start..start + length)` to `dst` at `at`; a loop for short
- * runs, where creating a subarray would cost more than the copy. */
+/**
+ * Copies `src[start..start + length)` to `dst` at `at`. All of `src` (a
+ * key or value argument, a log record) goes by `set`, a memmove: at 40
+ * bytes a third of the time of a byte loop under Deno, two thirds under
+ * Bun. Part of `src` goes by a loop when short, where creating a subarray
+ * would cost more than the copy.
+ */
 export function copyBytes(
   src: Uint8Array,
   start: number,
@@ -107,7 +114,9 @@ export function copyBytes(
   dst: Uint8Array,
   at: number,
 ): void {
-  if (length <= LOOP_COPY_BYTES) {
+  if (length >= SET_COPY_BYTES && start === 0 && length === src.length) {
+    dst.set(src, at);
+  } else if (length <= LOOP_COPY_BYTES) {
     for (let i = 0; i < length; i++) dst[at + i] = src[start + i];
   } else {
     dst.set(src.subarray(start, start + length), at);

@@ -29,6 +29,7 @@
  */
 
 import { HoltError } from "../api/errors.ts";
+import { copyBytes } from "../frame/bytes.ts";
 import { crc32c } from "../frame/crc32c.ts";
 
 /** Op kind: write a value under a key with a version. */
@@ -74,8 +75,6 @@ export const MAX_FIELD_BYTES = 65535;
 const OP_KIND_TREE_BYTES = 5;
 const OP_VERSIONED_BYTES = 13;
 const LENGTH_BYTES = 2;
-/** Copies up to this length use a loop: cheaper than creating a subarray. */
-const LOOP_COPY_BYTES = 64;
 
 /** Scratch for reading an f64 from arbitrary offsets without allocating. */
 const f64ScratchBytes = new Uint8Array(8);
@@ -342,13 +341,7 @@ export class WalRecordEncoder {
     bytes[at] = lengthBytes & 0xff;
     bytes[at + 1] = lengthBytes >>> 8;
     const start = at + LENGTH_BYTES;
-    if (lengthBytes <= LOOP_COPY_BYTES) {
-      for (let index = 0; index < lengthBytes; index++) {
-        bytes[start + index] = source[index];
-      }
-    } else {
-      bytes.set(source.subarray(0, lengthBytes), start);
-    }
+    copyBytes(source, 0, lengthBytes, bytes, start);
     return start + lengthBytes;
   }
 }

@@ -28,6 +28,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { HoltError } from "../api/errors.ts";
+import { copyBytes } from "../frame/bytes.ts";
 import { type IoBackend, ioError } from "../io/backend.ts";
 import { type LinkCounter, linkCounter } from "../runtime/runtime.ts";
 import {
@@ -60,9 +61,6 @@ export interface WalOpenOptions {
 
 /** Microtask hops without a new caller after which a round starts. */
 const QUIET_HOPS = 4;
-
-/** Records up to this length are copied with a loop: cheaper than `set`. */
-const LOOP_COPY_BYTES = 64;
 
 /** One group-commit round: the waiters that one fdatasync will serve. */
 interface SyncRound {
@@ -366,13 +364,7 @@ export class WalWriter {
     }
     const journal = this.#journal;
     const at = this.#journalBytes;
-    if (recordBytes <= LOOP_COPY_BYTES) {
-      for (let index = 0; index < recordBytes; index++) {
-        journal[at + index] = record[index];
-      }
-    } else {
-      journal.set(record, at);
-    }
+    copyBytes(record, 0, recordBytes, journal, at);
     this.#journalBytes = at + recordBytes;
     this.#accept(recordBytes);
     if (!this.#drainQueued) {
