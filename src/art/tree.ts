@@ -327,7 +327,7 @@ export class ArtTree {
           return CREATED;
         }
         case T_LEAF:
-          if (leafKeyEquals(frame, off, key, keyBytes)) {
+          if (leafKeyEquals(frame, off, key, keyBytes, depth)) {
             return this.#overwrite(frame, ref, off, keyBytes, value, version);
           }
           return this.#splitLeaf(
@@ -659,7 +659,7 @@ export class ArtTree {
       const off = frame.target(ref);
       const nodeType = frame.type(off);
       if (nodeType === T_LEAF) {
-        if (!leafKeyEquals(frame, off, key, keyBytes)) return false;
+        if (!leafKeyEquals(frame, off, key, keyBytes, depth)) return false;
         break;
       }
       frames.push(frame);

@@ -43,17 +43,22 @@ export function leafKeyStart(off: number): number {
   return off + LEAF_HEADER_BYTES;
 }
 
-/** Whether the leaf at `off` holds exactly `key[0..keyBytes)`. */
+/**
+ * Whether the leaf at `off` holds exactly `key[0..keyBytes)`, given that
+ * its first `from` bytes are known to match (a walk that reached the leaf
+ * `from` bytes down matched them on the way).
+ */
 export function leafKeyEquals(
   frame: Frame,
   off: number,
   key: Uint8Array,
   keyBytes: number,
+  from = 0,
 ): boolean {
   if (frame.u16[(off + LEAF_KEY_BYTES) >>> 1] !== keyBytes) return false;
   const u8 = frame.u8;
   const start = off + LEAF_HEADER_BYTES;
-  for (let i = keyBytes - 1; i >= 0; i--) {
+  for (let i = keyBytes - 1; i >= from; i--) {
     if (u8[start + i] !== key[i]) return false;
   }
   return true;

@@ -83,6 +83,14 @@ describe("leaf bodies", () => {
       !leafKeyEquals(frame, off, utf8.encode("xbc"), 3),
       "first byte differs",
     );
+    assert.ok(
+      leafKeyEquals(frame, off, utf8.encode("xbc"), 3, 1),
+      "a byte before `from` is taken as matched",
+    );
+    assert.ok(
+      !leafKeyEquals(frame, off, utf8.encode("xbd"), 3, 1),
+      "bytes from `from` on are compared",
+    );
   });
 
   it("writeLeafValue replaces value and version in place", () => {
