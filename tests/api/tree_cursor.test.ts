@@ -139,6 +139,39 @@ describe("Tree scan cursor stability (memory)", () => {
     assert.equal(count, 19);
   });
 
+  it("long keys at the lengths where the cursor's buffer grows re-seek after writes", () => {
+    // The cursor's current entry lives in its path buffer (256 bytes, then
+    // doubled): keys that fill it exactly make a re-seek grow it while it
+    // is the seek's own bound.
+    const lengths = [255, 256, 257, 511, 512, 513, 1024, 4096];
+    for (const length of lengths) {
+      for (const tail of ["a", "b", "c"]) {
+        fixture.put(`${tail}${"x".repeat(length - 1)}`, `${length}${tail}`);
+        fixture.put(`${tail}${"y".repeat(length - 1)}`, `${length}${tail}y`);
+      }
+    }
+    for (const delimiter of [undefined, "y"]) {
+      const spec: ScanSpec = delimiter === undefined
+        ? {}
+        : { delimiterByte: delimiter.charCodeAt(0) };
+      const cursor = fixture.tree.scan(undefined, { delimiter })[
+        Symbol.iterator
+      ]();
+      let last: Uint8Array | undefined;
+      let count = 0;
+      for (;;) {
+        const entry = stepAndCheck(cursor, spec, last, count, true);
+        if (entry === undefined) break;
+        last = entryBytes(entry);
+        count++;
+        // A write between every two steps (one of seven keys, behind or
+        // ahead): the next step re-seeks.
+        fixture.put(`b${"x".repeat(count % 7 + 1)}`, `between ${count}`);
+      }
+      assert.ok(count > lengths.length * 3, `only ${count} entries`);
+    }
+  });
+
   it("stays correct while the tree is rebuilt under it", () => {
     const value = new Uint8Array(200).fill(0x76);
     for (let index = 0; index < 2000; index += 10) {
