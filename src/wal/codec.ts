@@ -76,9 +76,11 @@ const OP_KIND_TREE_BYTES = 5;
 const OP_VERSIONED_BYTES = 13;
 const LENGTH_BYTES = 2;
 
-/** Scratch for reading an f64 from arbitrary offsets without allocating. */
-const f64ScratchBytes = new Uint8Array(8);
-const f64ScratchView = new DataView(f64ScratchBytes.buffer);
+/** Scratch for reading an f64 from arbitrary offsets without allocating:
+ * its two 32-bit halves, low first on a little-endian host. */
+const f64Scratch = new Float64Array(1);
+const f64ScratchWords = new Uint32Array(f64Scratch.buffer);
+const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
 
 /** Reads a little-endian u32 at `offset` of `bytes`. */
 export function readU32(bytes: Uint8Array, offset: number): number {
@@ -88,11 +90,9 @@ export function readU32(bytes: Uint8Array, offset: number): number {
 
 /** Reads a little-endian f64 at `offset` of `bytes` (no allocation). */
 export function readF64(bytes: Uint8Array, offset: number): number {
-  const scratch = f64ScratchBytes;
-  for (let index = 0; index < 8; index++) {
-    scratch[index] = bytes[offset + index];
-  }
-  return f64ScratchView.getFloat64(0, true);
+  f64ScratchWords[LOW_WORD] = readU32(bytes, offset);
+  f64ScratchWords[1 - LOW_WORD] = readU32(bytes, offset + 4);
+  return f64Scratch[0];
 }
 
 /** The `walSeq` of the record starting at `offset` of `bytes` (not validated). */
