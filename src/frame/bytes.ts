@@ -30,7 +30,9 @@ let arena = new ArrayBuffer(ARENA_BYTES);
 let arenaWords = new Int32Array(arena);
 let arenaUsed = 0;
 
-const LITTLE_ENDIAN_HOST: boolean =
+/** Whether this host stores numbers little-endian (typed arrays use the
+ * host's order; the formats on disk are little-endian). */
+export const LITTLE_ENDIAN_HOST: boolean =
   new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**

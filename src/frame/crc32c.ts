@@ -11,6 +11,8 @@
  * @module
  */
 
+import { LITTLE_ENDIAN_HOST } from "./bytes.ts";
+
 /** The reflected Castagnoli polynomial. */
 const POLY_REFLECTED = 0x82f63b78;
 /** Bytes folded per step of the main loop. */
@@ -23,9 +25,6 @@ const WORD_VIEW_MIN_BYTES = 256;
  * One flat array keeps every lookup on one object.
  */
 const TABLES: Int32Array = buildTables();
-
-const LITTLE_ENDIAN_HOST: boolean =
-  new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function buildTables(): Int32Array {
   const tables = new Int32Array(SLICE_BYTES * 256);

@@ -29,7 +29,7 @@
  */
 
 import { HoltError } from "../api/errors.ts";
-import { copyBytes } from "../frame/bytes.ts";
+import { copyBytes, LITTLE_ENDIAN_HOST } from "../frame/bytes.ts";
 import { crc32c } from "../frame/crc32c.ts";
 
 /** Op kind: write a value under a key with a version. */
@@ -80,7 +80,7 @@ const LENGTH_BYTES = 2;
  * its two 32-bit halves, low first on a little-endian host. */
 const f64Scratch = new Float64Array(1);
 const f64ScratchWords = new Uint32Array(f64Scratch.buffer);
-const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const LOW_WORD = LITTLE_ENDIAN_HOST ? 0 : 1;
 
 /** Reads a little-endian u32 at `offset` of `bytes`. */
 export function readU32(bytes: Uint8Array, offset: number): number {
