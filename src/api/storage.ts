@@ -483,5 +483,6 @@ function backgroundPolicy(poolFrames: number): CheckpointPolicy {
     // A round writes no more frame bytes than the log grew since the last.
     frameBytesPerLogByte: 1,
     dirtyFrames: Math.max(4, Math.floor(poolFrames / 2)),
+    residentFrames: Math.ceil(poolFrames * 3 / 4),
   };
 }

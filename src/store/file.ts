@@ -40,6 +40,7 @@ import {
 } from "../frame/layout.ts";
 import type { IoBackend, IoRequest } from "../io/backend.ts";
 import { StoreLock } from "./lock.ts";
+import { SpareBuffers } from "./spares.ts";
 import {
   encodeManifest,
   errnoOf,
@@ -181,6 +182,8 @@ export class FileStore {
   #commitsQueued = 0;
   #writesInFlight = new Set<Promise<unknown>>();
   #readBuffer: Uint8Array | undefined;
+  /** I/O buffers that frame writes stage frames in, kept between rounds. */
+  readonly #staging: SpareBuffers<Uint8Array>;
   #closed = false;
   #framesRead = 0;
   #framesWritten = 0;
@@ -205,6 +208,10 @@ export class FileStore {
     this.#framesFd = framesFd;
     this.#image = image;
     this.#fileLocations = fileLocations;
+    this.#staging = new SpareBuffers(
+      () => backend.allocAligned(FRAME_BYTES),
+      MAX_BATCH_FRAMES,
+    );
     const used = new Set(image.frames.values());
     for (let location = 0; location < fileLocations; location++) {
       if (!used.has(location)) this.#free.push(location);
@@ -557,6 +564,7 @@ export class FileStore {
       this.#backend.closeFile(this.#framesFd);
     } finally {
       this.#readBuffer = undefined;
+      this.#staging.drop();
       this.#lock.release();
     }
   }
@@ -572,14 +580,18 @@ export class FileStore {
     if (frames.length === 0) return written;
     const locations = frames.map(() => this.#takeLocation());
     try {
-      const buf = this.#backend.allocAligned(FRAME_BYTES);
-      for (let index = 0; index < frames.length; index++) {
-        stageFrame(buf, frames[index]);
-        this.#backend.write(
-          this.#framesFd,
-          buf,
-          locations[index] * FRAME_BYTES,
-        );
+      const buf = this.#staging.take();
+      try {
+        for (let index = 0; index < frames.length; index++) {
+          stageFrame(buf, frames[index]);
+          this.#backend.write(
+            this.#framesFd,
+            buf,
+            locations[index] * FRAME_BYTES,
+          );
+        }
+      } finally {
+        this.#staging.give(buf);
       }
       fdatasyncNow(this.#framesFd, this.#framesPath);
     } catch (error) {
@@ -619,12 +631,12 @@ export class FileStore {
     const written = new Map<number, number>();
     if (frames.length === 0) return written;
     const locations = frames.map(() => this.#takeLocation());
+    const chunkFrames = Math.min(MAX_BATCH_FRAMES, frames.length);
+    const staging: Uint8Array[] = [];
+    for (let index = 0; index < chunkFrames; index++) {
+      staging.push(this.#staging.take());
+    }
     try {
-      const chunkFrames = Math.min(MAX_BATCH_FRAMES, frames.length);
-      const staging: Uint8Array[] = [];
-      for (let index = 0; index < chunkFrames; index++) {
-        staging.push(this.#backend.allocAligned(FRAME_BYTES));
-      }
       for (let first = 0; first < frames.length; first += chunkFrames) {
         const last = Math.min(first + chunkFrames, frames.length);
         const requests: IoRequest[] = [];
@@ -643,8 +655,15 @@ export class FileStore {
       }
     } catch (error) {
       throw this.#writeFailed(frames, locations, error);
+    } finally {
+      for (const buf of staging) this.#staging.give(buf);
     }
     return this.#written(frames, locations, written);
+  }
+
+  /** Lets the staging buffers kept for frame writes go (writes stopped). */
+  dropSpares(): void {
+    this.#staging.drop();
   }
 
   async #commit(request: CommitRequest): Promise<void> {

@@ -28,7 +28,9 @@
  */
 
 import { assert, createFrame, Frame } from "../frame/frame.ts";
+import { FRAME_BYTES } from "../frame/layout.ts";
 import { HoltError } from "../api/errors.ts";
+import { SpareBuffers } from "./spares.ts";
 
 /** What the pool needs of a store: committed frames by id. `FileStore`
  * provides it. */
@@ -79,6 +81,9 @@ export interface DirtySnapshot {
   /** Released frame ids to pass as the commit's `deleted`. */
   readonly deleted: number[];
 }
+
+/** Snapshot copies kept for reuse however small the pool. */
+const MIN_SPARE_COPIES = 8;
 
 /** `cleanModCount` of a frame that has never been written out. */
 const NEVER_CLEAN = -1;
@@ -151,6 +156,8 @@ export class BufferPool {
   #misses = 0;
   #evictions = 0;
   #overflows = 0;
+  /** Buffers of finished snapshots' copies, for the next snapshot. */
+  readonly #spareCopies: SpareBuffers<ArrayBuffer>;
 
   /**
    * Makes a pool over `store`, empty (frames load on first use).
@@ -168,6 +175,10 @@ export class BufferPool {
     }
     this.#store = store;
     this.#capacity = size;
+    this.#spareCopies = new SpareBuffers(
+      () => new ArrayBuffer(FRAME_BYTES),
+      Math.max(MIN_SPARE_COPIES, Math.ceil(size / 2)),
+    );
     const committed = store.frameIds();
     let maxId = -1;
     for (const frameId of committed) maxId = Math.max(maxId, frameId);
@@ -348,10 +359,32 @@ export class BufferPool {
     const modCounts = new Map<number, number>();
     for (const entry of this.#ring) {
       if (!isDirty(entry)) continue;
-      copies.push(new Frame(entry.frame.buffer.slice(0)));
+      const buffer = this.#spareCopies.take();
+      new Uint8Array(buffer).set(entry.frame.u8);
+      copies.push(new Frame(buffer));
       modCounts.set(entry.frameId, entry.frame.modCount);
     }
     return { copies, modCounts, deleted: [...this.#pendingDeletes] };
+  }
+
+  /**
+   * Takes back the copies of a snapshot that was written (or failed), for
+   * the next snapshot to reuse: they must not be used any more. While
+   * writes go on, up to half the pool's bound of copies stays kept; once
+   * nothing is dirty, none does. Returns whether copies are kept.
+   */
+  recycle(snapshot: DirtySnapshot): boolean {
+    if (!this.#ring.some(isDirty)) {
+      this.#spareCopies.drop();
+      return false;
+    }
+    for (const copy of snapshot.copies) this.#spareCopies.give(copy.buffer);
+    return true;
+  }
+
+  /** Snapshot copies kept for reuse (see {@linkcode recycle}). */
+  get spareCopies(): number {
+    return this.#spareCopies.kept;
   }
 
   /**

@@ -260,6 +260,39 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
     await reopened.close();
   });
 
+  it("reuses a written snapshot's buffers while frames are dirty, and lets them go once none is", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const a = pool.frame(1);
+    const b = pool.frame(2);
+    fillPattern(a, 11);
+    fillPattern(b, 22);
+    const first = pool.snapshotDirty();
+    const firstBuffers = new Set(first.copies.map((copy) => copy.buffer));
+    await checkpoint(store, pool, first);
+    // Frame 2 changes again before the round hands its copies back.
+    fillPattern(b, 33);
+    assert.equal(pool.recycle(first), true);
+    assert.equal(pool.spareCopies, 2);
+    fillPattern(a, 44);
+    const second = pool.snapshotDirty();
+    assert.equal(second.copies.length, 2);
+    for (const copy of second.copies) {
+      assert.ok(firstBuffers.has(copy.buffer), "a kept buffer is reused");
+    }
+    // Reused buffers hold the new bytes, not the old round's.
+    for (const copy of second.copies) {
+      assert.deepEqual(copyBytes(copy), copyBytes(pool.frame(copy.id)));
+    }
+    await checkpoint(store, pool, second);
+    assert.equal(pool.stats().dirty, 0);
+    assert.equal(pool.recycle(second), false);
+    assert.equal(pool.spareCopies, 0);
+    assert.deepEqual(store.readFrame(1).u8, copyBytes(a));
+    assert.deepEqual(store.readFrame(2).u8, copyBytes(b));
+    await store.close();
+  });
+
   it("rejects a bad bound", async () => {
     const { store } = await setup();
     for (const bad of [0, -1, 1.5, Number.NaN]) {
