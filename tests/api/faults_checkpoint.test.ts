@@ -370,14 +370,15 @@ describeFileBacked(
         const backend = new FaultBackend(await makeBackend(suite.io));
         const model = new Model();
         try {
-          // A pool of 8 starts a background round at 4 dirty frames.
+          // A pool of 8 starts a background round at 4 dirty frames once
+          // 6 are resident; these keys fill 9 frames.
           const tree = await openTreeWith({
             path,
             io: suite.io,
             bufferPoolSize: 8,
           }, backend);
           backend.inject({ op: "writeMany", path: /frames\.dat$/ });
-          for (let index = 0; index < 900; index++) {
+          for (let index = 0; index < 1400; index++) {
             model.apply(tree, {
               kind: "put",
               key: `bg/${String(index).padStart(4, "0")}`,
