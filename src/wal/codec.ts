@@ -151,8 +151,10 @@ export function recordCrcMatches(
  * ```
  */
 export class WalRecordEncoder {
-  #bytes: Uint8Array;
-  #view: DataView;
+  #bytes!: Uint8Array;
+  #view!: DataView;
+  /** Words of `#bytes`, for the record's CRC. */
+  #words!: Int32Array;
   #endBytes = RECORD_HEADER_BYTES;
   #opCount = 0;
 
@@ -169,8 +171,14 @@ export class WalRecordEncoder {
         }`,
       );
     }
-    this.#bytes = new Uint8Array(initialBytes);
-    this.#view = new DataView(this.#bytes.buffer);
+    this.#setBuffer(new Uint8Array(wordMultiple(initialBytes)));
+  }
+
+  /** Makes `bytes` the encoder's buffer, with its two other views. */
+  #setBuffer(bytes: Uint8Array): void {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer);
+    this.#words = new Int32Array(bytes.buffer);
   }
 
   /** Ops in the unfinished record. */
@@ -292,7 +300,7 @@ export class WalRecordEncoder {
     view.setUint32(RECORD_OP_COUNT_OFFSET, this.#opCount, true);
     view.setUint32(
       RECORD_CRC_OFFSET,
-      crc32c(this.#bytes, RECORD_SEQ_OFFSET, totalBytes, salt),
+      crc32c(this.#bytes, RECORD_SEQ_OFFSET, totalBytes, salt, this.#words),
       true,
     );
     this.clear();
@@ -317,14 +325,15 @@ export class WalRecordEncoder {
     }
     if (needBytes > this.#bytes.length) {
       const grown = new Uint8Array(
-        Math.min(
-          MAX_RECORD_BYTES,
-          Math.max(needBytes, this.#bytes.length * 2),
+        wordMultiple(
+          Math.min(
+            MAX_RECORD_BYTES,
+            Math.max(needBytes, this.#bytes.length * 2),
+          ),
         ),
       );
       grown.set(this.#bytes.subarray(0, at));
-      this.#bytes = grown;
-      this.#view = new DataView(grown.buffer);
+      this.#setBuffer(grown);
     }
     return at;
   }
@@ -588,4 +597,10 @@ function checkField(
       `${what} of ${lengthBytes} bytes exceeds the WAL limit of ${MAX_FIELD_BYTES} bytes`,
     );
   }
+}
+
+/** `bytes` rounded up to a multiple of four, so an `Int32Array` views all
+ * of a buffer that long. */
+function wordMultiple(bytes: number): number {
+  return (bytes + 3) & ~3;
 }
