@@ -665,8 +665,8 @@ export class UringBackend implements IoBackend {
    * runtime's thread pool). A lone fsync gains nothing from a ring: the
    * kernel runs it on a worker thread of its own, one more thread hop
    * than the thread pool's blocking call (a put plus `sync()` by one
-   * writer measured 163 µs through the ring, 130 µs this way). Writes and their fdatasync go
-   * out together through `writeMany`.
+   * writer measured 163 µs through the ring, 130 µs this way). Writes and
+   * their fdatasync go out together through `writeMany`.
    */
   async fdatasync(fd: number): Promise<void> {
     this.#checkOpen();
