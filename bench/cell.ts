@@ -18,7 +18,12 @@ import { runDurablePut } from "./durable.ts";
 import { ENGINES } from "./engines/registry.ts";
 import { retainedBytes, runtimeLabel } from "./runtime.ts";
 import { makeStep } from "./steps.ts";
-import { type OpTiming, timeStep, type TimingHooks } from "./timing.ts";
+import {
+  type OpTiming,
+  timeStalls,
+  timeStep,
+  type TimingHooks,
+} from "./timing.ts";
 import {
   type Dataset,
   type DatasetName,
@@ -71,6 +76,9 @@ export interface PersistLoad {
   readonly afterPreload: Counters;
   /** Duration of the checkpoint after preload. */
   readonly checkpointMs: number;
+  /** The longest the checkpoint kept the event loop from any other task
+   * ({@linkcode timeStalls}); absent in records of older runs. */
+  readonly longestStallMs?: number;
   /** Counters after that checkpoint. */
   readonly afterCheckpoint: Counters;
 }
@@ -273,12 +281,14 @@ async function preloadAndCheck(
   let persist: PersistLoad | null = null;
   if (engine.counters !== undefined && engine.checkpoint !== undefined) {
     const afterPreload = engine.counters(true);
+    const checkpoint = engine.checkpoint.bind(engine);
     const checkpointStartMs = performance.now();
-    await engine.checkpoint();
+    const { longestStallMs } = await timeStalls(() => checkpoint());
     const checkpointMs = performance.now() - checkpointStartMs;
     persist = {
       afterPreload,
       checkpointMs,
+      longestStallMs,
       afterCheckpoint: engine.counters(true),
     };
   }

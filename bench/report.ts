@@ -207,6 +207,7 @@ function mainRows(records: readonly CellRecord[]): TableRow[] {
   const processMemory = new Map<string, Cell>();
   const engineMemory = new Map<string, Cell>();
   const preloadCheckpoint = new Map<string, Cell>();
+  const checkpointStall = new Map<string, Cell>();
   const opRows = new Map<string, Map<string, Cell>>();
   for (const record of records) {
     if (record.kind === "load") {
@@ -227,6 +228,11 @@ function mainRows(records: readonly CellRecord[]): TableRow[] {
           text: formatCount(record.persist.checkpointMs),
           cost: null,
         });
+        const stallMs = record.persist.longestStallMs;
+        checkpointStall.set(record.engine, {
+          text: stallMs === undefined ? "n/a" : formatCount(stallMs),
+          cost: null,
+        });
       }
       continue;
     }
@@ -241,6 +247,10 @@ function mainRows(records: readonly CellRecord[]): TableRow[] {
   return [
     { label: PRELOAD_LABEL, cells: preload },
     { label: "checkpoint after preload (ms)", cells: preloadCheckpoint },
+    {
+      label: "longest event-loop stall in it (ms)",
+      cells: checkpointStall,
+    },
     { label: "memory (B/key, process)", cells: processMemory },
     { label: "memory (B/key, engine)", cells: engineMemory },
     ...OP_NAMES.filter((op) => opRows.has(op)).map((op) => ({

@@ -231,3 +231,36 @@ export function median(sorted: readonly number[]): number {
     ? sorted[middle]
     : (sorted[middle - 1] + sorted[middle]) / 2;
 }
+
+/** How often {@linkcode timeStalls} asks for a turn of the event loop. */
+const STALL_PROBE_MS = 1;
+
+/**
+ * Runs `work` while a timer asks for a turn every millisecond, and returns
+ * its result with the longest wait between two turns: how long the work
+ * kept the thread from any other task (timers, I/O callbacks, requests).
+ * Resolution: a few milliseconds (timers nested this deep may be clamped
+ * to 4 ms).
+ */
+export async function timeStalls<T>(
+  work: () => Promise<T>,
+): Promise<{ readonly value: T; readonly longestStallMs: number }> {
+  let longestStallMs = 0;
+  let last = performance.now();
+  let done = false;
+  const probe = (): void => {
+    const now = performance.now();
+    longestStallMs = Math.max(longestStallMs, now - last);
+    last = now;
+    if (!done) timer = setTimeout(probe, STALL_PROBE_MS);
+  };
+  let timer = setTimeout(probe, STALL_PROBE_MS);
+  try {
+    const value = await work();
+    probe();
+    return { value, longestStallMs };
+  } finally {
+    done = true;
+    clearTimeout(timer);
+  }
+}

@@ -40,6 +40,7 @@ import {
 } from "../frame/layout.ts";
 import type { IoBackend, IoRequest } from "../io/backend.ts";
 import { StoreLock } from "./lock.ts";
+import { Pacer } from "./pacer.ts";
 import { SpareBuffers } from "./spares.ts";
 import {
   encodeManifest,
@@ -632,6 +633,7 @@ export class FileStore {
     if (frames.length === 0) return written;
     const locations = frames.map(() => this.#takeLocation());
     const chunkFrames = Math.min(MAX_BATCH_FRAMES, frames.length);
+    const pacer = new Pacer();
     const staging: Uint8Array[] = [];
     for (let index = 0; index < chunkFrames; index++) {
       staging.push(this.#staging.take());
@@ -641,6 +643,7 @@ export class FileStore {
         const last = Math.min(first + chunkFrames, frames.length);
         const requests: IoRequest[] = [];
         for (let index = first; index < last; index++) {
+          await pacer.pace();
           const buf = staging[index - first];
           stageFrame(buf, frames[index]);
           requests.push({

@@ -382,6 +382,21 @@ export class BufferPool {
     return true;
   }
 
+  /**
+   * Makes the buffers the next {@linkcode snapshotDirty} will copy the
+   * dirty frames into, yielding between time slices: a fresh buffer's page
+   * faults cost about four times its copy, and the snapshot itself cannot
+   * yield.
+   */
+  stockCopies(): Promise<void> {
+    let dirty = 0;
+    for (const entry of this.#ring) if (isDirty(entry)) dirty++;
+    return this.#spareCopies.stock(
+      dirty,
+      (buffer) => new Uint8Array(buffer).fill(0),
+    );
+  }
+
   /** Snapshot copies kept for reuse (see {@linkcode recycle}). */
   get spareCopies(): number {
     return this.#spareCopies.kept;

@@ -293,6 +293,27 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
     await store.close();
   });
 
+  it("stocks one copy per dirty frame before a snapshot, which then takes them", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    for (const frameId of [1, 2, 3]) fillPattern(pool.frame(frameId), frameId);
+    await pool.stockCopies();
+    assert.equal(pool.spareCopies, 3);
+    await pool.stockCopies();
+    assert.equal(pool.spareCopies, 3, "stocking twice makes no more");
+    const snapshot = pool.snapshotDirty();
+    assert.equal(snapshot.copies.length, 3);
+    assert.equal(pool.spareCopies, 0);
+    for (const copy of snapshot.copies) {
+      assert.deepEqual(copyBytes(copy), copyBytes(pool.frame(copy.id)));
+    }
+    await checkpoint(store, pool, snapshot);
+    assert.equal(pool.recycle(snapshot), false);
+    await pool.stockCopies();
+    assert.equal(pool.spareCopies, 0, "nothing dirty, nothing stocked");
+    await store.close();
+  });
+
   it("rejects a bad bound", async () => {
     const { store } = await setup();
     for (const bad of [0, -1, 1.5, Number.NaN]) {
