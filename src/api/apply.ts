@@ -40,23 +40,30 @@ export interface TreeOps {
 export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
   const log = storage.log;
   if (log !== undefined) {
-    for (const { treeId, ops } of trees) {
-      for (const op of ops) {
-        if (op.kind === "put") {
-          log.put(treeId, op.version, op.key, op.key.length, op.value);
-        } else if (op.kind === "delete") {
-          log.delete(treeId, op.key, op.key.length);
-        } else {
-          log.rename(
-            treeId,
-            op.version,
-            op.src,
-            op.src.length,
-            op.dst,
-            op.dst.length,
-          );
+    try {
+      for (const { treeId, ops } of trees) {
+        for (const op of ops) {
+          if (op.kind === "put") {
+            log.put(treeId, op.version, op.key, op.key.length, op.value);
+          } else if (op.kind === "delete") {
+            log.delete(treeId, op.key, op.key.length);
+          } else {
+            log.rename(
+              treeId,
+              op.version,
+              op.src,
+              op.src.length,
+              op.dst,
+              op.dst.length,
+            );
+          }
         }
       }
+    } catch (error) {
+      // A batch too large for one record: none of it may ride along with
+      // the next record.
+      log.clear();
+      throw error;
     }
     storage.append();
   }

@@ -86,6 +86,14 @@ for (const mode of MODES) {
     };
     const done = () => tree.close();
 
+    /** A copy of the files of the open tree's store, as a process killed
+     * now would leave them. */
+    const copyOfStore = (): string => {
+      const copy = join(root, `copy${opened}`);
+      copyStore(join(root, `t${opened - 1}`), copy);
+      return copy;
+    };
+
     /** WAL records appended so far (0 for a memory tree). */
     const walCount = () => tree.stats().walRecords;
 
@@ -608,6 +616,40 @@ for (const mode of MODES) {
       assert.equal(tree.stats().walSyncs, before.walSyncs + 1);
       await done();
     });
+
+    it(
+      "a batch too large for one log record changes nothing, now or after a crash",
+      {
+        skip: mode.io === undefined ? "a memory tree has no log" : false,
+      },
+      async () => {
+        await open();
+        tree.put("before", "b");
+        const value = new Uint8Array(65535).fill(7);
+        throwsUnchanged(
+          (batch) => {
+            for (let index = 0; index < 1100; index++) {
+              batch.put(`big/${index}`, value);
+            }
+          },
+          "INVALID_ARGUMENT",
+          "a batch of 1100 values of 64 KiB",
+        );
+        tree.put("after", "a");
+        await tree.sync();
+        const live = snapshot(tree);
+        // What a process killed now leaves on disk, replayed.
+        const crashed = await Tree.open({
+          path: copyOfStore(),
+          io: mode.io,
+          checkpoint: { background: false },
+        });
+        assert.deepEqual(snapshot(crashed), live);
+        assert.equal(crashed.get("big/0"), undefined);
+        await crashed.close();
+        await done();
+      },
+    );
 
     it("sync: true pays one fdatasync per committed batch, none for a failed or empty one", async () => {
       await open(true);
