@@ -290,7 +290,7 @@ export class Storage {
    */
   append(): void {
     const wal = this.#wal!;
-    wal.append(this.log!.finish(wal.lastSeq + 1, wal.salt));
+    wal.appendFrom(this.log!);
     if (this.#syncEach) wal.syncNow();
   }
 

@@ -286,6 +286,37 @@ export class WalRecordEncoder {
    * next call on this encoder; the encoder starts a new, empty record.
    */
   finish(walSeq: number, salt: number): Uint8Array {
+    return this.#bytes.subarray(0, this.#seal(walSeq, salt));
+  }
+
+  /**
+   * Completes the record like {@linkcode finish}, but copies it to the
+   * bytes `target` views, from byte `at` (the caller checked that
+   * {@linkcode byteLength} bytes fit), and returns its length: no view of
+   * the record is made, which costs more than the copy.
+   */
+  finishInto(
+    walSeq: number,
+    salt: number,
+    target: DataView,
+    at: number,
+  ): number {
+    const totalBytes = this.#seal(walSeq, salt);
+    const words = this.#words;
+    const wordBytes = totalBytes & ~3;
+    for (let i = 0; i < wordBytes; i += 4) {
+      target.setInt32(at + i, words[i >>> 2], LITTLE_ENDIAN_HOST);
+    }
+    const bytes = this.#bytes;
+    for (let i = wordBytes; i < totalBytes; i++) {
+      target.setUint8(at + i, bytes[i]);
+    }
+    return totalBytes;
+  }
+
+  /** Writes the header and CRC of the record; returns its length and
+   * starts a new, empty record. */
+  #seal(walSeq: number, salt: number): number {
     if (!Number.isSafeInteger(walSeq) || walSeq < 0) {
       throw new HoltError(
         "INVALID_ARGUMENT",
@@ -304,7 +335,7 @@ export class WalRecordEncoder {
       true,
     );
     this.clear();
-    return this.#bytes.subarray(0, totalBytes);
+    return totalBytes;
   }
 
   /** Discards the ops of the unfinished record. */

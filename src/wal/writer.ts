@@ -36,6 +36,7 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_TOTAL_OFFSET,
   recordWalSeq,
+  type WalRecordEncoder,
 } from "./codec.ts";
 import { encodeWalHeader, WAL_FILE_NAME, WAL_HEADER_BYTES } from "./header.ts";
 import { scanWal, type WalReadResult, type WalRecord } from "./reader.ts";
@@ -183,6 +184,7 @@ export class WalWriter {
   readonly #fd: number;
   readonly #links: LinkCounter;
   #journal: Uint8Array = new Uint8Array(WAL_JOURNAL_BYTES);
+  #journalView = new DataView(this.#journal.buffer);
   #journalBytes = 0;
   /** The file offset where the journal's bytes will land. */
   #writtenOffset: number;
@@ -349,24 +351,64 @@ export class WalWriter {
         `WAL record has walSeq ${walSeq}, expected ${this.#lastSeq + 1}`,
       );
     }
-    if (this.#journalBytes + recordBytes > this.#journal.length) {
-      this.#drain();
+    if (!this.#makeRoom(recordBytes)) {
+      this.#write(record);
+      this.#accept(recordBytes);
+      return;
     }
-    if (this.#journalBytes + recordBytes > this.#journal.length) {
-      if (this.#fenced) {
-        this.#growJournal(this.#journalBytes + recordBytes);
-      } else {
-        // Larger than the whole journal (the drain above emptied it).
-        this.#write(record);
-        this.#accept(recordBytes);
-        return;
-      }
-    }
-    const journal = this.#journal;
     const at = this.#journalBytes;
-    copyBytes(record, 0, recordBytes, journal, at);
-    this.#journalBytes = at + recordBytes;
-    this.#accept(recordBytes);
+    copyBytes(record, 0, recordBytes, this.#journal, at);
+    this.#journaled(at + recordBytes);
+  }
+
+  /**
+   * Finishes the record `encoder` holds as the next one (walSeq
+   * `lastSeq + 1`, this log's salt) and appends it like {@linkcode append},
+   * straight into the journal: no view of the record is made, and its
+   * walSeq is right by construction. The encoder starts a new, empty
+   * record whether this returns or throws.
+   */
+  appendFrom(encoder: WalRecordEncoder): void {
+    const recordBytes = encoder.byteLength;
+    let fits: boolean;
+    try {
+      this.#checkUsable();
+      fits = this.#makeRoom(recordBytes);
+    } catch (error) {
+      encoder.clear();
+      throw error;
+    }
+    const walSeq = this.#lastSeq + 1;
+    if (!fits) {
+      this.#write(encoder.finish(walSeq, this.#salt));
+      this.#accept(recordBytes);
+      return;
+    }
+    const at = this.#journalBytes;
+    encoder.finishInto(walSeq, this.#salt, this.#journalView, at);
+    this.#journaled(at + recordBytes);
+  }
+
+  /**
+   * Makes room in the journal for a record of `recordBytes`: drains it, or
+   * grows it while fenced. Returns false for a record larger than the whole
+   * journal, which the caller writes to the file itself (the drain above
+   * keeps the order).
+   */
+  #makeRoom(recordBytes: number): boolean {
+    if (this.#journalBytes + recordBytes <= this.#journal.length) return true;
+    this.#drain();
+    if (this.#journalBytes + recordBytes <= this.#journal.length) return true;
+    if (!this.#fenced) return false;
+    this.#growJournal(this.#journalBytes + recordBytes);
+    return true;
+  }
+
+  /** Counts the record the journal now ends with at `endBytes`, and
+   * queues the drain at the end of the task. */
+  #journaled(endBytes: number): void {
+    this.#accept(endBytes - this.#journalBytes);
+    this.#journalBytes = endBytes;
     if (!this.#drainQueued) {
       this.#drainQueued = true;
       queueMicrotask(this.#drainAtEndOfTask);
@@ -545,7 +587,7 @@ export class WalWriter {
       // The writer is failed now; the next call reports it.
     }
     if (this.#journal.length > WAL_JOURNAL_BYTES && this.#journalBytes === 0) {
-      this.#journal = new Uint8Array(WAL_JOURNAL_BYTES);
+      this.#setJournal(new Uint8Array(WAL_JOURNAL_BYTES));
     }
     this.#startRound();
   }
@@ -628,7 +670,12 @@ export class WalWriter {
     while (capacity < needBytes) capacity *= 2;
     const grown = new Uint8Array(capacity);
     grown.set(this.#journal.subarray(0, this.#journalBytes));
-    this.#journal = grown;
+    this.#setJournal(grown);
+  }
+
+  #setJournal(journal: Uint8Array): void {
+    this.#journal = journal;
+    this.#journalView = new DataView(journal.buffer);
   }
 
   /** Starts the next round's fdatasync. */

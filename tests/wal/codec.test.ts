@@ -46,6 +46,12 @@ function encode(
   walSeq: number,
   salt: number,
 ): Uint8Array {
+  encodeOps(encoder, ops);
+  return encoder.finish(walSeq, salt);
+}
+
+/** Adds `ops` to the unfinished record of `encoder`. */
+function encodeOps(encoder: WalRecordEncoder, ops: readonly Op[]): void {
   for (const op of ops) {
     if (op.kind === WAL_OP_PUT) {
       encoder.put(op.treeId, op.version, op.key, op.key.length, op.value);
@@ -62,7 +68,6 @@ function encode(
       );
     }
   }
-  return encoder.finish(walSeq, salt);
 }
 
 /** Decodes every op of `record` back into plain data. */
@@ -165,6 +170,39 @@ describe("WAL record codec", () => {
           );
           assert.deepEqual(decode(record), ops, REPLAY);
           assert.equal(encoder.opCount, 0, "finish starts a new record");
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it("finishInto copies the record finish returns, at any offset", () => {
+    const viaFinish = new WalRecordEncoder(64);
+    const viaInto = new WalRecordEncoder(64);
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { maxLength: 6 }),
+        fc.nat({ max: 7 }),
+        fc.maxSafeNat(),
+        fc.nat({ max: 0xffffffff }),
+        (ops, at, walSeq, salt) => {
+          const record = encode(viaFinish, ops, walSeq, salt).slice();
+          encodeOps(viaInto, ops);
+          assert.equal(viaInto.byteLength, record.length, REPLAY);
+          const target = new Uint8Array(record.length + 16);
+          const view = new DataView(target.buffer);
+          assert.equal(
+            viaInto.finishInto(walSeq, salt, view, at),
+            record.length,
+            REPLAY,
+          );
+          assert.deepEqual(target.subarray(at, at + record.length), record);
+          assert.ok(
+            target.subarray(0, at).every((byte) => byte === 0) &&
+              target.subarray(at + record.length).every((byte) => byte === 0),
+            `${REPLAY}: wrote outside the record`,
+          );
+          assert.equal(viaInto.opCount, 0, "finishInto starts a new record");
         },
       ),
       { seed: SEED, numRuns: 300 },

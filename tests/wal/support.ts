@@ -58,6 +58,16 @@ export function sampleRecord(
   valueBytes = 16,
 ): Uint8Array {
   const encoder = new WalRecordEncoder();
+  encodeSample(encoder, walSeq, valueBytes);
+  return encoder.finish(walSeq, salt).slice();
+}
+
+/** Adds the ops of {@linkcode sampleRecord} to `encoder`, unfinished. */
+export function encodeSample(
+  encoder: WalRecordEncoder,
+  walSeq: number,
+  valueBytes = 16,
+): void {
   const key = patternBytes(8 + (walSeq % 5), walSeq);
   encoder.put(
     1,
@@ -68,7 +78,6 @@ export function sampleRecord(
   );
   encoder.delete(2, key, 3);
   encoder.rename(1, walSeq * 10 + 1, key, key.length, key, 2);
-  return encoder.finish(walSeq, salt).slice();
 }
 
 /**

@@ -20,6 +20,7 @@ import { WAL_JOURNAL_BYTES, WalWriter } from "../../src/wal/writer.ts";
 import { rejectsWith, throwsWith } from "../helpers/assert.ts";
 import {
   backendCases,
+  encodeSample,
   freshDir,
   nextMacrotask,
   patternBytes,
@@ -162,6 +163,59 @@ for (const backendCase of backendCases) {
       );
       await wal.close();
       assert.equal(readWal(wal.path, io).lastSeq, wal.lastSeq);
+    });
+
+    it("appendFrom logs the record append would, byte for byte, on every path", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      const encoder = new WalRecordEncoder();
+      const expected: Uint8Array[] = [];
+      const appendFrom = (valueBytes: number): number => {
+        const walSeq = wal.lastSeq + 1;
+        encodeSample(encoder, walSeq, valueBytes);
+        wal.appendFrom(encoder);
+        assert.equal(encoder.opCount, 0, "the encoder starts a new record");
+        const record = sampleRecord(walSeq, wal.salt, valueBytes);
+        expected.push(record);
+        return record.length;
+      };
+      const replayed = (checkpointSeq: number): Uint8Array[] => {
+        const records: Uint8Array[] = [];
+        readWal(wal.path, io, {
+          checkpointSeq,
+          onRecord: (record) => records.push(record.bytes.slice()),
+        });
+        return records;
+      };
+      // Into the journal, through its 64 KiB drains, and one record larger
+      // than the journal, written straight to the file after a drain.
+      appendFrom(16);
+      for (let index = 0; index < 70; index++) appendFrom(1000);
+      assert.ok(appendFrom(65535) > WAL_JOURNAL_BYTES);
+      await wal.sync();
+      assert.deepEqual(replayed(0), expected);
+      // While a truncation syncs the journal may not drain: it grows.
+      const checkpointSeq = wal.lastSeq;
+      expected.length = 0;
+      const truncation = wal.truncate(checkpointSeq);
+      let earlyBytes = 0;
+      for (let index = 0; index < 80; index++) earlyBytes += appendFrom(1000);
+      assert.ok(earlyBytes > WAL_JOURNAL_BYTES);
+      const waiter = wal.sync();
+      await nextMacrotask();
+      await truncation;
+      await waiter;
+      await wal.close();
+      assert.deepEqual(replayed(checkpointSeq), expected);
+    });
+
+    it("appendFrom on a failed or closed writer throws and empties the encoder", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      await wal.close();
+      const encoder = new WalRecordEncoder();
+      encodeSample(encoder, 1);
+      throwsWith(() => wal.appendFrom(encoder), "CLOSED");
+      assert.equal(encoder.opCount, 0);
+      assert.equal(wal.lastSeq, 0);
     });
 
     it("drains at the end of the task", async () => {
