@@ -244,7 +244,7 @@ export class Checkpointer {
     this.#running = true;
     let snapshot: DirtySnapshot | undefined;
     try {
-      await pool.stockCopies();
+      await pool.precopyDirty();
       snapshot = pool.snapshotDirty();
       const walSeq = wal?.lastSeq ?? 0;
       const meta = this.#target.meta();
