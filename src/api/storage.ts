@@ -235,7 +235,12 @@ export class Storage {
       apply(record);
       this.#replayed++;
     };
-    const options = { checkpointSeq: store.walSeq, onRecord };
+    const options = {
+      checkpointSeq: store.walSeq,
+      onRecord,
+      // Mutations that sync at once must not race a cut of the file.
+      truncateInBackground: !this.#syncEach,
+    };
     if (this.stateMachine) {
       if (!this.readOnly) {
         this.#checkpointer = new Checkpointer({

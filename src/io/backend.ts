@@ -88,6 +88,12 @@ export interface IoBackend {
   /** Sets the size of the file to `sizeBytes` (cutting or zero-extending it). */
   truncate(fd: number, sizeBytes: number): void;
   /**
+   * {@linkcode truncate} on the runtime's thread pool: cutting a long file
+   * makes the file system free its blocks and cached pages (about 45 ms
+   * for 120 MiB here), which the calling thread need not wait for.
+   */
+  truncateInBackground(fd: number, sizeBytes: number): Promise<void>;
+  /**
    * Reads `buf.byteLength` bytes at `offsetBytes` into `buf` and returns
    * how many were read: fewer only when the file ends first, and the
    * bytes of `buf` past that count are left as they were.

@@ -150,6 +150,26 @@ export class PosixBackend implements IoBackend {
 
   /** See {@linkcode IoBackend.truncate}. */
   truncate(fd: number, sizeBytes: number): void {
+    this.#checkTruncate(fd, sizeBytes);
+    try {
+      fs.ftruncateSync(fd, sizeBytes);
+    } catch (error) {
+      throw this.#truncateError(fd, sizeBytes, error);
+    }
+  }
+
+  /** See {@linkcode IoBackend.truncateInBackground}. */
+  async truncateInBackground(fd: number, sizeBytes: number): Promise<void> {
+    this.#checkTruncate(fd, sizeBytes);
+    await new Promise<void>((resolve, reject) => {
+      fs.ftruncate(fd, sizeBytes, (error) => {
+        if (error === null) resolve();
+        else reject(this.#truncateError(fd, sizeBytes, error));
+      });
+    });
+  }
+
+  #checkTruncate(fd: number, sizeBytes: number): void {
     this.#checkOpen();
     checkFd(fd);
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
@@ -160,16 +180,15 @@ export class PosixBackend implements IoBackend {
         }`,
       );
     }
-    try {
-      fs.ftruncateSync(fd, sizeBytes);
-    } catch (error) {
-      throw ioError(
-        `truncate of ${this.describe(fd)} to ${sizeBytes} bytes`,
-        errorCode(error),
-        false,
-        error,
-      );
-    }
+  }
+
+  #truncateError(fd: number, sizeBytes: number, error: unknown): HoltError {
+    return ioError(
+      `truncate of ${this.describe(fd)} to ${sizeBytes} bytes`,
+      errorCode(error),
+      false,
+      error,
+    );
   }
 
   /** See {@linkcode IoBackend.read}. */

@@ -576,6 +576,13 @@ export class UringBackend implements IoBackend {
     this.#files.truncate(fd, sizeBytes);
   }
 
+  /** See {@linkcode IoBackend.truncateInBackground}: the runtime's thread
+   * pool, as for a lone fdatasync. */
+  async truncateInBackground(fd: number, sizeBytes: number): Promise<void> {
+    this.#checkOpen();
+    await this.#files.truncateInBackground(fd, sizeBytes);
+  }
+
   /** See {@linkcode IoBackend.read}: one submission per transfer, blocking. */
   read(fd: number, buf: Uint8Array, offsetBytes: number): number {
     this.#checkOpen();

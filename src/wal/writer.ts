@@ -58,6 +58,13 @@ export interface WalOpenOptions {
    * in order, while the log is opened (see `readWal`).
    */
   readonly onRecord?: (record: WalRecord) => void;
+  /**
+   * Whether {@linkcode WalWriter.truncate} cuts the file on the runtime's
+   * thread pool (default true). Pass false when {@linkcode WalWriter.syncNow}
+   * may run during a truncation (every mutation syncs): it writes records
+   * at once, and a cut still in flight could remove them.
+   */
+  readonly truncateInBackground?: boolean;
 }
 
 /** Microtask hops without a new caller after which a round starts. */
@@ -204,7 +211,10 @@ export class WalWriter {
   #generation = 0;
   /** True while a truncation's header is not durable: nothing may be written behind it. */
   #fenced = false;
-  readonly #pendingSyncs = new Set<Promise<void>>();
+  readonly #truncateInBackground: boolean;
+  /** A truncation's cut of the file is in flight on the thread pool. */
+  #cutting = false;
+  readonly #pendingIo = new Set<Promise<void>>();
   #failure: HoltError | undefined;
   /** Set when close() begins: no more records or syncs are accepted. */
   #closing = false;
@@ -217,7 +227,9 @@ export class WalWriter {
     backend: IoBackend,
     fd: number,
     recovery: WalReadResult,
+    truncateInBackground: boolean,
   ) {
+    this.#truncateInBackground = truncateInBackground;
     this.path = path;
     this.recovery = recovery;
     this.#backend = backend;
@@ -262,7 +274,13 @@ export class WalWriter {
         backend.truncate(fd, recovery.validBytes);
       }
       await backend.fdatasync(fd);
-      writer = new WalWriter(path, backend, fd, recovery);
+      writer = new WalWriter(
+        path,
+        backend,
+        fd,
+        recovery,
+        options.truncateInBackground ?? true,
+      );
     } catch (error) {
       closeQuietly(backend, fd);
       throw error;
@@ -424,6 +442,11 @@ export class WalWriter {
    */
   syncNow(): void {
     this.#checkUsable();
+    if (this.#cutting) {
+      throw new Error(
+        "holt invariant violated: syncNow during a background truncation (open the log with truncateInBackground: false)",
+      );
+    }
     if (this.#fenced) {
       // A truncation's header must be durable before records follow it.
       this.#fdatasyncNow();
@@ -563,18 +586,17 @@ export class WalWriter {
     const salt = newSalt(this.#salt);
     this.#journalBytes = 0;
     this.#writeAt(encodeWalHeader(checkpointSeq, salt), 0);
-    try {
-      this.#backend.truncate(this.#fd, WAL_HEADER_BYTES);
-    } catch (error) {
-      throw this.#fail(error);
-    }
+    if (!this.#truncateInBackground) this.#cut();
     this.#salt = salt;
     this.#baseSeq = checkpointSeq;
     this.#lastSeq = checkpointSeq;
     this.#writtenOffset = WAL_HEADER_BYTES;
     this.#durableOffset = 0;
+    // Records appended from now on follow the new header; they wait in the
+    // journal until the cut file and its header are durable.
     this.#fenced = true;
     try {
+      if (this.#truncateInBackground) await this.#cutInBackground();
       await this.#fdatasync();
     } finally {
       this.#fenced = false;
@@ -590,6 +612,32 @@ export class WalWriter {
       this.#setJournal(new Uint8Array(WAL_JOURNAL_BYTES));
     }
     this.#startRound();
+  }
+
+  /** Cuts the file to its header, failing the writer on an error. */
+  #cut(): void {
+    try {
+      this.#backend.truncate(this.#fd, WAL_HEADER_BYTES);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  /** {@linkcode #cut} on the thread pool. */
+  async #cutInBackground(): Promise<void> {
+    this.#cutting = true;
+    try {
+      const cut = this.#backend.truncateInBackground(
+        this.#fd,
+        WAL_HEADER_BYTES,
+      );
+      this.#track(cut);
+      await cut;
+    } catch (error) {
+      throw this.#fail(error);
+    } finally {
+      this.#cutting = false;
+    }
   }
 
   /**
@@ -613,8 +661,8 @@ export class WalWriter {
         // Recorded in #failure, thrown below once the file is closed.
       }
     }
-    while (this.#pendingSyncs.size > 0) {
-      await Promise.allSettled([...this.#pendingSyncs]);
+    while (this.#pendingIo.size > 0) {
+      await Promise.allSettled([...this.#pendingIo]);
     }
     this.#closed = true;
     this.#journalBytes = 0;
@@ -740,11 +788,17 @@ export class WalWriter {
         throw this.#fail(error);
       },
     );
-    const tracked = pending.then(() => {}, () => {}).finally(() => {
-      this.#pendingSyncs.delete(tracked);
-    });
-    this.#pendingSyncs.add(tracked);
+    this.#track(pending);
     return pending;
+  }
+
+  /** Keeps `pending`, an operation on the file in flight, for close to
+   * wait for before it closes the descriptor. */
+  #track(pending: Promise<void>): void {
+    const tracked = pending.then(() => {}, () => {}).finally(() => {
+      this.#pendingIo.delete(tracked);
+    });
+    this.#pendingIo.add(tracked);
   }
 
   #fdatasyncNow(): void {

@@ -120,6 +120,21 @@ export class FaultBackend implements IoBackend {
     this.inner.truncate(fd, sizeBytes);
   }
 
+  /** See `IoBackend.truncateInBackground`; `truncate` faults apply. */
+  truncateInBackground(fd: number, sizeBytes: number): Promise<void> {
+    const path = this.#pathOf(fd);
+    const fault = this.#take("truncate", path);
+    if (fault === undefined) {
+      return this.inner.truncateInBackground(fd, sizeBytes);
+    }
+    return this.#asyncFault(
+      fault,
+      path,
+      () => Promise.resolve(),
+      () => this.inner.truncateInBackground(fd, sizeBytes),
+    );
+  }
+
   /** See `IoBackend.read`. */
   read(fd: number, buf: Uint8Array, offsetBytes: number): number {
     return this.inner.read(fd, buf, offsetBytes);

@@ -265,6 +265,30 @@ for (const backendCase of cases) {
       io.closeFile(fd);
     });
 
+    it("truncates on the thread pool, with the same results and errors", async () => {
+      const path = freshPath();
+      writeFileSync(path, new Uint8Array(3 * FRAME_BYTES).fill(9));
+      const fd = io.openFile(path);
+      const cut = io.truncateInBackground(fd, 100);
+      await cut;
+      assert.equal(io.fileSize(fd), 100);
+      await io.truncateInBackground(fd, 4096);
+      const buf = new Uint8Array(4096).fill(1);
+      assert.equal(io.read(fd, buf, 0), 4096);
+      assert.ok(buf.subarray(0, 100).every((byte) => byte === 9));
+      assert.ok(buf.subarray(100).every((byte) => byte === 0));
+      await rejectsWith(
+        io.truncateInBackground(fd, -1),
+        "INVALID_ARGUMENT",
+      );
+      await rejectsWith(
+        io.truncateInBackground(1_000_000, 0),
+        "IO",
+        /truncate of fd 1000000 .*EBADF/,
+      );
+      io.closeFile(fd);
+    });
+
     it("keeps concurrent batches apart while synchronous reads go on", async () => {
       const fd = io.openFile(freshPath(), { create: true });
       const batchCount = 7;

@@ -410,7 +410,9 @@ for (const backendCase of backendCases) {
     });
 
     it("syncNow() during a truncation makes the header durable first", async () => {
-      const wal = await WalWriter.open(freshStore(), io);
+      const wal = await WalWriter.open(freshStore(), io, {
+        truncateInBackground: false,
+      });
       appendSample(wal);
       await wal.sync();
       const truncation = wal.truncate(1);
@@ -420,6 +422,31 @@ for (const backendCase of backendCases) {
       await truncation;
       await wal.close();
       assert.equal(readWal(wal.path, io, { checkpointSeq: 1 }).lastSeq, 2);
+    });
+
+    it("a truncation cuts the file on the thread pool unless told not to; syncNow may not run during that cut", async () => {
+      for (const truncateInBackground of [true, false]) {
+        const wal = await WalWriter.open(freshStore(), io, {
+          truncateInBackground,
+        });
+        for (let index = 0; index < 40; index++) appendSample(wal, 4000);
+        await wal.sync();
+        assert.ok(sizeOf(wal.path) > 40 * 4000);
+        const truncation = wal.truncate(40);
+        if (truncateInBackground) {
+          // The cut's callback has not run yet (this task has not ended).
+          assert.throws(() => wal.syncNow(), /invariant violated/);
+        } else {
+          assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
+        }
+        const record = appendSample(wal);
+        await truncation;
+        await wal.sync();
+        assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES + record.length);
+        await wal.close();
+        const result = readWal(wal.path, io, { checkpointSeq: 40 });
+        assert.equal(result.lastSeq, 41);
+      }
     });
 
     it("reopening cuts a torn tail and continues after the last whole record", async () => {
