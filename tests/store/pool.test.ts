@@ -35,6 +35,20 @@ async function checkpoint(
   pool.deletesCommitted(snapshot.deleted);
 }
 
+/** Asserts that nothing is dirty and that the store holds each of `frames`
+ * as it is now; closes the store. */
+async function assertWrittenOut(
+  store: FileStore,
+  pool: BufferPool,
+  frames: readonly Frame[],
+): Promise<void> {
+  assert.equal(pool.stats().dirty, 0);
+  for (const frame of frames) {
+    assert.deepEqual(store.readFrame(frame.id).u8, copyBytes(frame));
+  }
+  await store.close();
+}
+
 await describeStoreBackends("buffer pool", "pool", (suite) => {
   /** A store holding frames 0..39 (pattern seed = id) and a 4-frame pool. */
   async function setup(): Promise<{
@@ -285,12 +299,9 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
       assert.deepEqual(copyBytes(copy), copyBytes(pool.frame(copy.id)));
     }
     await checkpoint(store, pool, second);
-    assert.equal(pool.stats().dirty, 0);
     assert.equal(pool.recycle(second), false);
     assert.equal(pool.spareCopies, 0);
-    assert.deepEqual(store.readFrame(1).u8, copyBytes(a));
-    assert.deepEqual(store.readFrame(2).u8, copyBytes(b));
-    await store.close();
+    await assertWrittenOut(store, pool, [a, b]);
   });
 
   it("copies dirty frames ahead of the snapshot, which copies again only the ones changed since", async () => {
@@ -318,10 +329,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
     }
     assert.equal(snapshot.modCounts.get(1), a.modCount);
     await checkpoint(store, pool, snapshot);
-    assert.equal(pool.stats().dirty, 0);
-    assert.deepEqual(store.readFrame(1).u8, copyBytes(a));
-    assert.deepEqual(store.readFrame(2).u8, copyBytes(b));
-    await store.close();
+    await assertWrittenOut(store, pool, [a, b]);
   });
 
   it("a snapshot right after the copies ahead of it copies nothing again", async () => {
