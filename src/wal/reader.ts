@@ -119,7 +119,7 @@ export interface WalReadResult {
  * const wal = await WalWriter.open(dir, io);
  * const encoder = new WalRecordEncoder();
  * encoder.delete(0, new Uint8Array([1]), 1);
- * wal.append(encoder.finish(wal.lastSeq + 1, wal.salt));
+ * wal.appendFrom(encoder);
  * await wal.close();
  * const seen: number[] = [];
  * const result = readWal(join(dir, "wal.log"), io, {

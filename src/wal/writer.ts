@@ -28,16 +28,9 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { HoltError } from "../api/errors.ts";
-import { copyBytes } from "../frame/bytes.ts";
 import { type IoBackend, ioError } from "../io/backend.ts";
 import { type LinkCounter, linkCounter } from "../runtime/runtime.ts";
-import {
-  readU32,
-  RECORD_HEADER_BYTES,
-  RECORD_TOTAL_OFFSET,
-  recordWalSeq,
-  type WalRecordEncoder,
-} from "./codec.ts";
+import type { WalRecordEncoder } from "./codec.ts";
 import { encodeWalHeader, WAL_FILE_NAME, WAL_HEADER_BYTES } from "./header.ts";
 import { scanWal, type WalReadResult, type WalRecord } from "./reader.ts";
 
@@ -154,8 +147,9 @@ function newSalt(previous?: number): number {
  * Appends WAL records to `<dir>/wal.log` and makes them durable; one
  * writer per log (the store's exclusive lock guarantees it).
  *
- * Records come finished from a `WalRecordEncoder`, numbered
- * `lastSeq + 1` and checksummed with {@linkcode salt}. Offsets and
+ * Records are built in a `WalRecordEncoder` and finished by
+ * {@linkcode WalWriter.appendFrom}, numbered `lastSeq + 1` and checksummed
+ * with {@linkcode salt}. Offsets and
  * counters are in bytes. Every method throws `CLOSED` after
  * {@linkcode close} and `IO` once the writer failed.
  *
@@ -174,7 +168,7 @@ function newSalt(previous?: number): number {
  * const encoder = new WalRecordEncoder();
  * const key = new TextEncoder().encode("k");
  * encoder.put(0, 1, key, key.length, new Uint8Array([42]));
- * wal.append(encoder.finish(wal.lastSeq + 1, wal.salt));
+ * wal.appendFrom(encoder);
  * await wal.sync(); // durable now
  * if (wal.walSyncs !== 1 || wal.lastSeq !== 1) throw new Error("unexpected");
  * await wal.close();
@@ -340,51 +334,14 @@ export class WalWriter {
   }
 
   /**
-   * Copies the finished record `record` (from `WalRecordEncoder.finish`,
-   * with walSeq `lastSeq + 1`) into the journal.
-   *
-   * When the journal is too full for it, the journal first drains, and a
-   * failure of that write throws `IO` (the record is not appended and the
-   * writer is failed). Throws `INVALID_ARGUMENT` for a record whose length
-   * field or walSeq is wrong.
-   */
-  append(record: Uint8Array): void {
-    this.#checkUsable();
-    const recordBytes = record?.length;
-    if (
-      !(record instanceof Uint8Array) || recordBytes < RECORD_HEADER_BYTES ||
-      readU32(record, RECORD_TOTAL_OFFSET) !== recordBytes
-    ) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        `WAL append needs one finished record (a Uint8Array whose length field matches its length), got ${
-          record instanceof Uint8Array ? `${recordBytes} bytes` : typeof record
-        }`,
-      );
-    }
-    const walSeq = recordWalSeq(record);
-    if (walSeq !== this.#lastSeq + 1) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        `WAL record has walSeq ${walSeq}, expected ${this.#lastSeq + 1}`,
-      );
-    }
-    if (!this.#makeRoom(recordBytes)) {
-      this.#write(record);
-      this.#accept(recordBytes);
-      return;
-    }
-    const at = this.#journalBytes;
-    copyBytes(record, 0, recordBytes, this.#journal, at);
-    this.#journaled(at + recordBytes);
-  }
-
-  /**
    * Finishes the record `encoder` holds as the next one (walSeq
-   * `lastSeq + 1`, this log's salt) and appends it like {@linkcode append},
-   * straight into the journal: no view of the record is made, and its
-   * walSeq is right by construction. The encoder starts a new, empty
-   * record whether this returns or throws.
+   * `lastSeq + 1`, this log's salt) straight into the journal: no view of
+   * the record is made, and its walSeq is right by construction. When the
+   * journal is too full for it, the journal first drains; a record larger
+   * than the whole journal is written to the file at once. A failure of
+   * that write throws `IO` (the record is not appended and the writer is
+   * failed). The encoder starts a new, empty record whether this returns
+   * or throws.
    */
   appendFrom(encoder: WalRecordEncoder): void {
     const recordBytes = encoder.byteLength;
