@@ -35,6 +35,21 @@ async function checkpoint(
   pool.deletesCommitted(snapshot.deleted);
 }
 
+/** Starts an operation and changes frames 1 and 2 (pattern seeds `seedA`
+ * and `seedB`); returns them. */
+function dirtyFramesOneAndTwo(
+  pool: BufferPool,
+  seedA: number,
+  seedB: number,
+): [Frame, Frame] {
+  pool.beginOperation();
+  const a = pool.frame(1);
+  const b = pool.frame(2);
+  fillPattern(a, seedA);
+  fillPattern(b, seedB);
+  return [a, b];
+}
+
 /** Asserts that nothing is dirty and that the store holds each of `frames`
  * as it is now; closes the store. */
 async function assertWrittenOut(
@@ -244,11 +259,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("checkpoints from a snapshot while the frames keep changing", async () => {
     const { store, pool } = await setup();
-    pool.beginOperation();
-    const a = pool.frame(1);
-    const b = pool.frame(2);
-    fillPattern(a, 111);
-    fillPattern(b, 222);
+    const [a, b] = dirtyFramesOneAndTwo(pool, 111, 222);
     const snapshot = pool.snapshotDirty();
     assert.equal(snapshot.copies.length, 2);
     const snapshotBytes = new Map(
@@ -276,11 +287,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("reuses a written snapshot's buffers while frames are dirty, and lets them go once none is", async () => {
     const { store, pool } = await setup();
-    pool.beginOperation();
-    const a = pool.frame(1);
-    const b = pool.frame(2);
-    fillPattern(a, 11);
-    fillPattern(b, 22);
+    const [a, b] = dirtyFramesOneAndTwo(pool, 11, 22);
     const first = pool.snapshotDirty();
     const firstBuffers = new Set(first.copies.map((copy) => copy.buffer));
     await checkpoint(store, pool, first);
