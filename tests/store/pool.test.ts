@@ -259,7 +259,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("checkpoints from a snapshot while the frames keep changing", async () => {
     const { store, pool } = await setup();
-    const [a, b] = dirtyFramesOneAndTwo(pool, 111, 222);
+    const [, b] = dirtyFramesOneAndTwo(pool, 111, 222);
     const snapshot = pool.snapshotDirty();
     assert.equal(snapshot.copies.length, 2);
     const snapshotBytes = new Map(
