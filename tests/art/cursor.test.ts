@@ -335,6 +335,45 @@ describe("Cursor re-seek after changes between steps", () => {
     ]);
   });
 
+  it("walks runs of leaf siblings, and leaves them when a sibling is a node or the tree changes", () => {
+    // Node16s of leaf siblings: d/a0..d/a9 and d/b0..d/b9, with d/a5 an
+    // inner node (d/a5 itself and d/a5/x below it).
+    const keys: string[] = [];
+    for (const tens of ["a", "b"]) {
+      for (let i = 0; i < 10; i++) keys.push(`d/${tens}${i}`);
+    }
+    keys.push("d/a5/x");
+    const art = treeOf(keys);
+    assert.deepEqual(pathTypes(art, bytes("d/a3")).slice(-2), [
+      "node16",
+      "leaf",
+    ]);
+    const cursor = openCursor(art, spec("d/"));
+    const seen: string[] = [];
+    const step = () => {
+      const kind = cursor.step();
+      assert.equal(kind, ENTRY_KEY);
+      seen.push(cursorEntry(cursor, kind));
+    };
+    for (let i = 0; i < 9; i++) step();
+    assert.deepEqual(seen.slice(5, 9), [
+      "k:d/a5",
+      "k:d/a5/x",
+      "k:d/a6",
+      "k:d/a7",
+    ]);
+    // Inside the run: the next sibling goes, one ahead of it turns into a
+    // node, and a new one comes just behind the current key.
+    assert.equal(del(art, bytes("d/a8")), true);
+    put(art, bytes("d/a9/y"), bytes("below a sibling"));
+    put(art, bytes("d/a6z"), bytes("behind"));
+    for (let kind = cursor.step(); kind !== ENTRY_NONE; kind = cursor.step()) {
+      seen.push(cursorEntry(cursor, kind));
+    }
+    const expected = [...keys.filter((k) => k !== "d/a8"), "d/a9/y"].sort();
+    assert.deepEqual(seen, expected.map((k) => `k:${k}`));
+  });
+
   it("keeps a rollup whole when keys are added inside it after it was yielded", () => {
     const art = treeOf(["a/1", "a/2", "b/1", "c"]);
     const cursor = openCursor(art, spec("", "/"));
