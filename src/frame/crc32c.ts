@@ -53,9 +53,14 @@ function buildTables(): Int32Array {
  * starts a fresh checksum. `words`, an `Int32Array` over the whole of
  * `bytes.buffer`, lets a short range read words too (creating that view
  * per call costs more than it saves below 256 bytes): a 121-byte WAL
- * record took 145 against 196 ns under Deno. Returns an unsigned 32-bit
- * integer. Throws `RangeError` when `start`/`end` are not integers with
- * `0 <= start <= end <= bytes.length`, or `words` views another buffer.
+ * record took 145 against 196 ns under Deno. That `words` views
+ * `bytes.buffer` from its start is the caller's promise, not checked:
+ * without reading the two `.buffer` properties the record takes 83
+ * instead of 99 ns under Deno, 70 instead of 85 under Bun.
+ *
+ * Returns an unsigned 32-bit integer. Throws `RangeError` when
+ * `start`/`end` are not integers with `0 <= start <= end <= bytes.length`,
+ * or `words` ends before the range.
  *
  * @example
  * ```ts
@@ -88,11 +93,12 @@ export function crc32c(
       `crc32c range [${start}, ${end}) is not inside 0..${bytes.length}`,
     );
   }
-  if (
-    words !== undefined &&
-    (words.buffer !== bytes.buffer || words.byteOffset !== 0)
-  ) {
-    throw new RangeError("crc32c words must view the whole of bytes.buffer");
+  if (words !== undefined && words.length * 4 < bytes.byteOffset + end) {
+    throw new RangeError(
+      `crc32c words (${words.length}) end before byte ${
+        bytes.byteOffset + end
+      } of bytes.buffer`,
+    );
   }
   const table = TABLES;
   let crc = ~seed;
