@@ -7,7 +7,7 @@
 
 import type { ArtTree } from "../art/tree.ts";
 import { copyOut } from "../frame/bytes.ts";
-import { assert } from "../frame/frame.ts";
+import { assert, type Frame } from "../frame/frame.ts";
 import { LEAF_HEADER_BYTES } from "../frame/layout.ts";
 import { leafValueBytes } from "../frame/leaf.ts";
 import {
@@ -96,11 +96,27 @@ export function applyRename(
   version: number,
 ): void {
   const off = art.findLeaf(src, srcBytes);
-  const frame = art.hitFrame;
-  const start = off + LEAF_HEADER_BYTES + srcBytes;
+  moveLeaf(art, art.hitFrame, off, src, srcBytes, dst, dstBytes, version);
+}
+
+/**
+ * Applies a rename whose checks passed, `src`'s leaf already found at
+ * `off` of `frame` (and the tree unchanged since): `dst` gets its value at
+ * `version`, `src` goes.
+ */
+export function moveLeaf(
+  art: ArtTree,
+  frame: Frame,
+  off: number,
+  src: Uint8Array,
+  srcBytes: number,
+  dst: Uint8Array,
+  dstBytes: number,
+  version: number,
+): void {
   const value = copyOut(
     frame.u8,
-    start,
+    off + LEAF_HEADER_BYTES + srcBytes,
     leafValueBytes(frame, off),
     frame.view,
   );

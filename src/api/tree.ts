@@ -12,7 +12,7 @@ import { type VerifyReport, verifyTree } from "../art/verify.ts";
 import type { IoBackend } from "../io/backend.ts";
 import { leafVersion } from "../frame/leaf.ts";
 import { WalOpCursor } from "../wal/codec.ts";
-import { applyRename, commitOps, replayRecord } from "./apply.ts";
+import { commitOps, moveLeaf, replayRecord } from "./apply.ts";
 import { AtomicBatch, runBatchCallback } from "./batch.ts";
 import { HoltError } from "./errors.ts";
 import {
@@ -250,12 +250,14 @@ export class Tree {
     const art = this.#art;
     const srcLength = this.#keys.length;
     const dstLength = this.#otherKeys.length;
-    if (art.findLeaf(srcBytes, srcLength) < 0) {
+    const srcOff = art.findLeaf(srcBytes, srcLength);
+    if (srcOff < 0) {
       throw new HoltError(
         "NOT_FOUND",
         `rename source ${describe(src)} not found`,
       );
     }
+    const srcFrame = art.hitFrame;
     if (!force && art.findLeaf(dstBytes, dstLength) >= 0) {
       throw new HoltError(
         "ALREADY_EXISTS",
@@ -277,7 +279,17 @@ export class Tree {
       );
       storage.append();
     }
-    applyRename(art, srcBytes, srcLength, dstBytes, dstLength, version);
+    // Logging changed no frame: the source leaf is where it was found.
+    moveLeaf(
+      art,
+      srcFrame,
+      srcOff,
+      srcBytes,
+      srcLength,
+      dstBytes,
+      dstLength,
+      version,
+    );
     storage.settle();
   }
 
