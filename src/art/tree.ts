@@ -21,6 +21,7 @@ import {
   innerFind,
   innerNextByte,
   innerRemove,
+  n16Slot,
   setInnerEnd,
 } from "../frame/inner.ts";
 import {
@@ -31,14 +32,12 @@ import {
   H_F64_TREE_SEQ,
   H_ROOT_REF,
   INNER_CAPACITY,
-  INNER_COUNT,
   INNER_END,
   INNER_SHRINK_AT,
   LEAF_HEADER_BYTES,
   LEAF_KEY_BYTES,
   N16_BYTES,
   N16_CHILDREN,
-  N16_KEYS,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
@@ -179,18 +178,8 @@ export class ArtTree {
         if (depth === keyBytes) {
           child = u16[(off + INNER_END) >>> 1];
         } else {
-          const byte = key[depth++];
-          const count = u8[off + INNER_COUNT];
-          const keys = off + N16_KEYS;
-          for (let i = 0; i < count; i++) {
-            const candidate = u8[keys + i];
-            if (candidate >= byte) {
-              if (candidate === byte) {
-                child = u16[((off + N16_CHILDREN) >>> 1) + i];
-              }
-              break;
-            }
-          }
+          const slot = n16Slot(u8, off, key[depth++]);
+          if (slot >= 0) child = u16[((off + N16_CHILDREN) >>> 1) + slot];
         }
         if (child === 0) return -1;
         off = child << 3;

@@ -12,6 +12,7 @@ import {
   innerFind,
   innerNextByte,
   innerRemove,
+  n16Slot,
   setInnerEnd,
 } from "../../src/frame/inner.ts";
 import {
@@ -245,6 +246,52 @@ describe("inner nodes: add, find, iterate, replace, remove", () => {
       assert.equal(frame.target(ref), child(70));
       assert.equal(innerChildRef(frame, nodeType, off, 8), 0);
     }
+  });
+
+  it("n16Slot finds every byte of a Node16, in runs or with gaps, after removals too", () => {
+    // Runs without gaps take the direct read, others the scan; removals
+    // leave stale keys past the count that must not be found.
+    const run = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.nat(15)).map((
+      [first, extra],
+    ) => Array.from({ length: extra + 1 }, (_, i) => first + i));
+    const byteSet = fc.oneof(
+      run,
+      fc.uniqueArray(fc.integer({ min: 0, max: 255 })),
+    )
+      .map((bytes) => [...new Set(bytes.filter((b) => b <= 255))].slice(0, 16))
+      .filter((bytes) => bytes.length > 0);
+    fc.assert(
+      fc.property(
+        byteSet,
+        fc.array(fc.nat(15), { maxLength: 4 }),
+        (bytes, drop) => {
+          const { frame, off } = freshBody(T_N16);
+          for (const byte of bytes) {
+            innerAdd(
+              frame,
+              T_N16,
+              off,
+              byte,
+              child(byte + 1),
+            );
+          }
+          const live = new Set(bytes);
+          for (const index of drop) {
+            const byte = bytes[index % bytes.length];
+            if (live.delete(byte)) innerRemove(frame, T_N16, off, byte);
+          }
+          const sorted = [...live].sort((a, b) => a - b);
+          for (let byte = 0; byte < 256; byte++) {
+            assert.equal(
+              n16Slot(frame.u8, off, byte),
+              sorted.indexOf(byte),
+              REPLAY,
+            );
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
   });
 
   it("Node48 reuses the position freed by a removal", () => {
