@@ -21,8 +21,8 @@ import {
   innerFind,
   innerNextByte,
   innerRemove,
-  n16Slot,
   setInnerEnd,
+  sortedSlot,
 } from "../frame/inner.ts";
 import {
   BLOB_FRAME_ID,
@@ -32,15 +32,19 @@ import {
   H_F64_TREE_SEQ,
   H_ROOT_REF,
   INNER_CAPACITY,
+  INNER_COUNT,
   INNER_END,
   INNER_SHRINK_AT,
   LEAF_HEADER_BYTES,
   LEAF_KEY_BYTES,
   N16_BYTES,
   N16_CHILDREN,
+  N16_KEYS,
   N256_BYTES,
   N48_BYTES,
   N4_BYTES,
+  N4_CHILDREN,
+  N4_KEYS,
   PREFIX_CHILD,
   PREFIX_HEADER_BYTES,
   PREFIX_LENGTH,
@@ -172,14 +176,24 @@ export class ArtTree {
     let depth = 0;
     for (;;) {
       const nodeType = u8[off];
-      if (nodeType === T_N16) {
+      if (nodeType === T_N16 || nodeType === T_N4) {
         // The common case of path-shaped keys: up to 16 sorted key bytes.
         let child = 0;
         if (depth === keyBytes) {
           child = u16[(off + INNER_END) >>> 1];
         } else {
-          const slot = n16Slot(u8, off, key[depth++]);
-          if (slot >= 0) child = u16[((off + N16_CHILDREN) >>> 1) + slot];
+          const small = nodeType === T_N4;
+          const slot = sortedSlot(
+            u8,
+            off + (small ? N4_KEYS : N16_KEYS),
+            u8[off + INNER_COUNT],
+            key[depth++],
+          );
+          if (slot >= 0) {
+            child = u16[
+              ((off + (small ? N4_CHILDREN : N16_CHILDREN)) >>> 1) + slot
+            ];
+          }
         }
         if (child === 0) return -1;
         off = child << 3;
