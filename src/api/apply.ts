@@ -85,8 +85,11 @@ export function commitOps(storage: Storage, trees: readonly TreeOps[]): void {
   storage.settle();
 }
 
-/** Applies a rename whose checks passed: `dst` gets `src`'s value at
- * `version`, `src` goes. */
+/**
+ * Applies a rename whose checks passed: `dst` gets `src`'s value at
+ * `version`, `src` goes. `src`'s leaf is looked up unless the caller
+ * already found it, at `srcOff` of `srcFrame` (the tree unchanged since).
+ */
 export function applyRename(
   art: ArtTree,
   src: Uint8Array,
@@ -94,31 +97,18 @@ export function applyRename(
   dst: Uint8Array,
   dstBytes: number,
   version: number,
+  srcFrame?: Frame,
+  srcOff = -1,
 ): void {
-  const off = art.findLeaf(src, srcBytes);
-  moveLeaf(art, art.hitFrame, off, src, srcBytes, dst, dstBytes, version);
-}
-
-/**
- * Applies a rename whose checks passed, `src`'s leaf already found at
- * `off` of `frame` (and the tree unchanged since): `dst` gets its value at
- * `version`, `src` goes.
- */
-export function moveLeaf(
-  art: ArtTree,
-  frame: Frame,
-  off: number,
-  src: Uint8Array,
-  srcBytes: number,
-  dst: Uint8Array,
-  dstBytes: number,
-  version: number,
-): void {
+  if (srcFrame === undefined) {
+    srcOff = art.findLeaf(src, srcBytes);
+    srcFrame = art.hitFrame;
+  }
   const value = copyOut(
-    frame.u8,
-    off + LEAF_HEADER_BYTES + srcBytes,
-    leafValueBytes(frame, off),
-    frame.view,
+    srcFrame.u8,
+    srcOff + LEAF_HEADER_BYTES + srcBytes,
+    leafValueBytes(srcFrame, srcOff),
+    srcFrame.view,
   );
   art.upsert(dst, dstBytes, value, version);
   art.erase(src, srcBytes);

@@ -12,7 +12,7 @@ import { type VerifyReport, verifyTree } from "../art/verify.ts";
 import type { IoBackend } from "../io/backend.ts";
 import { leafVersion } from "../frame/leaf.ts";
 import { WalOpCursor } from "../wal/codec.ts";
-import { commitOps, moveLeaf, replayRecord } from "./apply.ts";
+import { applyRename, commitOps, replayRecord } from "./apply.ts";
 import { AtomicBatch, runBatchCallback } from "./batch.ts";
 import { HoltError } from "./errors.ts";
 import {
@@ -280,15 +280,15 @@ export class Tree {
       storage.append();
     }
     // Logging changed no frame: the source leaf is where it was found.
-    moveLeaf(
+    applyRename(
       art,
-      srcFrame,
-      srcOff,
       srcBytes,
       srcLength,
       dstBytes,
       dstLength,
       version,
+      srcFrame,
+      srcOff,
     );
     storage.settle();
   }
