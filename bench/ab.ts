@@ -1,0 +1,167 @@
+/**
+ * Paired comparison of this checkout against another (a `git worktree` of
+ * the base commit), in one process: both versions' in-memory trees hold the
+ * same keys, and each operation runs through each version's own benchmark
+ * adapter and steps, in turns of about 5 ms, alternating which side goes
+ * first. On this 2-core machine the speed of a whole process varies by up to
+ * 2x from one run to the next, and drifts within a run; turns this short
+ * see the same machine on both sides, so the ratio holds where two separate
+ * runs could not be compared.
+ *
+ * ```sh
+ * git worktree add --detach ../holt-base 0935501
+ * ln -s "$PWD/node_modules" ../holt-base/node_modules
+ * npx deno run -A bench/ab.ts --base ../holt-base --ops get,list,metadata_mix
+ * npx bun bench/ab.ts --base ../holt-base --dataset fs --n 20000
+ * ```
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { openHoltEngine } from "./engines/holt.ts";
+import { makeStep, type Step } from "./steps.ts";
+import {
+  type DatasetName,
+  generateDataset,
+  generateOpStream,
+  OP_NAMES,
+  type OpName,
+} from "./workloads.ts";
+
+const USAGE = `usage: ab.ts --base DIR [options]
+  --base DIR      a checkout of the version to compare against
+  --ops LIST      ${OP_NAMES.join(",")} (default metadata_mix)
+  --dataset NAME  objstore, fs or kv (default objstore)
+  --n COUNT       keys (default 1000000)
+  --rounds COUNT  turns per side and op (default 300, the first tenth warm up)`;
+
+/** Wall time one turn of one side aims at. */
+const TURN_MS = 5;
+/** Fewest operations in a turn. */
+const MIN_TURN_OPS = 64;
+/** A side runs an operation in ever larger batches until one takes this
+ * long: warm-up, and the measure of a turn's size. */
+const WARM_MS = 50;
+
+interface Side {
+  readonly name: string;
+  readonly steps: Map<OpName, Step>;
+  /** Runs `count` steps from `from`: one function per side, so the two
+   * sides share no call site and no type feedback. */
+  readonly run: (step: Step, from: number, count: number) => void;
+}
+
+const { values } = parseArgs({
+  options: {
+    base: { type: "string" },
+    ops: { type: "string", default: "metadata_mix" },
+    dataset: { type: "string", default: "objstore" },
+    n: { type: "string", default: "1000000" },
+    rounds: { type: "string", default: "300" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help || values.base === undefined) {
+  console.log(USAGE);
+  process.exit(values.help ? 0 : 2);
+}
+const ops = values.ops.split(",") as OpName[];
+for (const op of ops) {
+  if (!OP_NAMES.includes(op)) {
+    throw new RangeError(`unknown op ${op}\n${USAGE}`);
+  }
+}
+const keyCount = Number(values.n);
+const rounds = Number(values.rounds);
+if (!Number.isSafeInteger(keyCount) || keyCount < 1) {
+  throw new RangeError(`--n must be a positive integer: ${values.n}`);
+}
+if (!Number.isSafeInteger(rounds) || rounds < 10) {
+  throw new RangeError(`--rounds must be an integer >= 10: ${values.rounds}`);
+}
+
+const dataset = generateDataset(values.dataset as DatasetName, keyCount);
+const streams = new Map(ops.map((op) => [op, generateOpStream(dataset, op)]));
+
+/** Loads a side: its adapter and steps, its tree preloaded. */
+async function loadSide(
+  name: string,
+  open: typeof openHoltEngine,
+  make: typeof makeStep,
+): Promise<Side> {
+  const engine = await open({ mode: "memory", keyCount });
+  engine.preload(dataset.keys, dataset.values);
+  const steps = new Map<OpName, Step>();
+  for (const op of ops) {
+    steps.set(op, make(engine, dataset, op, streams.get(op)!));
+  }
+  const run = new Function(
+    "return (step, from, count) => { for (let i = 0; i < count; i++) step(from + i); }",
+  )() as Side["run"];
+  return { name, steps, run };
+}
+
+const baseDir = resolve(values.base);
+const baseAdapter: { openHoltEngine: typeof openHoltEngine } = await import(
+  pathToFileURL(join(baseDir, "bench/engines/holt.ts")).href
+);
+const baseSteps: { makeStep: typeof makeStep } = await import(
+  pathToFileURL(join(baseDir, "bench/steps.ts")).href
+);
+const sides = [
+  await loadSide("base", baseAdapter.openHoltEngine, baseSteps.makeStep),
+  await loadSide("this", openHoltEngine, makeStep),
+];
+
+/**
+ * Operations per turn for `op`: about {@linkcode TURN_MS} of this side's
+ * time, measured once both sides have run it long enough to be compiled
+ * (turns timed before that would be a few dozen operations, too short to
+ * measure anything but their own overhead).
+ */
+function turnSize(op: OpName): number {
+  let perOpMs = 0;
+  for (const side of sides) {
+    const step = side.steps.get(op)!;
+    for (let count = 16;; count *= 2) {
+      const started = performance.now();
+      side.run(step, 0, count);
+      const elapsed = performance.now() - started;
+      if (elapsed >= WARM_MS || count >= 1 << 22) {
+        perOpMs = elapsed / count;
+        break;
+      }
+    }
+  }
+  return Math.max(MIN_TURN_OPS, Math.round(TURN_MS / perOpMs));
+}
+
+console.log(
+  `${values.dataset} N=${keyCount}, ${rounds} turns per side: ns/op, and this / base`,
+);
+console.log("| op | base | this | this / base |\n|---|---|---|---|");
+for (const op of ops) {
+  const count = turnSize(op);
+  const totals = [0, 0];
+  let from = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const side = sides[index];
+      const started = performance.now();
+      side.run(side.steps.get(op)!, from, count);
+      if (round >= rounds / 10) totals[index] += performance.now() - started;
+    }
+    from += count;
+  }
+  const timed = (rounds - Math.ceil(rounds / 10)) * count;
+  const [base, current] = totals.map((ms) => ms * 1e6 / timed);
+  console.log(
+    `| ${op} | ${base.toFixed(0)} | ${current.toFixed(0)} | ${
+      (current / base).toFixed(3)
+    } |`,
+  );
+}
