@@ -22,10 +22,11 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { oneOf, positiveInteger, splitList } from "./args.ts";
 import { openHoltEngine } from "./engines/holt.ts";
 import { makeStep, type Step } from "./steps.ts";
 import {
-  type DatasetName,
+  DATASET_NAMES,
   generateDataset,
   generateOpStream,
   OP_NAMES,
@@ -35,7 +36,7 @@ import {
 const USAGE = `usage: ab.ts --base DIR [options]
   --base DIR      a checkout of the version to compare against
   --ops LIST      ${OP_NAMES.join(",")} (default metadata_mix)
-  --dataset NAME  objstore, fs or kv (default objstore)
+  --dataset NAME  ${DATASET_NAMES.join(", ")} (default objstore)
   --n COUNT       keys (default 1000000)
   --rounds COUNT  turns per side and op (default 300, the first tenth warm up)`;
 
@@ -69,22 +70,13 @@ if (values.help || values.base === undefined) {
   console.log(USAGE);
   process.exit(values.help ? 0 : 2);
 }
-const ops = values.ops.split(",") as OpName[];
-for (const op of ops) {
-  if (!OP_NAMES.includes(op)) {
-    throw new RangeError(`unknown op ${op}\n${USAGE}`);
-  }
-}
-const keyCount = Number(values.n);
-const rounds = Number(values.rounds);
-if (!Number.isSafeInteger(keyCount) || keyCount < 1) {
-  throw new RangeError(`--n must be a positive integer: ${values.n}`);
-}
-if (!Number.isSafeInteger(rounds) || rounds < 10) {
-  throw new RangeError(`--rounds must be an integer >= 10: ${values.rounds}`);
-}
+const ops = oneOf("--ops", splitList(values.ops), OP_NAMES);
+const [datasetName] = oneOf("--dataset", [values.dataset], DATASET_NAMES);
+const keyCount = positiveInteger("--n", values.n.replaceAll("_", ""));
+const rounds = positiveInteger("--rounds", values.rounds);
+if (rounds < 10) throw new RangeError(`--rounds: at least 10: ${rounds}`);
 
-const dataset = generateDataset(values.dataset as DatasetName, keyCount);
+const dataset = generateDataset(datasetName, keyCount);
 const streams = new Map(ops.map((op) => [op, generateOpStream(dataset, op)]));
 
 /** Loads a side: its adapter and steps, its tree preloaded. */
@@ -141,7 +133,7 @@ function turnSize(op: OpName): number {
 }
 
 console.log(
-  `${values.dataset} N=${keyCount}, ${rounds} turns per side: ns/op, and this / base`,
+  `${datasetName} N=${keyCount}, ${rounds} turns per side: ns/op, and this / base`,
 );
 console.log("| op | base | this | this / base |\n|---|---|---|---|");
 for (const op of ops) {

@@ -22,6 +22,7 @@ import { readFileSync } from "node:fs";
 import process, { argv, exit } from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { oneOf, positiveInteger, positiveNumber, splitList } from "./args.ts";
 import { BENCH_MODES, type BenchMode } from "./engine.ts";
 import {
   type CellRecord,
@@ -222,44 +223,6 @@ function parseOptions(args: readonly string[]): RunOptions {
     regression: true,
     updateBaseline: values["update-baseline"],
   };
-}
-
-function positiveNumber(flag: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${flag}: not a positive number: ${text}`);
-  }
-  return value;
-}
-
-function splitList(text: string): string[] {
-  return text.split(",").map((item) => item.trim()).filter((item) =>
-    item !== ""
-  );
-}
-
-function positiveInteger(flag: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${flag}: not a positive integer: ${text}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(
-  flag: string,
-  items: readonly string[],
-  allowed: readonly T[],
-): T[] {
-  if (items.length === 0) throw new RangeError(`${flag}: empty list`);
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item)) {
-      throw new RangeError(
-        `${flag}: unknown ${item} (known: ${allowed.join(",")})`,
-      );
-    }
-  }
-  return items as T[];
 }
 
 function cellLabel(spec: CellSpec): string {
