@@ -11,9 +11,12 @@
  * where intact means: a plausible length that fits in the file, a walSeq
  * beyond the last whole record's, and a matching CRC under this log's
  * salt. Then replay ends at `D` (`tornTailOffset = validBytes = D`). A
- * zero-filled tail is a torn tail (a zero length is never plausible), and
- * so is a leftover of an earlier generation of the file (its CRCs use
- * another salt). When an intact record does follow `D`, the damage is in
+ * leftover of an earlier generation of the file is a torn tail too (its
+ * CRCs use another salt). When nothing but zeros follows `D`, the log
+ * simply ends there: that is the space the writer reserves ahead of its
+ * records, and `tornTailOffset` stays undefined. (A record whose bytes
+ * never reached the disk leaves zeros too; unacknowledged, it is not
+ * missed.) When an intact record does follow `D`, the damage is in
  * the middle of the log: `CORRUPTION` naming `D` and the offset of the
  * record after it, because replaying past it would silently drop the
  * records at `D`.
@@ -87,7 +90,8 @@ export interface WalReadResult {
   readonly fileBytes: number;
   /**
    * Where a torn tail starts (equal to `validBytes`), or undefined when the
-   * log ends exactly after its last whole record.
+   * log ends after its last whole record, exactly or with zeros (the
+   * writer's reserve).
    */
   readonly tornTailOffset: number | undefined;
   /** The salt of the log's CRCs (from the header). */
@@ -198,6 +202,7 @@ export function scanWal(
   while (offset < fileBytes) {
     const damage = checkRecordAt(window, offset, salt);
     if (damage !== undefined) {
+      if (onlyZerosFrom(window, offset)) break;
       const next = findIntactRecordAfter(window, offset, lastSeq, salt);
       if (next !== undefined) {
         throw new HoltError(
@@ -278,6 +283,22 @@ function checkRecordAt(
     return "CRC mismatch";
   }
   return undefined;
+}
+
+/** Whether every byte of the file from `offset` on is zero. */
+function onlyZerosFrom(window: ReadWindow, offset: number): boolean {
+  const fileBytes = window.fileBytes;
+  for (let start = offset; start < fileBytes;) {
+    const lengthBytes = Math.min(READ_CHUNK_BYTES, fileBytes - start);
+    window.ensure(start, lengthBytes);
+    const bytes = window.bytes;
+    const end = start - window.baseOffset + lengthBytes;
+    for (let at = start - window.baseOffset; at < end; at++) {
+      if (bytes[at] !== 0) return false;
+    }
+    start += lengthBytes;
+  }
+  return true;
 }
 
 /**

@@ -22,6 +22,15 @@
  *   have dropped the dirty pages, so retrying would claim durability that
  *   does not exist; reopening (and replaying) is the only way on.
  *
+ * Reserved space. The file is kept {@linkcode WAL_RESERVE_BYTES} of zeros
+ * ahead of the records: a drain that would pass the zeros first writes
+ * the next stretch of them. Records then overwrite blocks the file
+ * already has, so an fdatasync flushes data alone; an append that grows
+ * the file also commits the new size and block allocation to the file
+ * system's journal. Replay reads a tail of zeros as the end of the log,
+ * not as a torn tail. A truncation cuts the reserve with the records, and
+ * `close` trims it, so a log closed cleanly ends at its last record.
+ *
  * @module
  */
 
@@ -36,6 +45,17 @@ import { scanWal, type WalReadResult, type WalRecord } from "./reader.ts";
 
 /** Bytes of the journal buffer: it drains when the next record would not fit. */
 export const WAL_JOURNAL_BYTES: number = 64 * 1024;
+
+/**
+ * Zero bytes the log keeps past its last record (see the module doc).
+ * Measured on ext4, paired in one process: 64 writers each doing put then
+ * `sync()` took 0.76-0.93x the time per put, one writer the same; a
+ * reserve costs one more 1 MiB write per MiB of log.
+ */
+export const WAL_RESERVE_BYTES: number = 1024 * 1024;
+
+/** The zeros a reserve is written from (allocated on first use). */
+let reserveZeros: Uint8Array | undefined;
 
 /** How to open a WAL. */
 export interface WalOpenOptions {
@@ -189,6 +209,10 @@ export class WalWriter {
   #journalBytes = 0;
   /** The file offset where the journal's bytes will land. */
   #writtenOffset: number;
+  /** The file's size: zeros from `#writtenOffset` up to it. */
+  #reservedEnd: number;
+  /** False after a reserve write failed, until the next truncation. */
+  #reserving = true;
   /** Every byte before this offset is on stable storage. */
   #durableOffset: number;
   #baseSeq: number;
@@ -230,6 +254,9 @@ export class WalWriter {
     this.#fd = fd;
     this.#links = linkCounter(path, fd);
     this.#writtenOffset = recovery.validBytes;
+    this.#reservedEnd = recovery.tornTailOffset === undefined
+      ? recovery.fileBytes
+      : recovery.validBytes;
     this.#durableOffset = recovery.validBytes;
     this.#baseSeq = recovery.baseSeq;
     this.#lastSeq = recovery.lastSeq;
@@ -242,7 +269,8 @@ export class WalWriter {
    *
    * A new log is created beside the final name and renamed into place
    * (then the directory is synced), so `wal.log` always has a whole
-   * header. A torn tail is cut off at the last whole record, and the log
+   * header. A torn tail is cut off at the last whole record (a tail of
+   * zeros is kept as the reserve), and the log
    * is fdatasynced once, so everything replayed is on stable storage
    * before the caller acts on it. `dir` must exist. Rejects with
    * `CORRUPTION` (see `readWal`) or `IO`.
@@ -264,7 +292,7 @@ export class WalWriter {
         checkpointSeq,
         onRecord: options.onRecord,
       });
-      if (recovery.validBytes < recovery.fileBytes) {
+      if (recovery.tornTailOffset !== undefined) {
         backend.truncate(fd, recovery.validBytes);
       }
       await backend.fdatasync(fd);
@@ -548,6 +576,8 @@ export class WalWriter {
     this.#baseSeq = checkpointSeq;
     this.#lastSeq = checkpointSeq;
     this.#writtenOffset = WAL_HEADER_BYTES;
+    this.#reservedEnd = WAL_HEADER_BYTES;
+    this.#reserving = true;
     this.#durableOffset = 0;
     // Records appended from now on follow the new header; they wait in the
     // journal until the cut file and its header are durable.
@@ -623,6 +653,7 @@ export class WalWriter {
     }
     this.#closed = true;
     this.#journalBytes = 0;
+    if (this.#failure === undefined) this.#trimReserve();
     try {
       this.#links.close();
       this.#backend.closeFile(this.#fd);
@@ -658,8 +689,48 @@ export class WalWriter {
   }
 
   #write(bytes: Uint8Array): void {
+    const end = this.#writtenOffset + bytes.length;
+    if (end > this.#reservedEnd && this.#reserving) this.#reserve(end);
     this.#writeAt(bytes, this.#writtenOffset);
-    this.#writtenOffset += bytes.length;
+    this.#writtenOffset = end;
+  }
+
+  /**
+   * Writes the next reserve, past records that will end at `end` (their
+   * own write then fills the file up to it). A reserve that cannot be
+   * written (no room left, a failing device) is given up until the next
+   * truncation, and what part of it was written is cut off again, so it
+   * holds no space the records need: records are appended as before, and
+   * their own write is what reports a real failure.
+   */
+  #reserve(end: number): void {
+    reserveZeros ??= new Uint8Array(WAL_RESERVE_BYTES);
+    try {
+      this.#backend.write(this.#fd, reserveZeros, end);
+      this.#reservedEnd = end + WAL_RESERVE_BYTES;
+    } catch {
+      this.#reserving = false;
+      try {
+        this.#backend.truncate(this.#fd, this.#reservedEnd);
+      } catch {
+        // Zeros past the records are the end of the log to every replay.
+      }
+    }
+  }
+
+  /**
+   * Cuts the reserve off a log being closed, so it ends at its last
+   * record. A failure changes nothing that matters: zeros after the last
+   * record are the end of the log to every replay.
+   */
+  #trimReserve(): void {
+    try {
+      if (this.#backend.fileSize(this.#fd) > this.#writtenOffset) {
+        this.#backend.truncate(this.#fd, this.#writtenOffset);
+      }
+    } catch {
+      // See above: the zeros stay, harmlessly.
+    }
   }
 
   #writeAt(bytes: Uint8Array, offsetBytes: number): void {

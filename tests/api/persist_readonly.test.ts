@@ -20,6 +20,7 @@ import {
   startChild,
   TEST_TIMEOUT_MS,
   treeEntries,
+  walRecords,
 } from "../helpers/persist.ts";
 
 describeFileBacked(
@@ -43,16 +44,19 @@ describeFileBacked(
         });
         const report = await child.kill();
         const expected = report.acked!.entries;
-        // A torn tail too: a reader must leave it where it is.
-        fs.appendFileSync(join(path, "wal.log"), new Uint8Array(13).fill(7));
+        // A torn tail too, written over the start of the killed writer's
+        // reserve: a reader must leave it where it is.
+        const walPath = join(path, "wal.log");
+        const last = walRecords(walPath).records.at(-1)!;
+        const end = last.offsetBytes + last.totalBytes;
+        const fd = fs.openSync(walPath, "r+");
+        fs.writeSync(fd, new Uint8Array(13).fill(7), 0, 13, end);
+        fs.closeSync(fd);
         const files = snapshotFiles(path);
         const tree = await openReader(path);
         const stats = tree.stats();
         assert.ok(stats.replayedRecords > 0);
-        assert.equal(
-          stats.tornTailOffset,
-          files.get("wal.log")!.sizeBytes - 13,
-        );
+        assert.equal(stats.tornTailOffset, end);
         assertTreeHolds(tree, expected);
         const [key, , version] = expected[0];
         const mutations: [string, () => unknown][] = [

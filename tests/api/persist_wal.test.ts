@@ -38,6 +38,8 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
   /** The store a killed child left: its files are copied per test. */
   let pristine: string;
   let walBytes: Uint8Array;
+  /** Zeros the killed child's log had past its last record. */
+  let reserveBytes: number;
   let baseSeq: number;
   let records: WalRecordSpan[];
   let states: Map<number, Entry[]>;
@@ -65,8 +67,15 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
     ({ baseSeq, records } = walRecords(walPath));
     assert.ok(baseSeq > 0, "the log starts after a checkpoint");
     assert.ok(records.length > CUT_RECORDS, `${records.length} records`);
+    // The killed writer's log ends in its reserve: zeros past the last
+    // record. The tests below cut and extend the records alone.
     const last = records[records.length - 1];
-    assert.equal(last.offsetBytes + last.totalBytes, walBytes.length);
+    const end = last.offsetBytes + last.totalBytes;
+    reserveBytes = walBytes.length - end;
+    assert.ok(reserveBytes > 0, "the killed writer left its reserve");
+    assert.ok(walBytes.subarray(end).every((byte) => byte === 0));
+    walBytes = walBytes.slice(0, end);
+    fs.truncateSync(walPath, end);
     for (const [index, record] of records.entries()) {
       assert.equal(record.walSeq, baseSeq + index + 1);
       assert.ok(states.has(record.walSeq), `state after ${record.walSeq}`);
@@ -120,6 +129,47 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
   );
 
   it(
+    "a killed writer's reserve of zeros is the end of its log: replay reports no torn tail, a writer keeps the zeros and writes over them",
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      await build();
+      const dir = copy();
+      const walPath = join(dir, "wal.log");
+      fs.appendFileSync(walPath, new Uint8Array(reserveBytes));
+      const last = records[records.length - 1];
+      for (const readOnly of [true, false]) {
+        const tree = await open(dir, readOnly);
+        const stats = tree.stats();
+        assert.equal(stats.tornTailOffset, undefined);
+        assert.equal(stats.replayedRecords, records.length);
+        assertTreeHolds(tree, states.get(last.walSeq)!);
+        assert.equal(
+          fs.statSync(walPath).size,
+          walBytes.length + reserveBytes,
+          "the zeros are kept",
+        );
+        if (!readOnly) {
+          const model = Model.from(states.get(last.walSeq)!);
+          model.applyAll(tree, opStream(64, 30));
+          await tree.sync();
+          assert.equal(
+            fs.statSync(walPath).size,
+            walBytes.length + reserveBytes,
+            "records went into the zeros",
+          );
+          await tree.close();
+          const again = await open(dir, true);
+          assert.equal(again.stats().tornTailOffset, undefined);
+          assertTreeHolds(again, model.entries());
+          await again.close();
+        } else {
+          await tree.close();
+        }
+      }
+    },
+  );
+
+  it(
     "a writer cuts the torn tail off, appends after the last whole record, and a reopen sees both",
     { timeout: TEST_TIMEOUT_MS },
     async () => {
@@ -150,7 +200,7 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
   );
 
   it(
-    "garbage, zeros or a damaged last record after the log are a torn tail; nothing whole is lost",
+    "garbage or a damaged last record after the log are a torn tail, zeros are its end; nothing whole is lost",
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       await build();
@@ -164,7 +214,9 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
         }
         tails.push([`${length} random bytes`, garbage]);
       }
-      tails.push(["4096 zero bytes", new Uint8Array(4096)]);
+      const zeros = new Uint8Array(4096);
+      zeros[4095] = 1;
+      tails.push(["4095 zero bytes and a one", zeros]);
       // A plausible length and the next walSeq, but a CRC that does not
       // match: the last record renumbered.
       const forged = walBytes.slice(
@@ -195,6 +247,14 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
           );
           await tree.close();
         }
+      }
+      for (const readOnly of [true, false]) {
+        const dir = copy();
+        fs.appendFileSync(join(dir, "wal.log"), new Uint8Array(4096));
+        const tree = await open(dir, readOnly);
+        assert.equal(tree.stats().tornTailOffset, undefined, "4096 zeros");
+        assert.equal(tree.stats().replayedRecords, records.length);
+        await tree.close();
       }
       // A damaged byte inside the last record: that record is the tail.
       const dir = copy();

@@ -200,17 +200,19 @@ for (const backendCase of backendCases) {
       assert.equal(replay(path).result.tornTailOffset, offsets[1]);
     });
 
-    it("a zero-filled tail is a torn tail", () => {
+    it("zeros after the last whole record end the log; anything else there is a torn tail", () => {
       const path = freshPath();
       const list = records(0, [5, 6, 7]);
       const offsets = recordOffsets(list);
       const log = rawLog(0, SALT, list);
-      // Preallocated or size-extended space after the last record.
+      // The writer's reserve (or space the file system extended) after the
+      // last record.
       fs.writeFileSync(path, log);
       fs.appendFileSync(path, new Uint8Array(8192));
       let { result } = replay(path);
       assert.equal(result.lastSeq, 3);
-      assert.equal(result.tornTailOffset, offsets[3]);
+      assert.equal(result.validBytes, offsets[3]);
+      assert.equal(result.tornTailOffset, undefined);
       assert.equal(result.fileBytes, offsets[3] + 8192);
       // The last record's pages never reached the disk: zeros in its place.
       const zeroedLast = log.slice();
@@ -218,14 +220,23 @@ for (const backendCase of backendCases) {
       fs.writeFileSync(path, zeroedLast);
       ({ result } = replay(path));
       assert.equal(result.lastSeq, 2);
-      assert.equal(result.tornTailOffset, offsets[2]);
-      // Only the end of the last record is zero.
+      assert.equal(result.validBytes, offsets[2]);
+      assert.equal(result.tornTailOffset, undefined);
+      // Only the end of the last record is zero: torn.
       const zeroedEnd = log.slice();
       zeroedEnd.fill(0, offsets[3] - 5);
       fs.writeFileSync(path, zeroedEnd);
       ({ result } = replay(path));
       assert.equal(result.lastSeq, 2);
       assert.equal(result.tornTailOffset, offsets[2]);
+      // Zeros, then one stray byte far past the last record: torn.
+      const stray = new Uint8Array(offsets[3] + 3 * 1024 * 1024);
+      stray.set(log);
+      stray[stray.length - 1] = 1;
+      fs.writeFileSync(path, stray);
+      ({ result } = replay(path));
+      assert.equal(result.lastSeq, 3);
+      assert.equal(result.tornTailOffset, offsets[3]);
     });
 
     it("damage to the last record, with only garbage after it, is a torn tail", () => {

@@ -16,8 +16,13 @@ import type { IoBackend } from "../../src/io/backend.ts";
 import { WalRecordEncoder } from "../../src/wal/codec.ts";
 import { WAL_HEADER_BYTES } from "../../src/wal/header.ts";
 import { readWal } from "../../src/wal/reader.ts";
-import { WAL_JOURNAL_BYTES, WalWriter } from "../../src/wal/writer.ts";
+import {
+  WAL_JOURNAL_BYTES,
+  WAL_RESERVE_BYTES,
+  WalWriter,
+} from "../../src/wal/writer.ts";
 import { rejectsWith, throwsWith } from "../helpers/assert.ts";
+import { FaultBackend } from "../helpers/faults.ts";
 import {
   backendCases,
   encodeSample,
@@ -139,14 +144,17 @@ for (const backendCase of backendCases) {
       // Everything so far fits: still in the journal.
       assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
       const record = appendSample(wal, 1000);
-      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES + journaled);
+      const drained = WAL_HEADER_BYTES + journaled;
+      assert.equal(readWal(wal.path, io).validBytes, drained);
+      assert.equal(sizeOf(wal.path), drained + WAL_RESERVE_BYTES);
       // A record larger than the journal goes straight to the file, in order.
       const big = appendSample(wal, 65535);
       assert.ok(big.length > WAL_JOURNAL_BYTES);
       assert.equal(
-        sizeOf(wal.path),
-        WAL_HEADER_BYTES + journaled + record.length + big.length,
+        readWal(wal.path, io).validBytes,
+        drained + record.length + big.length,
       );
+      assert.equal(sizeOf(wal.path), drained + WAL_RESERVE_BYTES);
       await wal.close();
       assert.equal(readWal(wal.path, io).lastSeq, wal.lastSeq);
     });
@@ -206,11 +214,13 @@ for (const backendCase of backendCases) {
       assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES);
       await nextMacrotask();
       const onDisk = fs.readFileSync(wal.path);
-      assert.equal(onDisk.length, WAL_HEADER_BYTES + record.length);
+      const end = WAL_HEADER_BYTES + record.length;
+      assert.equal(onDisk.length, end + WAL_RESERVE_BYTES);
       assert.deepEqual(
-        new Uint8Array(onDisk.subarray(WAL_HEADER_BYTES)),
+        new Uint8Array(onDisk.subarray(WAL_HEADER_BYTES, end)),
         record,
       );
+      assert.ok(onDisk.subarray(end).every((byte) => byte === 0));
       assert.equal(wal.walSyncs, 0, "draining is not syncing");
       await wal.close();
     });
@@ -301,9 +311,10 @@ for (const backendCase of backendCases) {
         2,
         "the late callers share one round",
       );
+      const end = readWal(wal.path, io).validBytes;
       const onDisk = fs.readFileSync(wal.path);
       assert.deepEqual(
-        new Uint8Array(onDisk.subarray(onDisk.length - late.length)),
+        new Uint8Array(onDisk.subarray(end - late.length, end)),
         late,
       );
       await wal.close();
@@ -383,8 +394,10 @@ for (const backendCase of backendCases) {
       await nextMacrotask();
       await truncation;
       await waiter;
-      const onDisk = fs.readFileSync(wal.path);
-      assert.equal(onDisk.length, WAL_HEADER_BYTES + earlyBytes);
+      assert.equal(
+        readWal(wal.path, io, { checkpointSeq: 3 }).validBytes,
+        WAL_HEADER_BYTES + earlyBytes,
+      );
       await wal.close();
       const result = readWal(wal.path, io, { checkpointSeq: 3 });
       assert.equal(result.lastSeq, 83);
@@ -424,11 +437,94 @@ for (const backendCase of backendCases) {
         const record = appendSample(wal);
         await truncation;
         await wal.sync();
-        assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES + record.length);
+        assert.equal(
+          sizeOf(wal.path),
+          WAL_HEADER_BYTES + record.length + WAL_RESERVE_BYTES,
+          "a fresh reserve after the cut",
+        );
         await wal.close();
         const result = readWal(wal.path, io, { checkpointSeq: 40 });
         assert.equal(result.lastSeq, 41);
       }
+    });
+
+    it("keeps zeros ahead of its records, writes records over them, and trims them at close", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      let end = WAL_HEADER_BYTES;
+      const appendDrained = (valueBytes: number): void => {
+        end += appendSample(wal, valueBytes).length;
+        wal.syncNow();
+      };
+      appendDrained(100);
+      let reserveEnd = end + WAL_RESERVE_BYTES;
+      assert.equal(sizeOf(wal.path), reserveEnd);
+      // Records land inside the reserve: the file keeps its size.
+      while (end + 20_000 <= reserveEnd) appendDrained(10_000);
+      assert.equal(sizeOf(wal.path), reserveEnd);
+      // The record that passes the reserve's end writes the next one.
+      appendDrained(30_000);
+      assert.ok(end > reserveEnd);
+      reserveEnd = end + WAL_RESERVE_BYTES;
+      assert.equal(sizeOf(wal.path), reserveEnd);
+      const onDisk = fs.readFileSync(wal.path);
+      assert.ok(onDisk.subarray(end).every((byte) => byte === 0));
+      const result = readWal(wal.path, io);
+      assert.equal(result.lastSeq, wal.lastSeq);
+      assert.equal(result.validBytes, end);
+      assert.equal(result.tornTailOffset, undefined, "zeros are no torn tail");
+      await wal.close();
+      assert.equal(sizeOf(wal.path), end, "close trims the reserve");
+      assert.equal(readWal(wal.path, io).lastSeq, wal.lastSeq);
+    });
+
+    it("reopening a log that ends in its reserve (a crash) keeps the reserve and writes over it", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      for (let index = 0; index < 5; index++) appendSample(wal);
+      await wal.sync();
+      // The file as a crash right now would leave it.
+      const crashed = freshStore();
+      fs.copyFileSync(wal.path, join(crashed, "wal.log"));
+      await wal.close();
+      const fileBytes = sizeOf(join(crashed, "wal.log"));
+      const reopened = await WalWriter.open(crashed, io);
+      assert.equal(reopened.lastSeq, 5);
+      assert.equal(reopened.recovery.tornTailOffset, undefined);
+      assert.equal(reopened.recovery.fileBytes, fileBytes);
+      assert.ok(reopened.recovery.validBytes < fileBytes);
+      appendSample(reopened);
+      await reopened.sync();
+      assert.equal(sizeOf(reopened.path), fileBytes, "written over the zeros");
+      await reopened.close();
+      const result = readWal(reopened.path, io);
+      assert.equal(result.lastSeq, 6);
+      assert.equal(result.fileBytes, result.validBytes);
+    });
+
+    it("a reserve that cannot be written is given up until the next truncation; records still go in", async () => {
+      const backend = new FaultBackend(io);
+      const wal = await WalWriter.open(freshStore(), backend);
+      const record = appendSample(wal);
+      // The reserve is written first, past where the record will end.
+      backend.inject({
+        op: "write",
+        path: /wal\.log$/,
+        offsetBytes: WAL_HEADER_BYTES + record.length,
+      });
+      await wal.sync();
+      assert.equal(backend.fired.length, 1);
+      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES + record.length);
+      appendSample(wal);
+      await wal.sync();
+      assert.equal(readWal(wal.path, io).lastSeq, 2);
+      assert.equal(sizeOf(wal.path), readWal(wal.path, io).validBytes);
+      await wal.truncate(2);
+      const next = appendSample(wal);
+      await wal.sync();
+      assert.equal(
+        sizeOf(wal.path),
+        WAL_HEADER_BYTES + next.length + WAL_RESERVE_BYTES,
+      );
+      await wal.close();
     });
 
     it("reopening cuts a torn tail and continues after the last whole record", async () => {
@@ -618,9 +714,15 @@ for (const backendCase of backendCases) {
           await rejectsWith(wal.sync(), "IO", /ENOSPC/);
           throwsWith(() => wal.syncNow(), "IO", /ENOSPC/);
           await rejectsWith(wal.close(), "IO", /ENOSPC/);
-          // What reached the disk replays up to the last whole record.
+          // What reached the disk replays up to the last whole record, and
+          // the reserve that did not fit left its room to the records: the
+          // log fills the file system but for less than one record.
           const result = readWal(wal.path, io);
           assert.ok(result.lastSeq >= 1);
+          assert.ok(
+            result.validBytes > 64 * 1024 - 1100,
+            `${result.validBytes} bytes of records`,
+          );
         } finally {
           unmount(mountPoint);
         }
