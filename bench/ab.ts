@@ -1,7 +1,8 @@
 /**
  * Paired comparison of this checkout against another (a `git worktree` of
- * the base commit), in one process: both versions' in-memory trees hold the
- * same keys, and each operation runs through each version's own benchmark
+ * the base commit), in one process: both versions' trees (in memory, or
+ * file-backed with `--engine holt-posix` or `holt-uring`) hold the same
+ * keys, and each operation runs through each version's own benchmark
  * adapter and steps, in turns of about 5 ms, alternating which side goes
  * first. On this 2-core machine the speed of a whole process varies by up to
  * 2x from one run to the next, and drifts within a run; turns this short
@@ -13,6 +14,7 @@
  * ln -s "$PWD/node_modules" ../holt-base/node_modules
  * npx deno run -A bench/ab.ts --base ../holt-base --ops get,list,metadata_mix
  * npx bun bench/ab.ts --base ../holt-base --dataset fs --n 20000
+ * npx deno run -A bench/ab.ts --base ../holt-base --engine holt-posix --ops put
  * ```
  *
  * @module
@@ -23,7 +25,8 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { oneOf, positiveInteger, splitList } from "./args.ts";
-import { openHoltEngine } from "./engines/holt.ts";
+import type { Engine } from "./engine.ts";
+import { openHoltEngine, openHoltFileEngine } from "./engines/holt.ts";
 import { makeStep, type Step } from "./steps.ts";
 import {
   DATASET_NAMES,
@@ -33,8 +36,12 @@ import {
   type OpName,
 } from "./workloads.ts";
 
+/** The Holt flavours of `bench/engines/holt.ts`. */
+const ENGINES = ["holt", "holt-posix", "holt-uring"] as const;
+
 const USAGE = `usage: ab.ts --base DIR [options]
   --base DIR      a checkout of the version to compare against
+  --engine NAME   ${ENGINES.join(", ")} (default holt: in memory)
   --ops LIST      ${OP_NAMES.join(",")} (default metadata_mix)
   --dataset NAME  ${DATASET_NAMES.join(", ")} (default objstore)
   --n COUNT       keys (default 1000000)
@@ -50,6 +57,7 @@ const WARM_MS = 50;
 
 interface Side {
   readonly name: string;
+  readonly engine: Engine;
   readonly steps: Map<OpName, Step>;
   /** Runs `count` steps from `from`: one function per side, so the two
    * sides share no call site and no type feedback. */
@@ -59,6 +67,7 @@ interface Side {
 const { values } = parseArgs({
   options: {
     base: { type: "string" },
+    engine: { type: "string", default: "holt" },
     ops: { type: "string", default: "metadata_mix" },
     dataset: { type: "string", default: "objstore" },
     n: { type: "string", default: "1000000" },
@@ -71,6 +80,7 @@ if (values.help || values.base === undefined) {
   process.exit(values.help ? 0 : 2);
 }
 const ops = oneOf("--ops", splitList(values.ops), OP_NAMES);
+const [engineName] = oneOf("--engine", [values.engine], ENGINES);
 const [datasetName] = oneOf("--dataset", [values.dataset], DATASET_NAMES);
 const keyCount = positiveInteger("--n", values.n.replaceAll("_", ""));
 const rounds = positiveInteger("--rounds", values.rounds);
@@ -79,13 +89,24 @@ if (rounds < 10) throw new RangeError(`--rounds: at least 10: ${rounds}`);
 const dataset = generateDataset(datasetName, keyCount);
 const streams = new Map(ops.map((op) => [op, generateOpStream(dataset, op)]));
 
+/** A version's adapter module. */
+interface Adapter {
+  readonly openHoltEngine: typeof openHoltEngine;
+  readonly openHoltFileEngine: typeof openHoltFileEngine;
+}
+
 /** Loads a side: its adapter and steps, its tree preloaded. */
 async function loadSide(
   name: string,
-  open: typeof openHoltEngine,
+  adapter: Adapter,
   make: typeof makeStep,
 ): Promise<Side> {
-  const engine = await open({ mode: "memory", keyCount });
+  const engine = engineName === "holt"
+    ? await adapter.openHoltEngine({ mode: "memory", keyCount })
+    : await adapter.openHoltFileEngine(
+      { mode: "persistent", keyCount },
+      engineName === "holt-posix" ? "posix" : "uring",
+    );
   engine.preload(dataset.keys, dataset.values);
   const steps = new Map<OpName, Step>();
   for (const op of ops) {
@@ -94,19 +115,19 @@ async function loadSide(
   const run = new Function(
     "return (step, from, count) => { for (let i = 0; i < count; i++) step(from + i); }",
   )() as Side["run"];
-  return { name, steps, run };
+  return { name, engine, steps, run };
 }
 
 const baseDir = resolve(values.base);
-const baseAdapter: { openHoltEngine: typeof openHoltEngine } = await import(
+const baseAdapter: Adapter = await import(
   pathToFileURL(join(baseDir, "bench/engines/holt.ts")).href
 );
 const baseSteps: { makeStep: typeof makeStep } = await import(
   pathToFileURL(join(baseDir, "bench/steps.ts")).href
 );
 const sides = [
-  await loadSide("base", baseAdapter.openHoltEngine, baseSteps.makeStep),
-  await loadSide("this", openHoltEngine, makeStep),
+  await loadSide("base", baseAdapter, baseSteps.makeStep),
+  await loadSide("this", { openHoltEngine, openHoltFileEngine }, makeStep),
 ];
 
 /**
@@ -133,7 +154,7 @@ function turnSize(op: OpName): number {
 }
 
 console.log(
-  `${datasetName} N=${keyCount}, ${rounds} turns per side: ns/op, and this / base`,
+  `${engineName}, ${datasetName} N=${keyCount}, ${rounds} turns per side: ns/op, and this / base`,
 );
 console.log("| op | base | this | this / base |\n|---|---|---|---|");
 for (const op of ops) {
@@ -157,3 +178,4 @@ for (const op of ops) {
     } |`,
   );
 }
+for (const side of sides) await side.engine.close();
