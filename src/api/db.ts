@@ -428,9 +428,8 @@ export class DB {
   }
 
   /** Durability barrier for every tree (WAL mode); see `Tree.sync`. */
-  async sync(): Promise<void> {
-    this.#ensureOpen();
-    await this.#storage.sync();
+  sync(): Promise<void> {
+    return this.#storage.syncChecked(() => this.#ensureOpen());
   }
 
   /** Checkpoints every tree at once (WAL mode). */

