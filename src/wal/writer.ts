@@ -22,14 +22,18 @@
  *   have dropped the dirty pages, so retrying would claim durability that
  *   does not exist; reopening (and replaying) is the only way on.
  *
- * Reserved space. The file is kept {@linkcode WAL_RESERVE_BYTES} of zeros
- * ahead of the records: a drain that would pass the zeros first writes
- * the next stretch of them. Records then overwrite blocks the file
- * already has, so an fdatasync flushes data alone; an append that grows
- * the file also commits the new size and block allocation to the file
- * system's journal. Replay reads a tail of zeros as the end of the log,
- * not as a torn tail. A truncation cuts the reserve with the records, and
- * `close` trims it, so a log closed cleanly ends at its last record.
+ * Reserved space. Once fdatasyncs come often (one within
+ * {@linkcode WAL_RESERVE_BYTES} of log after another since the last
+ * truncation), the file is kept that many zeros ahead of the records: a drain that would pass the zeros
+ * first writes the next stretch of them. Records then overwrite blocks the
+ * file already has, so an fdatasync flushes data alone; an append that
+ * grows the file also commits the new size and block allocation to the
+ * file system's journal. A log synced only by its checkpoints (one
+ * fdatasync per many MiB) writes no zeros: there they would double the
+ * bytes written to spare a journal commit that the MiBs amortize. Replay
+ * reads a tail of zeros as the end of the log, not as a torn tail. A
+ * truncation cuts the reserve with the records, and `close` trims it, so
+ * a log closed cleanly ends at its last record.
  *
  * @module
  */
@@ -47,10 +51,11 @@ import { scanWal, type WalReadResult, type WalRecord } from "./reader.ts";
 export const WAL_JOURNAL_BYTES: number = 64 * 1024;
 
 /**
- * Zero bytes the log keeps past its last record (see the module doc).
- * Measured on ext4, paired in one process: 64 writers each doing put then
- * `sync()` took 0.76-0.93x the time per put, one writer the same; a
- * reserve costs one more 1 MiB write per MiB of log.
+ * Zero bytes the log keeps past its last record once fdatasyncs come
+ * within this many bytes of each other (see the module doc). Measured on
+ * ext4, paired in one process: 64 writers each doing put then `sync()`
+ * took 0.76-0.93x the time per put, one writer the same; a reserve costs
+ * one more 1 MiB write per MiB of log.
  */
 export const WAL_RESERVE_BYTES: number = 1024 * 1024;
 
@@ -211,6 +216,12 @@ export class WalWriter {
   #writtenOffset: number;
   /** The file's size: zeros from `#writtenOffset` up to it. */
   #reservedEnd: number;
+  /** Set by the first fdatasync that comes within a reserve's length of
+   * log after the one before (see the module doc). */
+  #reserveWanted = false;
+  /** Where the last fdatasync asked for ended; -1 when none was asked for
+   * since open or the last truncation. */
+  #lastSyncEnd = -1;
   /** False after a reserve write failed, until the next truncation. */
   #reserving = true;
   /** Every byte before this offset is on stable storage. */
@@ -438,6 +449,8 @@ export class WalWriter {
       this.#fenced = false;
       this.#durableOffset = Math.max(this.#durableOffset, WAL_HEADER_BYTES);
     }
+    const pendingEnd = this.#writtenOffset + this.#journalBytes;
+    if (pendingEnd > this.#durableOffset) this.#noteSync(pendingEnd);
     this.#drain();
     const targetOffset = this.#writtenOffset;
     if (targetOffset <= this.#durableOffset) return;
@@ -491,6 +504,7 @@ export class WalWriter {
   #joinRound(): Promise<void> {
     const targetOffset = this.#writtenOffset + this.#journalBytes;
     if (targetOffset <= this.#durableOffset) return Promise.resolve();
+    this.#noteSync(targetOffset);
     const inFlight = this.#inFlight;
     if (inFlight !== undefined && targetOffset <= inFlight.targetOffset) {
       return inFlight.promise;
@@ -578,6 +592,7 @@ export class WalWriter {
     this.#writtenOffset = WAL_HEADER_BYTES;
     this.#reservedEnd = WAL_HEADER_BYTES;
     this.#reserving = true;
+    this.#lastSyncEnd = -1;
     this.#durableOffset = 0;
     // Records appended from now on follow the new header; they wait in the
     // journal until the cut file and its header are durable.
@@ -690,9 +705,27 @@ export class WalWriter {
 
   #write(bytes: Uint8Array): void {
     const end = this.#writtenOffset + bytes.length;
-    if (end > this.#reservedEnd && this.#reserving) this.#reserve(end);
+    if (end > this.#reservedEnd && this.#reserving && this.#reserveWanted) {
+      this.#reserve(end);
+    }
     this.#writeAt(bytes, this.#writtenOffset);
     this.#writtenOffset = end;
+    if (end > this.#reservedEnd) this.#reservedEnd = end;
+  }
+
+  /**
+   * Wants a reserve from now on when an fdatasync up to `targetOffset`
+   * comes within {@linkcode WAL_RESERVE_BYTES} of the one before it (a
+   * checkpoint's after a truncation, over a short log, does not count).
+   */
+  #noteSync(targetOffset: number): void {
+    if (
+      this.#lastSyncEnd >= 0 &&
+      targetOffset - this.#lastSyncEnd < WAL_RESERVE_BYTES
+    ) {
+      this.#reserveWanted = true;
+    }
+    this.#lastSyncEnd = targetOffset;
   }
 
   /**

@@ -56,7 +56,7 @@ describeFileBacked("WAL recovery of a file-backed tree", "wal", (suite) => {
       seed: 61,
       before: 40,
       after: 30,
-      batch: 30,
+      batch: 15,
       trace: true,
       maxValueChars: 24,
     });

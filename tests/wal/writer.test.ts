@@ -146,15 +146,13 @@ for (const backendCase of backendCases) {
       const record = appendSample(wal, 1000);
       const drained = WAL_HEADER_BYTES + journaled;
       assert.equal(readWal(wal.path, io).validBytes, drained);
-      assert.equal(sizeOf(wal.path), drained + WAL_RESERVE_BYTES);
+      assert.equal(sizeOf(wal.path), drained, "no reserve before a sync");
       // A record larger than the journal goes straight to the file, in order.
       const big = appendSample(wal, 65535);
       assert.ok(big.length > WAL_JOURNAL_BYTES);
-      assert.equal(
-        readWal(wal.path, io).validBytes,
-        drained + record.length + big.length,
-      );
-      assert.equal(sizeOf(wal.path), drained + WAL_RESERVE_BYTES);
+      const written = drained + record.length + big.length;
+      assert.equal(readWal(wal.path, io).validBytes, written);
+      assert.equal(sizeOf(wal.path), written);
       await wal.close();
       assert.equal(readWal(wal.path, io).lastSeq, wal.lastSeq);
     });
@@ -215,12 +213,11 @@ for (const backendCase of backendCases) {
       await nextMacrotask();
       const onDisk = fs.readFileSync(wal.path);
       const end = WAL_HEADER_BYTES + record.length;
-      assert.equal(onDisk.length, end + WAL_RESERVE_BYTES);
+      assert.equal(onDisk.length, end);
       assert.deepEqual(
         new Uint8Array(onDisk.subarray(WAL_HEADER_BYTES, end)),
         record,
       );
-      assert.ok(onDisk.subarray(end).every((byte) => byte === 0));
       assert.equal(wal.walSyncs, 0, "draining is not syncing");
       await wal.close();
     });
@@ -424,8 +421,11 @@ for (const backendCase of backendCases) {
         const wal = await WalWriter.open(freshStore(), io, {
           truncateInBackground,
         });
-        for (let index = 0; index < 40; index++) appendSample(wal, 4000);
-        await wal.sync();
+        // Two fdatasyncs close together: the writer keeps a reserve.
+        for (let round = 0; round < 2; round++) {
+          for (let index = 0; index < 20; index++) appendSample(wal, 4000);
+          await wal.sync();
+        }
         assert.ok(sizeOf(wal.path) > 40 * 4000);
         const truncation = wal.truncate(40);
         if (truncateInBackground) {
@@ -456,6 +456,8 @@ for (const backendCase of backendCases) {
         wal.syncNow();
       };
       appendDrained(100);
+      assert.equal(sizeOf(wal.path), end, "no reserve at the first fdatasync");
+      appendDrained(100);
       let reserveEnd = end + WAL_RESERVE_BYTES;
       assert.equal(sizeOf(wal.path), reserveEnd);
       // Records land inside the reserve: the file keeps its size.
@@ -477,9 +479,37 @@ for (const backendCase of backendCases) {
       assert.equal(readWal(wal.path, io).lastSeq, wal.lastSeq);
     });
 
+    it("keeps a reserve once fdatasyncs come within a reserve's length of each other, not before", async () => {
+      const wal = await WalWriter.open(freshStore(), io);
+      let end = WAL_HEADER_BYTES;
+      let synced = end;
+      // Checkpoint-like: one fdatasync per more than a reserve of log.
+      for (let round = 0; round < 2; round++) {
+        while (end - synced <= WAL_RESERVE_BYTES) {
+          end += appendSample(wal, 30_000).length;
+        }
+        await wal.sync();
+        synced = end;
+        assert.equal(sizeOf(wal.path), end, "no zeros for rare fdatasyncs");
+      }
+      // One within a reserve of the last: zeros from now on.
+      end += appendSample(wal, 100).length;
+      wal.syncNow();
+      const reserveEnd = end + WAL_RESERVE_BYTES;
+      assert.equal(sizeOf(wal.path), reserveEnd);
+      end += appendSample(wal, 100).length;
+      await wal.sync();
+      assert.equal(sizeOf(wal.path), reserveEnd, "written over the zeros");
+      await wal.close();
+      assert.equal(sizeOf(wal.path), end);
+      assert.equal(readWal(wal.path, io).validBytes, end);
+    });
+
     it("reopening a log that ends in its reserve (a crash) keeps the reserve and writes over it", async () => {
       const wal = await WalWriter.open(freshStore(), io);
-      for (let index = 0; index < 5; index++) appendSample(wal);
+      appendSample(wal);
+      await wal.sync();
+      for (let index = 0; index < 4; index++) appendSample(wal);
       await wal.sync();
       // The file as a crash right now would leave it.
       const crashed = freshStore();
@@ -503,21 +533,21 @@ for (const backendCase of backendCases) {
     it("a reserve that cannot be written is given up until the next truncation; records still go in", async () => {
       const backend = new FaultBackend(io);
       const wal = await WalWriter.open(freshStore(), backend);
+      const first = appendSample(wal);
+      await wal.sync();
       const record = appendSample(wal);
-      // The reserve is written first, past where the record will end.
-      backend.inject({
-        op: "write",
-        path: /wal\.log$/,
-        offsetBytes: WAL_HEADER_BYTES + record.length,
-      });
+      // The second fdatasync wants a reserve, written first, past where the
+      // record will end.
+      const end = WAL_HEADER_BYTES + first.length + record.length;
+      backend.inject({ op: "write", path: /wal\.log$/, offsetBytes: end });
       await wal.sync();
       assert.equal(backend.fired.length, 1);
-      assert.equal(sizeOf(wal.path), WAL_HEADER_BYTES + record.length);
+      assert.equal(sizeOf(wal.path), end);
       appendSample(wal);
       await wal.sync();
-      assert.equal(readWal(wal.path, io).lastSeq, 2);
+      assert.equal(readWal(wal.path, io).lastSeq, 3);
       assert.equal(sizeOf(wal.path), readWal(wal.path, io).validBytes);
-      await wal.truncate(2);
+      await wal.truncate(3);
       const next = appendSample(wal);
       await wal.sync();
       assert.equal(
@@ -703,6 +733,13 @@ for (const backendCase of backendCases) {
         }
         try {
           const wal = await WalWriter.open(mountPoint, io);
+          // The second fdatasync comes within a reserve of the first, so
+          // the writer wants one: written past 50 KB of records still in
+          // the journal, it takes the room they need, and is cut back.
+          appendSample(wal, 1000);
+          wal.syncNow();
+          for (let index = 0; index < 50; index++) appendSample(wal, 1000);
+          wal.syncNow();
           const error = throwsWith(
             () => {
               for (let index = 0; index < 200; index++) appendSample(wal, 1000);
