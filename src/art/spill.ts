@@ -195,7 +195,7 @@ function split(
     moving.map((i) => nodes[i]),
     sibling,
   );
-  relayout(tree, frame);
+  relayout(tree, frame, nodes.filter((_, i) => !moving.includes(i)));
   tree.modCount++;
   return true;
 }

@@ -8,13 +8,21 @@
  */
 
 import type { Frame } from "../frame/frame.ts";
-import { innerChildRef, innerNextByte } from "../frame/inner.ts";
 import {
+  INNER_COUNT,
   INNER_END,
+  N16_CHILDREN,
+  N256_CHILDREN,
+  N48_CHILDREN,
+  N48_INDEX,
+  N4_CHILDREN,
   PREFIX_CHILD,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
+  T_N16,
+  T_N4,
+  T_N48,
   T_PREFIX,
 } from "../frame/layout.ts";
 
@@ -30,12 +38,23 @@ export function childRefs(frame: Frame, off: number, out: number[]): void {
     return;
   }
   if (frame.target(off + INNER_END) !== 0) out.push(off + INNER_END);
-  for (
-    let byte = innerNextByte(frame, nodeType, off, 0);
-    byte < 256;
-    byte = innerNextByte(frame, nodeType, off, byte + 1)
-  ) {
-    out.push(innerChildRef(frame, nodeType, off, byte));
+  const u8 = frame.u8;
+  if (nodeType === T_N4 || nodeType === T_N16) {
+    // Keys are sorted: slot order is byte order.
+    const children = off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN);
+    const count = u8[off + INNER_COUNT];
+    for (let slot = 0; slot < count; slot++) out.push(children + slot * 2);
+  } else if (nodeType === T_N48) {
+    for (let byte = 0; byte < 256; byte++) {
+      const position = u8[off + N48_INDEX + byte];
+      if (position !== 0) out.push(off + N48_CHILDREN + (position - 1) * 2);
+    }
+  } else {
+    const u16 = frame.u16;
+    const children = off + N256_CHILDREN;
+    for (let byte = 0; byte < 256; byte++) {
+      if (u16[(children >>> 1) + byte] !== 0) out.push(children + byte * 2);
+    }
   }
 }
 
@@ -52,9 +71,12 @@ export function subtreeOffsets(frame: Frame, rootOff: number): number[] {
   const order: number[] = [];
   const stack = [rootOff];
   const children: number[] = [];
+  const u8 = frame.u8;
   while (stack.length > 0) {
     const off = stack.pop()!;
     order.push(off);
+    // Most bodies are leaves: no children to look for.
+    if (u8[off] === T_LEAF) continue;
     children.length = 0;
     childOffsets(frame, off, children);
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
@@ -69,11 +91,15 @@ export function remapChildren(
   off: number,
   map: Uint16Array,
 ): void {
-  const refs: number[] = [];
-  childRefs(frame, off, refs);
+  if (frame.u8[off] === T_LEAF) return;
+  remapRefs.length = 0;
+  childRefs(frame, off, remapRefs);
   const u16 = frame.u16;
-  for (const ref of refs) u16[ref >>> 1] = map[u16[ref >>> 1]];
+  for (const ref of remapRefs) u16[ref >>> 1] = map[u16[ref >>> 1]];
 }
+
+/** The references {@linkcode remapChildren} rewrites; reused. */
+const remapRefs: number[] = [];
 
 /**
  * The byte offset of the reference that names the body at `off`: searched
