@@ -24,16 +24,16 @@
  *
  * Reserved space. Once fdatasyncs come often (one within
  * {@linkcode WAL_RESERVE_BYTES} of log after another since the last
- * truncation), the file is kept that many zeros ahead of the records: a drain that would pass the zeros
- * first writes the next stretch of them. Records then overwrite blocks the
- * file already has, so an fdatasync flushes data alone; an append that
- * grows the file also commits the new size and block allocation to the
- * file system's journal. A log synced only by its checkpoints (one
- * fdatasync per many MiB) writes no zeros: there they would double the
- * bytes written to spare a journal commit that the MiBs amortize. Replay
- * reads a tail of zeros as the end of the log, not as a torn tail. A
- * truncation cuts the reserve with the records, and `close` trims it, so
- * a log closed cleanly ends at its last record.
+ * truncation), the file is kept that many zeros ahead of the records: a
+ * drain that would pass the zeros first writes the next stretch of them.
+ * Records then overwrite blocks the file already has, so an fdatasync
+ * flushes data alone; an append that grows the file also commits the new
+ * size and block allocation to the file system's journal. A log synced
+ * only by its checkpoints (one fdatasync per many MiB) writes no zeros:
+ * there they would double the bytes written to spare a journal commit
+ * that the MiBs amortize. Replay reads a tail of zeros as the end of the
+ * log, not as a torn tail. A truncation cuts the reserve with the records,
+ * and `close` trims it, so a log closed cleanly ends at its last record.
  *
  * @module
  */
