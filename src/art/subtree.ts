@@ -8,21 +8,13 @@
  */
 
 import type { Frame } from "../frame/frame.ts";
+import { innerChildRefs } from "../frame/inner.ts";
 import {
-  INNER_COUNT,
   INNER_END,
-  N16_CHILDREN,
-  N256_CHILDREN,
-  N48_CHILDREN,
-  N48_INDEX,
-  N4_CHILDREN,
   PREFIX_CHILD,
   T_BLOB,
   T_EMPTY_ROOT,
   T_LEAF,
-  T_N16,
-  T_N4,
-  T_N48,
   T_PREFIX,
 } from "../frame/layout.ts";
 
@@ -38,24 +30,7 @@ export function childRefs(frame: Frame, off: number, out: number[]): void {
     return;
   }
   if (frame.target(off + INNER_END) !== 0) out.push(off + INNER_END);
-  const u8 = frame.u8;
-  if (nodeType === T_N4 || nodeType === T_N16) {
-    // Keys are sorted: slot order is byte order.
-    const children = off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN);
-    const count = u8[off + INNER_COUNT];
-    for (let slot = 0; slot < count; slot++) out.push(children + slot * 2);
-  } else if (nodeType === T_N48) {
-    for (let byte = 0; byte < 256; byte++) {
-      const position = u8[off + N48_INDEX + byte];
-      if (position !== 0) out.push(off + N48_CHILDREN + (position - 1) * 2);
-    }
-  } else {
-    const u16 = frame.u16;
-    const children = off + N256_CHILDREN;
-    for (let byte = 0; byte < 256; byte++) {
-      if (u16[(children >>> 1) + byte] !== 0) out.push(children + byte * 2);
-    }
-  }
+  innerChildRefs(frame, nodeType, off, out);
 }
 
 /** Appends the body offsets of the in-frame children of the node at `off`

@@ -1,7 +1,8 @@
 /**
  * Inner nodes (Node4, Node16, Node48, Node256): child lookup, ordered
  * iteration, insertion, removal, and conversion between sizes. Each
- * function takes the frame and the body's byte offset; none allocates.
+ * function takes the frame and the body's byte offset; none allocates
+ * (`innerChildRefs` appends to the caller's array).
  * Children are passed and returned as body byte offsets (0: none); the
  * fields hold offset / 8.
  *
@@ -124,6 +125,43 @@ export function innerChildRef(
     default: {
       const ref = off + N256_CHILDREN + byte * 2;
       return frame.u16[ref >>> 1] === 0 ? 0 : ref;
+    }
+  }
+}
+
+/**
+ * Appends to `out` the byte offsets of the references of every byte-keyed
+ * child of the node at `off`, in byte order (Node4/16 keys are sorted, so
+ * slot order is byte order).
+ */
+export function innerChildRefs(
+  frame: Frame,
+  nodeType: number,
+  off: number,
+  out: number[],
+): void {
+  const u8 = frame.u8;
+  switch (nodeType) {
+    case T_N4:
+    case T_N16: {
+      const children = off + (nodeType === T_N4 ? N4_CHILDREN : N16_CHILDREN);
+      const count = u8[off + INNER_COUNT];
+      for (let slot = 0; slot < count; slot++) out.push(children + slot * 2);
+      return;
+    }
+    case T_N48: {
+      for (let byte = 0; byte < 256; byte++) {
+        const position = u8[off + N48_INDEX + byte];
+        if (position !== 0) out.push(off + N48_CHILDREN + (position - 1) * 2);
+      }
+      return;
+    }
+    default: {
+      const u16 = frame.u16;
+      const children = off + N256_CHILDREN;
+      for (let byte = 0; byte < 256; byte++) {
+        if (u16[(children >>> 1) + byte] !== 0) out.push(children + byte * 2);
+      }
     }
   }
 }

@@ -449,11 +449,10 @@ export class WalWriter {
       this.#fenced = false;
       this.#durableOffset = Math.max(this.#durableOffset, WAL_HEADER_BYTES);
     }
-    const pendingEnd = this.#writtenOffset + this.#journalBytes;
-    if (pendingEnd > this.#durableOffset) this.#noteSync(pendingEnd);
-    this.#drain();
-    const targetOffset = this.#writtenOffset;
+    const targetOffset = this.#writtenOffset + this.#journalBytes;
     if (targetOffset <= this.#durableOffset) return;
+    this.#noteSync(targetOffset);
+    this.#drain();
     this.#fdatasyncNow();
     this.#checkLinked();
     this.#durableOffset = targetOffset;
@@ -719,6 +718,7 @@ export class WalWriter {
    * checkpoint's after a truncation, over a short log, does not count).
    */
   #noteSync(targetOffset: number): void {
+    if (this.#reserveWanted) return;
     if (
       this.#lastSyncEnd >= 0 &&
       targetOffset - this.#lastSyncEnd < WAL_RESERVE_BYTES
