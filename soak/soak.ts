@@ -5,6 +5,7 @@
  * deno run -A soak/soak.ts --mode normal --duration-secs 60
  * deno run -A soak/soak.ts --mode crash --rounds 20 --wal-sync false
  * bun soak/soak.ts --mode crash --rounds 20 --wal-sync true
+ * deno run -A soak/soak.ts --mode sm-crash --rounds 20 --io uring
  * ```
  *
  * Each mode is one file exporting a {@linkcode SoakMode}; adding a mode is
@@ -22,6 +23,7 @@ import { crashMode } from "./crash.ts";
 import { dbCrashMode } from "./db_crash.ts";
 import { dbNormalMode } from "./db_normal.ts";
 import { normalMode } from "./normal.ts";
+import { smCrashMode } from "./sm_crash.ts";
 
 /** Every mode `--mode` accepts. */
 export const MODES: readonly SoakMode[] = [
@@ -29,6 +31,7 @@ export const MODES: readonly SoakMode[] = [
   crashMode,
   dbNormalMode,
   dbCrashMode,
+  smCrashMode,
 ];
 
 /** Runs the command line `argv`; returns the exit code. */

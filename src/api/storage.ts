@@ -353,8 +353,10 @@ export class Storage {
   }
 
   /**
-   * State-machine mode: commits the current state as the durable image of
-   * `appliedIndex` (copy-on-write frames, then the manifest rename).
+   * State-machine mode: commits the state as of this call as the durable
+   * image of `appliedIndex` (copy-on-write frames, then the manifest
+   * rename); changes made before the promise settles are not in it.
+   * Resolves once an image of `appliedIndex` or a later one is durable.
    * Throws `WRONG_DURABILITY` in WAL mode and `INVALID_ARGUMENT` when
    * `appliedIndex` is below the durable one.
    */
@@ -383,8 +385,17 @@ export class Storage {
       throw new HoltError("READ_ONLY", "the store was opened read-only");
     }
     this.#requestedIndex = appliedIndex;
-    await this.#checkpointer?.checkpoint(appliedIndex);
-    this.#durableIndex = Math.max(this.#durableIndex, appliedIndex);
+    const checkpointer = this.#checkpointer;
+    if (checkpointer === undefined) {
+      // A memory store: nothing to write.
+      this.#durableIndex = appliedIndex;
+      return;
+    }
+    await checkpointer.commitImage(appliedIndex);
+    this.#durableIndex = Math.max(
+      this.#durableIndex,
+      this.#store!.appliedIndex,
+    );
   }
 
   /** State-machine mode: the applied index of the durable image (0 before

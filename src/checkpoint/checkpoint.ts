@@ -120,6 +120,15 @@ export interface CheckpointStats {
   readonly lastError: Error | undefined;
 }
 
+/** A state-machine image taken at its `commitDurable` call, not yet being
+ * written. */
+interface WaitingImage {
+  snapshot: DirtySnapshot;
+  meta: Uint8Array;
+  appliedIndex: number;
+  done: Promise<void>;
+}
+
 /** Runs checkpoints one at a time, on demand and in the background. */
 export class Checkpointer {
   readonly #target: CheckpointTarget;
@@ -130,6 +139,8 @@ export class Checkpointer {
   #failures = 0;
   #logBytesAtRound = 0;
   #lastError: Error | undefined;
+  /** State-machine mode: the image waiting for the round in progress. */
+  #waitingImage: WaitingImage | undefined;
 
   /** A checkpointer for `target`; nothing runs until asked. */
   constructor(target: CheckpointTarget) {
@@ -155,10 +166,52 @@ export class Checkpointer {
    * before this call is in the committed image when it resolves. Rejects
    * with the round's error; the store keeps its previous image then.
    */
-  checkpoint(appliedIndex?: number): Promise<void> {
-    const round = this.#queue.then(() => this.#round(appliedIndex));
-    this.#queue = round.catch(() => {});
-    return round;
+  checkpoint(): Promise<void> {
+    return this.#enqueue(() => this.#round());
+  }
+
+  /**
+   * State-machine mode: commits the state as of this call as the image of
+   * `appliedIndex`. The copies are taken now, so what changes while the
+   * image is written stays out of it (a state machine goes on applying
+   * entries); the writing waits for the round in progress. A call made
+   * while an earlier image still waits for that round replaces it with
+   * the later state and index and shares its promise: at most two images
+   * are held at once, the one being written and the one waiting. Rejects
+   * with the round's error; the store keeps its previous image then.
+   */
+  commitImage(appliedIndex: number): Promise<void> {
+    const { pool } = this.#target;
+    const waiting = this.#waitingImage;
+    if (waiting !== undefined) {
+      waiting.snapshot = pool.resnapshot(waiting.snapshot);
+      waiting.meta = this.#target.meta();
+      waiting.appliedIndex = appliedIndex;
+      return waiting.done;
+    }
+    const image: WaitingImage = {
+      snapshot: pool.snapshotDirty(),
+      meta: this.#target.meta(),
+      appliedIndex,
+      done: Promise.resolve(),
+    };
+    this.#waitingImage = image;
+    image.done = this.#enqueue(() => {
+      this.#waitingImage = undefined;
+      return this.#commitSnapshot(
+        image.snapshot,
+        image.meta,
+        image.appliedIndex,
+      );
+    });
+    return image.done;
+  }
+
+  /** Runs `round` after the rounds queued so far. */
+  #enqueue(round: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(round);
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   /** Starts checking `policy`'s thresholds every `intervalMs`. */
@@ -239,15 +292,34 @@ export class Checkpointer {
     if (!this.#target.pool.recycle(snapshot)) this.#target.store.dropSpares();
   }
 
-  async #round(appliedIndex: number | undefined): Promise<void> {
-    const { pool, store, wal } = this.#target;
+  /** A WAL-mode round: dirty frames copied ahead in time slices, then the
+   * snapshot, written and committed. */
+  async #round(): Promise<void> {
+    const { pool } = this.#target;
     this.#running = true;
-    let snapshot: DirtySnapshot | undefined;
     try {
       await pool.precopyDirty();
-      snapshot = pool.snapshotDirty();
+    } finally {
+      this.#running = false;
+    }
+    await this.#commitSnapshot(pool.snapshotDirty(), this.#target.meta());
+  }
+
+  /**
+   * Writes and commits `snapshot` with `meta` (and, in state-machine mode,
+   * `appliedIndex`), covering the log as far as it goes now; then marks
+   * the frames clean that did not change since the snapshot, and
+   * truncates the log when nothing is left dirty.
+   */
+  async #commitSnapshot(
+    snapshot: DirtySnapshot,
+    meta: Uint8Array,
+    appliedIndex?: number,
+  ): Promise<void> {
+    const { pool, store, wal } = this.#target;
+    this.#running = true;
+    try {
       const walSeq = wal?.lastSeq ?? 0;
-      const meta = this.#target.meta();
       this.#logBytesAtRound = wal?.logBytes ?? 0;
       if (
         snapshot.copies.length === 0 && snapshot.deleted.length === 0 &&

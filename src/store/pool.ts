@@ -77,6 +77,8 @@ export interface BufferPoolStats {
 export interface DirtySnapshot {
   /** A copy of each dirty frame, owned by the caller. */
   readonly copies: Frame[];
+  /** The frame each copy was taken from, in the same order. */
+  readonly sources: Frame[];
   /** Frame id -> `modCount` at the snapshot, for {@linkcode BufferPool.markClean}. */
   readonly modCounts: Map<number, number>;
   /** Released frame ids to pass as the commit's `deleted`. */
@@ -366,6 +368,7 @@ export class BufferPool {
    */
   snapshotDirty(): DirtySnapshot {
     const copies: Frame[] = [];
+    const sources: Frame[] = [];
     const modCounts = new Map<number, number>();
     const precopies = this.#precopies;
     this.#precopies = new Map();
@@ -379,13 +382,32 @@ export class BufferPool {
         new Uint8Array(buffer).set(frame.u8);
       }
       copies.push(new Frame(buffer));
+      sources.push(frame);
       modCounts.set(entry.frameId, frame.modCount);
     }
     // Copies of frames written out or released since.
     for (const precopy of precopies.values()) {
       this.#spareCopies.give(precopy.buffer);
     }
-    return { copies, modCounts, deleted: [...this.#pendingDeletes] };
+    return { copies, sources, modCounts, deleted: [...this.#pendingDeletes] };
+  }
+
+  /**
+   * A snapshot as of now replacing `stale`, a snapshot that will not be
+   * written: its copies serve again, uncopied, for the frames that did not
+   * change since (as copies made ahead by {@linkcode precopyDirty} do).
+   */
+  resnapshot(stale: DirtySnapshot): DirtySnapshot {
+    stale.sources.forEach((frame, index) => {
+      const earlier = this.#precopies.get(frame.id);
+      if (earlier !== undefined) this.#spareCopies.give(earlier.buffer);
+      this.#precopies.set(frame.id, {
+        frame,
+        buffer: stale.copies[index].buffer,
+        modCount: stale.modCounts.get(frame.id)!,
+      });
+    });
+    return this.snapshotDirty();
   }
 
   /**

@@ -15,8 +15,10 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DB, HoltError, Tree } from "../../mod.ts";
+import { checkTreeOptions } from "../../src/api/options.ts";
 import { WAL_FILE_NAME } from "../../src/wal/header.ts";
 import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
+import { type Fault, FaultBackend, gate } from "../helpers/faults.ts";
 import {
   type DbContents,
   dbContents,
@@ -26,9 +28,46 @@ import {
   TX_TREES,
   txContentsAfter,
 } from "../helpers/db_child.ts";
-import { IO_CASES, type IoName, SLOW, suiteTitle } from "../helpers/persist.ts";
+import {
+  copyStore,
+  IO_CASES,
+  type IoName,
+  makeBackend,
+  removeDir,
+  SLOW,
+  suiteTitle,
+} from "../helpers/persist.ts";
 
 const STATE_MACHINE = { kind: "stateMachine" } as const;
+
+/** Faults in each phase of writing an image. */
+const COMMIT_FAULTS: readonly { name: string; fault: Fault }[] = [
+  {
+    name: "frame write batch (half of it reached the file)",
+    fault: { op: "writeMany", path: /frames\.dat$/ },
+  },
+  {
+    name: "data file fdatasync",
+    fault: { op: "writeMany", path: /frames\.dat$/, stage: "afterWrites" },
+  },
+  {
+    name: "manifest.tmp write",
+    fault: { op: "write", path: /manifest\.tmp$/ },
+  },
+  {
+    name: "manifest.tmp fdatasync",
+    fault: { op: "fdatasync", path: /manifest\.tmp$/ },
+  },
+];
+
+/** Waits until `condition` holds, looking every 5 ms. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, "condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 /** Calls every state-machine DB must answer the same way, file or memory. */
 async function checkIndexRules(db: DB): Promise<void> {
@@ -194,6 +233,124 @@ for (const ioCase of IO_CASES) {
           await db.close();
         },
       );
+
+      it(
+        "commitDurable's image is the state at the call: what the state machine applies while it is written stays out",
+        SLOW,
+        async () => {
+          const path = join(root, "pipelined");
+          const child = await startDbChild("sm", {
+            path,
+            io,
+            count: 60,
+            bulk: 80,
+            commits: [10, 25, 30],
+            pipelined: true,
+            bufferPoolSize: 4,
+          });
+          const report = await child.kill();
+          assert.deepEqual(report.commits, [10, 25, 30]);
+          const db = await openSm(path);
+          assert.equal(db.durableAppliedIndex(), 30);
+          const expected: DbContents = {
+            ...txContentsAfter(30, 80),
+            [SM_EXTRA_TREE]: [["e", "1"]],
+          };
+          assert.deepEqual(dbContents(db), expected);
+          assert.ok(db.verify().ok, db.verify().problems.join("; "));
+          await db.close();
+        },
+      );
+
+      /** A state-machine DB on a fault backend at `path`, its record trees
+       * created; close the backend after the DB. */
+      const openSmFaulty = async (path: string) => {
+        const backend = new FaultBackend(await makeBackend(io));
+        const db = await DB.openWith(
+          checkTreeOptions({ path, io, durability: STATE_MACHINE }, true),
+          backend,
+        );
+        for (const name of TX_TREES) db.openOrCreateTree(name);
+        return { db, backend };
+      };
+
+      /** Checks that the store at `path` (or a copy of its files, what a
+       * crash now would leave) holds the image of transaction `index`. */
+      const assertImage = async (
+        path: string,
+        index: number,
+        copy: boolean,
+      ) => {
+        const at = copy ? `${path}-crash` : path;
+        if (copy) copyStore(path, at);
+        const db = await openSm(at);
+        assert.equal(db.durableAppliedIndex(), index);
+        assert.deepEqual(dbContents(db), txContentsAfter(index, 20));
+        assert.ok(db.verify().ok, db.verify().problems.join("; "));
+        await db.close();
+        if (copy) removeDir(at);
+      };
+
+      for (const [phase, { name, fault }] of COMMIT_FAULTS.entries()) {
+        it(`a failed ${name}: commitDurable rejects with IO, the previous image stays, a retry commits`, async () => {
+          const path = join(root, `fault-${phase}`);
+          const { db, backend } = await openSmFaulty(path);
+          try {
+            for (let index = 1; index <= 10; index++) runTx(db, index, 20);
+            await db.commitDurable(10);
+            for (let index = 11; index <= 20; index++) runTx(db, index, 20);
+            const manifest = fs.readFileSync(join(path, "manifest"));
+            backend.inject(fault);
+            await rejectsWith(db.commitDurable(20), "IO", /injected/);
+            assert.equal(backend.fired.length, 1);
+            assert.equal(db.durableAppliedIndex(), 10);
+            assert.deepEqual(fs.readFileSync(join(path, "manifest")), manifest);
+            await assertImage(path, 10, true);
+            assert.deepEqual(dbContents(db), txContentsAfter(20, 20));
+            await db.commitDurable(20);
+            assert.equal(db.durableAppliedIndex(), 20);
+            runTx(db, 21, 20);
+            await db.close();
+          } finally {
+            backend.close();
+          }
+          await assertImage(path, 20, false);
+        });
+      }
+
+      it("commits made while an image is being written: the next waits, later ones join it, each image exact", async () => {
+        const path = join(root, "queued");
+        const { db, backend } = await openSmFaulty(path);
+        try {
+          for (let index = 1; index <= 10; index++) runTx(db, index, 20);
+          const held = gate();
+          backend.inject({
+            op: "writeMany",
+            path: /frames\.dat$/,
+            action: "pass",
+            gate: held.promise,
+          });
+          const first = db.commitDurable(10);
+          await waitFor(() => backend.fired.length === 1);
+          for (let index = 11; index <= 15; index++) runTx(db, index, 20);
+          const second = db.commitDurable(15);
+          for (let index = 16; index <= 18; index++) runTx(db, index, 20);
+          const third = db.commitDurable(18);
+          runTx(db, 19, 20);
+          await rejectsWith(db.commitDurable(17), "INVALID_ARGUMENT", /below/);
+          held.open();
+          await first;
+          assert.equal(db.durableAppliedIndex(), 10);
+          await Promise.all([second, third]);
+          assert.equal(db.durableAppliedIndex(), 18);
+          assert.equal(db.stats().checkpoints, 2, "15 and 18 made one image");
+          await assertImage(path, 18, true);
+          await db.close();
+        } finally {
+          backend.close();
+        }
+        await assertImage(path, 18, false);
+      });
 
       it(
         "after SIGKILL before the first commit, reopen shows an empty DB at index 0",

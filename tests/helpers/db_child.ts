@@ -346,6 +346,9 @@ export interface DbChildArgs {
   readonly checkpointEvery?: number;
   /** `sm`: transaction counts after which `commitDurable(count)` runs. */
   readonly commits?: readonly number[];
+  /** `sm`: go on without waiting for each `commitDurable` (after the first,
+   * give its writing a turn of the event loop to start). */
+  readonly pipelined?: boolean;
   /** `bufferPoolSize`. */
   readonly bufferPoolSize?: number;
 }
@@ -537,7 +540,8 @@ export const SM_POST_TREE = "post";
  * `commitDurable(n)` after transaction `n` of `commits`. After the first
  * commit it creates {@linkcode SM_EXTRA_TREE} with one key; after the last
  * it drops that tree and creates {@linkcode SM_POST_TREE}, then runs more
- * transactions it never commits.
+ * transactions it never commits. `pipelined` makes those changes right
+ * after each call instead of after its promise settles.
  */
 async function childStateMachine(args: DbChildArgs): Promise<void> {
   const db = await DB.open({
@@ -549,17 +553,23 @@ async function childStateMachine(args: DbChildArgs): Promise<void> {
   for (const name of TX_TREES) db.openOrCreateTree(name);
   const commits = args.commits ?? [];
   const last = commits[commits.length - 1];
+  const settling: Promise<void>[] = [];
   for (let index = 1; index <= (args.count ?? 0); index++) {
     runTx(db, index, args.bulk ?? 0);
     if (!commits.includes(index)) continue;
-    await db.commitDurable(index);
-    print(`COMMIT ${index}`);
+    const committed = db.commitDurable(index).then(() =>
+      print(`COMMIT ${index}`)
+    );
+    if (args.pipelined !== true) await committed;
+    else if (index === commits[0]) await pause();
+    settling.push(committed);
     if (index === commits[0]) db.createTree(SM_EXTRA_TREE).put("e", "1");
     if (index === last) {
       db.dropTree(SM_EXTRA_TREE);
       db.createTree(SM_POST_TREE).put("p", "1");
     }
   }
+  await Promise.all(settling);
   print(
     `READY ${
       JSON.stringify({ index: db.durableAppliedIndex(), stats: db.stats() })

@@ -1,8 +1,9 @@
 /**
  * Smoke runs of the DB soak modes, so CI keeps them working: a short
- * db-normal run with reopens, drops and cross-tree batches, and a few
- * SIGKILL rounds of db-crash with per-transaction fdatasync and with
- * `db.sync()` barriers. Each runtime runs the harness on itself.
+ * db-normal run with reopens, drops and cross-tree batches, a few SIGKILL
+ * rounds of db-crash with per-transaction fdatasync and with `db.sync()`
+ * barriers, and of sm-crash (a state machine committing images while it
+ * applies entries). Each runtime runs the harness on itself.
  *
  * @module
  */
@@ -55,4 +56,19 @@ describe("db soak smoke", () => {
       assert.ok(counted(output, "acknowledged,") > 0, output);
     });
   }
+
+  it(
+    "sm-crash: 3 kill rounds, each image exactly an applied index, none below an acknowledged one",
+    {
+      timeout: SMOKE_TIMEOUT_MS,
+    },
+    async () => {
+      const { code, output } = await runSoak(
+        killRoundsArgs("sm-crash", "false", "23"),
+      );
+      assert.equal(code, 0, output);
+      assert.match(output, /PASS seed 23: 3 rounds/);
+      assert.match(output, /durable index [1-9]\d*$/m, output);
+    },
+  );
 });

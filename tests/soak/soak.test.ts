@@ -70,7 +70,7 @@ describe("soak smoke", () => {
     assert.equal(code, 2, output);
     assert.match(
       output,
-      /unknown mode "nonesuch" \(known modes: normal, crash, db-normal, db-crash\)/,
+      /unknown mode "nonesuch" \(known modes: normal, crash, db-normal, db-crash, sm-crash\)/,
     );
   });
 });

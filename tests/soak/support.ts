@@ -50,7 +50,7 @@ export function runSoak(
 /** The arguments of 3 kill rounds of `mode` over 2000 keys, each child
  * killed 300 to 900 ms after it opens the store. */
 export function killRoundsArgs(
-  mode: "crash" | "db-crash",
+  mode: "crash" | "db-crash" | "sm-crash",
   walSync: string,
   seed: string,
 ): string[] {

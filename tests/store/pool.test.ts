@@ -339,6 +339,42 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
     await assertWrittenOut(store, pool, [a, b]);
   });
 
+  it("a snapshot replacing an unwritten one reuses its copies of the frames unchanged since", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const [a, b] = [1, 2].map((frameId) => {
+      const frame = pool.frame(frameId);
+      fillPattern(frame, frameId);
+      return frame;
+    });
+    const stale = pool.snapshotDirty();
+    fillPattern(b, 22);
+    const c = pool.frame(3);
+    fillPattern(c, 3);
+    const last = a.u8.length - 1;
+    const before = a.u8[last];
+    // A change that bypasses touch(): only a copy made now would see it.
+    a.u8[last] = before ^ 0xff;
+    const snapshot = pool.resnapshot(stale);
+    a.u8[last] = before;
+    assert.deepEqual(snapshot.copies.map((copy) => copy.id).sort(), [1, 2, 3]);
+    for (const copy of snapshot.copies) {
+      assert.deepEqual(copyBytes(copy), copyBytes(pool.frame(copy.id)));
+    }
+    assert.deepEqual(
+      snapshot.sources,
+      snapshot.copies.map((copy) => pool.frame(copy.id)),
+    );
+    assert.equal(snapshot.modCounts.get(2), b.modCount);
+    const reused = new Set(stale.copies.map((copy) => copy.buffer));
+    assert.ok(
+      snapshot.copies.every((copy) => copy.id === 3 || reused.has(copy.buffer)),
+      "the stale copies serve again",
+    );
+    await checkpoint(store, pool, snapshot);
+    await assertWrittenOut(store, pool, [a, b, c]);
+  });
+
   it("a snapshot right after the copies ahead of it copies nothing again", async () => {
     const { store, pool } = await setup();
     pool.beginOperation();
