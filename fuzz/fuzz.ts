@@ -13,14 +13,29 @@ import { runAtomicModel } from "./atomic_model.ts";
 import { seedArg } from "./common.ts";
 import { runDbModel } from "./db_model.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    runs: { type: "string", default: "200" },
-    seed: { type: "string" },
-    model: { type: "string", default: "all" },
-  },
-});
+const USAGE =
+  "usage: deno task fuzz [--runs N] [--seed S] [--model all|atomic|db]";
+
+let values;
+try {
+  values = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      runs: { type: "string", default: "200" },
+      seed: { type: "string" },
+      model: { type: "string", default: "all" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }).values;
+} catch (error) {
+  console.error(`fuzz: ${error instanceof Error ? error.message : error}`);
+  console.error(USAGE);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const runs = Number(values.runs);
 const seed = seedArg(values.seed);
 const model = values.model;
@@ -29,7 +44,7 @@ if (
   !["all", "atomic", "db"].includes(model)
 ) {
   console.error(
-    `usage: deno task fuzz --runs N [--seed S] [--model all|atomic|db] (got runs ${values.runs}, seed ${values.seed}, model ${model})`,
+    `${USAGE} (got runs ${values.runs}, seed ${values.seed}, model ${model})`,
   );
   process.exit(2);
 }
