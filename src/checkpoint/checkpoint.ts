@@ -17,6 +17,10 @@
  * last committed image stays the one on disk; the next round retries.
  * Foreground work goes on during steps 2-4: the checkpoint writes copies.
  *
+ * In state-machine mode there is no log: step 1 happens during the
+ * `commitDurable` call itself, so the image is the state the call named,
+ * and the manifest records its applied index instead of `S`.
+ *
  * @module
  */
 
@@ -198,8 +202,10 @@ export class Checkpointer {
     this.#waitingImage = image;
     image.done = this.#enqueue(() => {
       this.#waitingImage = undefined;
+      // No log in state-machine mode: the image covers sequence 0.
       return this.#commitSnapshot(
         image.snapshot,
+        0,
         image.meta,
         image.appliedIndex,
       );
@@ -295,31 +301,37 @@ export class Checkpointer {
   /** A WAL-mode round: dirty frames copied ahead in time slices, then the
    * snapshot, written and committed. */
   async #round(): Promise<void> {
-    const { pool } = this.#target;
+    const { pool, wal } = this.#target;
     this.#running = true;
     try {
       await pool.precopyDirty();
-    } finally {
+    } catch (error) {
       this.#running = false;
+      throw error;
     }
-    await this.#commitSnapshot(pool.snapshotDirty(), this.#target.meta());
+    // The snapshot, the log sequence it covers and the meta: one instant.
+    await this.#commitSnapshot(
+      pool.snapshotDirty(),
+      wal?.lastSeq ?? 0,
+      this.#target.meta(),
+    );
   }
 
   /**
-   * Writes and commits `snapshot` with `meta` (and, in state-machine mode,
-   * `appliedIndex`), covering the log as far as it goes now; then marks
-   * the frames clean that did not change since the snapshot, and
-   * truncates the log when nothing is left dirty.
+   * Writes and commits `snapshot`, taken when the log's last record was
+   * `walSeq`, with `meta` (and, in state-machine mode, `appliedIndex`);
+   * then marks the frames clean that did not change since the snapshot,
+   * and truncates the log when nothing is left dirty.
    */
   async #commitSnapshot(
     snapshot: DirtySnapshot,
+    walSeq: number,
     meta: Uint8Array,
     appliedIndex?: number,
   ): Promise<void> {
     const { pool, store, wal } = this.#target;
     this.#running = true;
     try {
-      const walSeq = wal?.lastSeq ?? 0;
       this.#logBytesAtRound = wal?.logBytes ?? 0;
       if (
         snapshot.copies.length === 0 && snapshot.deleted.length === 0 &&
