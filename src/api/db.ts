@@ -441,9 +441,10 @@ export class DB {
   /**
    * State-machine mode: makes the state of every tree as of this call the
    * durable image of `appliedIndex` (copy-on-write frames, manifest rename
-   * as the commit point). The dirty frames are copied during the call, so
-   * the caller may go on applying entries without waiting: those changes
-   * are not in this image. Resolves once an image of `appliedIndex` or a
+   * as the commit point). The call marks the changed frames, each copied
+   * before its next change (or in time slices once the image's turn
+   * comes), so the caller may go on applying entries without waiting:
+   * those changes are not in this image. Resolves once an image of `appliedIndex` or a
    * later one is durable (calls made while an earlier image waits for its
    * turn to be written share one image, the latest). `WRONG_DURABILITY`
    * in WAL mode; `INVALID_ARGUMENT` when `appliedIndex` is below the

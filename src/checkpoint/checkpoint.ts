@@ -19,14 +19,16 @@
  *
  * In state-machine mode there is no log: step 1 happens during the
  * `commitDurable` call itself, so the image is the state the call named,
- * and the manifest records its applied index instead of `S`.
+ * and the manifest records its applied index instead of `S`. There the
+ * copies are owed rather than made at once: each is made before its
+ * frame's next change, or in time slices when the image's turn comes.
  *
  * @module
  */
 
 import { FRAME_BYTES } from "../frame/layout.ts";
 import type { FileStore } from "../store/file.ts";
-import type { BufferPool, DirtySnapshot } from "../store/pool.ts";
+import type { BufferPool, DirtySnapshot, LazySnapshot } from "../store/pool.ts";
 import type { WalWriter } from "../wal/writer.ts";
 
 /** What a checkpoint works on. */
@@ -127,7 +129,7 @@ export interface CheckpointStats {
 /** A state-machine image taken at its `commitDurable` call, not yet being
  * written. */
 interface WaitingImage {
-  snapshot: DirtySnapshot;
+  snapshot: LazySnapshot;
   meta: Uint8Array;
   appliedIndex: number;
   done: Promise<void>;
@@ -176,35 +178,45 @@ export class Checkpointer {
 
   /**
    * State-machine mode: commits the state as of this call as the image of
-   * `appliedIndex`. The copies are taken now, so what changes while the
-   * image is written stays out of it (a state machine goes on applying
-   * entries); the writing waits for the round in progress. A call made
-   * while an earlier image still waits for that round replaces it with
-   * the later state and index and shares its promise: at most two images
-   * are held at once, the one being written and the one waiting. Rejects
-   * with the round's error; the store keeps its previous image then.
+   * `appliedIndex`. The image is marked now and copied lazily (a frame's
+   * copy is made before its next change, or in time slices once the
+   * image's turn comes), so what changes after the call stays out of it
+   * while a state machine goes on applying entries; the writing waits for
+   * the round in progress. A call made while an earlier image still waits
+   * for that round replaces it with the later state and index and shares
+   * its promise: at most two images are held at once, the one being
+   * written and the one waiting. Rejects with the round's error; the
+   * store keeps its previous image then.
    */
   commitImage(appliedIndex: number): Promise<void> {
     const { pool } = this.#target;
     const waiting = this.#waitingImage;
     if (waiting !== undefined) {
-      waiting.snapshot = pool.resnapshot(waiting.snapshot);
+      waiting.snapshot = pool.markDirty(waiting.snapshot);
       waiting.meta = this.#target.meta();
       waiting.appliedIndex = appliedIndex;
       return waiting.done;
     }
     const image: WaitingImage = {
-      snapshot: pool.snapshotDirty(),
+      snapshot: pool.markDirty(),
       meta: this.#target.meta(),
       appliedIndex,
       done: Promise.resolve(),
     };
     this.#waitingImage = image;
-    image.done = this.#enqueue(() => {
+    image.done = this.#enqueue(async () => {
       this.#waitingImage = undefined;
+      this.#running = true;
+      let snapshot: DirtySnapshot;
+      try {
+        snapshot = await pool.completeSnapshot(image.snapshot);
+      } catch (error) {
+        this.#running = false;
+        throw error;
+      }
       // No log in state-machine mode: the image covers sequence 0.
-      return this.#commitSnapshot(
-        image.snapshot,
+      await this.#commitSnapshot(
+        snapshot,
         0,
         image.meta,
         image.appliedIndex,

@@ -77,11 +77,21 @@ export interface BufferPoolStats {
 export interface DirtySnapshot {
   /** A copy of each dirty frame, owned by the caller. */
   readonly copies: Frame[];
-  /** The frame each copy was taken from, in the same order. */
-  readonly sources: Frame[];
   /** Frame id -> `modCount` at the snapshot, for {@linkcode BufferPool.markClean}. */
   readonly modCounts: Map<number, number>;
   /** Released frame ids to pass as the commit's `deleted`. */
+  readonly deleted: number[];
+}
+
+/**
+ * Dirty frames at one instant whose copies are made later (see
+ * {@linkcode BufferPool.markDirty}): `copies[i]` of `sources[i]` is
+ * undefined until made.
+ */
+export interface LazySnapshot {
+  readonly sources: Frame[];
+  readonly copies: (Frame | undefined)[];
+  readonly modCounts: Map<number, number>;
   readonly deleted: number[];
 }
 
@@ -111,6 +121,19 @@ interface Entry {
   pinEpoch: number;
   /** Position in the clock ring. */
   ringIndex: number;
+  /** The copy of this frame a lazy snapshot still owes, to be made before
+   * the frame is handed out again (see {@linkcode BufferPool.markDirty}). */
+  pendingCopy: OwedCopy | undefined;
+}
+
+/** A copy a lazy snapshot owes. */
+interface OwedCopy {
+  /** The snapshot. */
+  readonly of: LazySnapshot;
+  /** Where in its `copies` the copy goes. */
+  readonly index: number;
+  /** A buffer to make it in (else a spare or a new one). */
+  readonly buffer: ArrayBuffer | undefined;
 }
 
 /**
@@ -233,6 +256,7 @@ export class BufferPool {
       this.#hits++;
       entry.referenced = true;
       entry.pinEpoch = this.#epoch;
+      if (entry.pendingCopy !== undefined) this.#makeCopy(entry);
       return entry.frame;
     }
     assert(
@@ -368,7 +392,6 @@ export class BufferPool {
    */
   snapshotDirty(): DirtySnapshot {
     const copies: Frame[] = [];
-    const sources: Frame[] = [];
     const modCounts = new Map<number, number>();
     const precopies = this.#precopies;
     this.#precopies = new Map();
@@ -382,32 +405,110 @@ export class BufferPool {
         new Uint8Array(buffer).set(frame.u8);
       }
       copies.push(new Frame(buffer));
-      sources.push(frame);
       modCounts.set(entry.frameId, frame.modCount);
     }
     // Copies of frames written out or released since.
     for (const precopy of precopies.values()) {
       this.#spareCopies.give(precopy.buffer);
     }
-    return { copies, sources, modCounts, deleted: [...this.#pendingDeletes] };
+    return { copies, modCounts, deleted: [...this.#pendingDeletes] };
   }
 
   /**
-   * A snapshot as of now replacing `stale`, a snapshot that will not be
-   * written: its copies serve again, uncopied, for the frames that did not
-   * change since (as copies made ahead by {@linkcode precopyDirty} do).
+   * A snapshot as of now whose copies are made later: each dirty frame
+   * owes a copy, made the next time {@linkcode frame} hands the frame out
+   * (every change goes through it first) or the frame leaves the pool, or
+   * by {@linkcode completeSnapshot}, whichever comes first. The call
+   * allocates and copies nothing, except the copies still owed to an
+   * earlier lazy snapshot (one being written), which are made now.
+   *
+   * `stale`, an earlier lazy snapshot that will not be written, is
+   * replaced: the copies it holds of frames unchanged since serve again,
+   * the copies it still owes (of frames unchanged since) are owed to the
+   * new one, and its other buffers are reused.
    */
-  resnapshot(stale: DirtySnapshot): DirtySnapshot {
-    stale.sources.forEach((frame, index) => {
-      const earlier = this.#precopies.get(frame.id);
-      if (earlier !== undefined) this.#spareCopies.give(earlier.buffer);
-      this.#precopies.set(frame.id, {
-        frame,
-        buffer: stale.copies[index].buffer,
-        modCount: stale.modCounts.get(frame.id)!,
-      });
+  markDirty(stale?: LazySnapshot): LazySnapshot {
+    for (const entry of this.#ring) {
+      if (entry.pendingCopy !== undefined && entry.pendingCopy.of !== stale) {
+        this.#makeCopy(entry);
+      }
+    }
+    // The stale snapshot's made copies, by frame id.
+    const staleCopies = new Map<number, { copy: Frame; modCount: number }>();
+    stale?.sources.forEach((frame, index) => {
+      const copy = stale.copies[index];
+      if (copy !== undefined) {
+        staleCopies.set(frame.id, {
+          copy,
+          modCount: stale.modCounts.get(frame.id)!,
+        });
+      }
     });
-    return this.snapshotDirty();
+    const snapshot: LazySnapshot = {
+      sources: [],
+      copies: [],
+      modCounts: new Map(),
+      deleted: [...this.#pendingDeletes],
+    };
+    for (const entry of this.#ring) {
+      const owed = entry.pendingCopy;
+      if (!isDirty(entry)) {
+        // Written out since the stale snapshot: its copy is not wanted.
+        if (owed?.buffer !== undefined) this.#spareCopies.give(owed.buffer);
+        entry.pendingCopy = undefined;
+        continue;
+      }
+      const { frame } = entry;
+      const index = snapshot.sources.length;
+      const made = staleCopies.get(entry.frameId);
+      staleCopies.delete(entry.frameId);
+      snapshot.sources.push(frame);
+      snapshot.modCounts.set(entry.frameId, frame.modCount);
+      if (owed !== undefined) {
+        // Owed to `stale`, so unchanged since: owed to this one instead.
+        snapshot.copies.push(undefined);
+        entry.pendingCopy = { of: snapshot, index, buffer: owed.buffer };
+      } else if (made !== undefined && made.modCount === frame.modCount) {
+        snapshot.copies.push(made.copy);
+      } else {
+        snapshot.copies.push(undefined);
+        entry.pendingCopy = { of: snapshot, index, buffer: made?.copy.buffer };
+      }
+    }
+    for (const { copy } of staleCopies.values()) {
+      this.#spareCopies.give(copy.buffer);
+    }
+    return snapshot;
+  }
+
+  /**
+   * Makes the copies a {@linkcode markDirty} snapshot still owes, giving
+   * the event loop a turn between time slices; returns the snapshot with
+   * every copy made.
+   */
+  async completeSnapshot(snapshot: LazySnapshot): Promise<DirtySnapshot> {
+    const pacer = new Pacer();
+    for (const frame of snapshot.sources) {
+      await pacer.pace();
+      const entry = this.#entries[frame.id];
+      if (entry?.frame === frame && entry.pendingCopy?.of === snapshot) {
+        this.#makeCopy(entry);
+      }
+    }
+    const copies = snapshot.copies.map((copy, index) => {
+      assert(copy !== undefined, `copy ${index} of a snapshot not made`);
+      return copy;
+    });
+    return { copies, modCounts: snapshot.modCounts, deleted: snapshot.deleted };
+  }
+
+  /** Makes the copy `entry` owes a lazy snapshot. */
+  #makeCopy(entry: Entry): void {
+    const owed = entry.pendingCopy!;
+    const buffer = owed.buffer ?? this.#spareCopies.take();
+    new Uint8Array(buffer).set(entry.frame.u8);
+    owed.of.copies[owed.index] = new Frame(buffer);
+    entry.pendingCopy = undefined;
   }
 
   /**
@@ -522,6 +623,7 @@ export class BufferPool {
       referenced: true,
       pinEpoch,
       ringIndex: this.#ring.length,
+      pendingCopy: undefined,
     };
     this.#ring.push(entry);
     this.#entries[frameId] = entry;
@@ -561,6 +663,7 @@ export class BufferPool {
 
   /** Takes `entry` out of the ring (swapping the last one into its place). */
   #remove(entry: Entry): void {
+    if (entry.pendingCopy !== undefined) this.#makeCopy(entry);
     const ring = this.#ring;
     const last = ring.pop()!;
     if (last !== entry) {

@@ -339,7 +339,32 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
     await assertWrittenOut(store, pool, [a, b]);
   });
 
-  it("a snapshot replacing an unwritten one reuses its copies of the frames unchanged since", async () => {
+  it("a lazy snapshot copies nothing at once: a frame handed out again is copied first, the rest when completed", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const [a, b, c] = [1, 2, 3].map((frameId) => {
+      const frame = pool.frame(frameId);
+      fillPattern(frame, frameId);
+      return frame;
+    });
+    const before = [a, b, c].map(copyBytes);
+    const lazy = pool.markDirty();
+    assert.deepEqual(lazy.copies, [undefined, undefined, undefined]);
+    fillPattern(pool.frame(2), 22);
+    assert.ok(lazy.copies.some((copy) => copy !== undefined), "b's copy made");
+    // Frame 3 leaves the pool (released): its copy is made on the way out.
+    pool.release(3);
+    const snapshot = await pool.completeSnapshot(lazy);
+    assert.deepEqual(snapshot.copies.map(copyBytes), before);
+    assert.deepEqual([...snapshot.modCounts.keys()], [1, 2, 3]);
+    assert.equal(snapshot.modCounts.get(2)! < b.modCount, true);
+    await checkpoint(store, pool, snapshot);
+    assert.equal(pool.stats().dirty, 1, "b changed after the snapshot");
+    await checkpoint(store, pool);
+    await assertWrittenOut(store, pool, [a, b]);
+  });
+
+  it("a lazy snapshot replacing an unwritten one keeps what still holds: owed copies, made copies of unchanged frames", async () => {
     const { store, pool } = await setup();
     pool.beginOperation();
     const [a, b] = [1, 2].map((frameId) => {
@@ -347,32 +372,43 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
       fillPattern(frame, frameId);
       return frame;
     });
-    const stale = pool.snapshotDirty();
-    fillPattern(b, 22);
+    const stale = pool.markDirty();
+    pool.frame(1); // a's copy made, a unchanged
+    fillPattern(pool.frame(2), 22); // b's copy made, b changed
     const c = pool.frame(3);
     fillPattern(c, 3);
-    const last = a.u8.length - 1;
-    const before = a.u8[last];
-    // A change that bypasses touch(): only a copy made now would see it.
-    a.u8[last] = before ^ 0xff;
-    const snapshot = pool.resnapshot(stale);
-    a.u8[last] = before;
-    assert.deepEqual(snapshot.copies.map((copy) => copy.id).sort(), [1, 2, 3]);
-    for (const copy of snapshot.copies) {
-      assert.deepEqual(copyBytes(copy), copyBytes(pool.frame(copy.id)));
-    }
+    const staleCopyOfA = stale.copies[0];
+    assert.ok(staleCopyOfA !== undefined);
+    const lazy = pool.markDirty(stale);
+    assert.equal(lazy.copies[0], staleCopyOfA, "a's made copy serves again");
+    assert.equal(lazy.copies[1], undefined, "b is owed again");
+    assert.equal(lazy.copies[2], undefined, "c is owed");
+    const snapshot = await pool.completeSnapshot(lazy);
     assert.deepEqual(
-      snapshot.sources,
-      snapshot.copies.map((copy) => pool.frame(copy.id)),
-    );
-    assert.equal(snapshot.modCounts.get(2), b.modCount);
-    const reused = new Set(stale.copies.map((copy) => copy.buffer));
-    assert.ok(
-      snapshot.copies.every((copy) => copy.id === 3 || reused.has(copy.buffer)),
-      "the stale copies serve again",
+      snapshot.copies.map(copyBytes),
+      [a, b, c].map(copyBytes),
     );
     await checkpoint(store, pool, snapshot);
     await assertWrittenOut(store, pool, [a, b, c]);
+  });
+
+  it("a lazy snapshot makes the copies an earlier one being written still owes", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    const a = pool.frame(1);
+    fillPattern(a, 1);
+    const first = pool.markDirty();
+    const aAtFirst = copyBytes(a);
+    const second = pool.markDirty();
+    assert.notEqual(first.copies[0], undefined, "made by the second call");
+    const firstDone = await pool.completeSnapshot(first);
+    assert.deepEqual(copyBytes(firstDone.copies[0]), aAtFirst);
+    fillPattern(pool.frame(1), 11);
+    const secondDone = await pool.completeSnapshot(second);
+    assert.deepEqual(copyBytes(secondDone.copies[0]), aAtFirst);
+    await checkpoint(store, pool, firstDone);
+    await checkpoint(store, pool);
+    await assertWrittenOut(store, pool, [a]);
   });
 
   it("a snapshot right after the copies ahead of it copies nothing again", async () => {
