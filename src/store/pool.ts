@@ -434,14 +434,15 @@ export class BufferPool {
       }
     }
     // The stale snapshot's made copies, by frame id.
-    const staleCopies = new Map<number, { copy: Frame; modCount: number }>();
-    stale?.sources.forEach((frame, index) => {
+    const staleCopies = new Map<
+      number,
+      { source: Frame; copy: Frame; modCount: number }
+    >();
+    stale?.sources.forEach((source, index) => {
       const copy = stale.copies[index];
       if (copy !== undefined) {
-        staleCopies.set(frame.id, {
-          copy,
-          modCount: stale.modCounts.get(frame.id)!,
-        });
+        const modCount = stale.modCounts.get(source.id)!;
+        staleCopies.set(source.id, { source, copy, modCount });
       }
     });
     const snapshot: LazySnapshot = {
@@ -468,7 +469,9 @@ export class BufferPool {
         // Owed to `stale`, so unchanged since: owed to this one instead.
         snapshot.copies.push(undefined);
         entry.pendingCopy = { of: snapshot, index, buffer: owed.buffer };
-      } else if (made !== undefined && made.modCount === frame.modCount) {
+      } else if (
+        made?.source === frame && made.modCount === frame.modCount
+      ) {
         snapshot.copies.push(made.copy);
       } else {
         snapshot.copies.push(undefined);
