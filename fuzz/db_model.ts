@@ -7,7 +7,10 @@
  * checkpoint, sync, reopen, and reopen of a crash image taken right after
  * `sync()`, which replays the log) and checks every answer, every version
  * (each tree hands out 1, 2, 3, ... in write order), every error code and
- * `db.verify()`.
+ * `db.verify()`. A quarter of the sequences open the DB in state-machine
+ * durability: there `commitDurable` (awaited or not, the sequence going
+ * on) takes the model's state as of the call, and a reopen or crash image
+ * must show exactly the state of the last commit, versions included.
  *
  * Run: `deno run -A fuzz/db_model.ts --runs 100 --seed 42`. A failure
  * prints its seed and a one-line command replaying the shrunk case.
@@ -76,7 +79,13 @@ export type DbModelOptions = {
   replayPath?: string;
   /** Longest command sequence; 60 when absent. */
   maxCommands?: number;
+  /** The durability the DBs open with: `both` (the default) makes a
+   * quarter of the sequences state-machine ones. */
+  durability?: "both" | "wal" | "stateMachine";
 };
+
+/** The `--durability` values. */
+const DURABILITIES = ["both", "wal", "stateMachine"] as const;
 
 /** What a passing session exercised. */
 export type DbModelSummary = {
@@ -148,6 +157,37 @@ class Model {
   readonly handles: HandleModel[] = [];
   /** Bumped by every reopen: handles of an older epoch are closed. */
   epoch = 0;
+  /** State-machine durability: the catalog as of the last commitDurable
+   * call, and that call's index (0 and empty before the first). */
+  committed: { trees: Map<string, TreeModel>; versionFloor: number } = {
+    trees: new Map(),
+    versionFloor: 0,
+  };
+  committedIndex = 0;
+
+  constructor(readonly stateMachine: boolean) {}
+
+  /** The catalog as of now, to commit (copies the model keeps apart). */
+  commit(): void {
+    this.committedIndex++;
+    this.committed = {
+      trees: forkTrees(this.trees),
+      versionFloor: this.versionFloor,
+    };
+  }
+
+  /** Back to the last commit: what a reopen of a state-machine DB shows. */
+  restoreCommitted(): void {
+    this.trees.clear();
+    for (const [name, tree] of forkTrees(this.committed.trees)) {
+      this.trees.set(name, tree);
+    }
+    this.versionFloor = this.committed.versionFloor;
+  }
+}
+
+function forkTrees(trees: Map<string, TreeModel>): Map<string, TreeModel> {
+  return new Map([...trees].map(([name, tree]) => [name, tree.fork()]));
 }
 
 /** The side under test; `handles` line up with `Model.handles`. */
@@ -157,6 +197,8 @@ type Real = {
   options: DBOptions;
   /** Crash images taken so far (each a new directory). */
   crashes: number;
+  /** State-machine mode: commitDurable calls not awaited yet. */
+  readonly commits: Promise<void>[];
   readonly handles: Tree[];
   /** Counts one outcome of a command, for the session's summary. */
   readonly note: (outcome: string) => void;
@@ -1201,7 +1243,15 @@ class ListTreesCommand extends PlainCommand {
 }
 
 class CheckpointCommand extends PlainAsyncCommand {
-  async run(_model: Model, real: Real): Promise<void> {
+  async run(model: Model, real: Real): Promise<void> {
+    if (model.stateMachine) {
+      await expectRejection(
+        "WRONG_DURABILITY",
+        () => real.db.checkpoint(),
+        "checkpoint() in state-machine mode",
+      );
+      return;
+    }
     await real.db.checkpoint();
     real.note("checkpoint");
   }
@@ -1211,7 +1261,15 @@ class CheckpointCommand extends PlainAsyncCommand {
 }
 
 class SyncCommand extends PlainAsyncCommand {
-  async run(_model: Model, real: Real): Promise<void> {
+  async run(model: Model, real: Real): Promise<void> {
+    if (model.stateMachine) {
+      await expectRejection(
+        "WRONG_DURABILITY",
+        () => real.db.sync(),
+        "sync() in state-machine mode",
+      );
+      return;
+    }
     await real.db.sync();
   }
   toString(): string {
@@ -1224,6 +1282,10 @@ class SyncCommand extends PlainAsyncCommand {
  * stay until they age out). */
 function reopened(model: Model, real: Real): void {
   model.epoch++;
+  if (model.stateMachine) {
+    model.restoreCommitted();
+    assert.equal(real.db.durableAppliedIndex(), model.committedIndex);
+  }
   checkAll(model, real);
   for (const [name, tree] of model.trees) {
     addHandle(model, real, tree, real.db.openTree(name));
@@ -1235,6 +1297,7 @@ function reopened(model: Model, real: Real): void {
 class ReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     const old = real.db;
+    await settleCommits(real);
     await old.close();
     real.db = await DB.open(real.options);
     real.note("reopen");
@@ -1255,7 +1318,8 @@ class ReopenCommand extends PlainAsyncCommand {
  */
 class CrashReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
-    await real.db.sync();
+    if (model.stateMachine) await settleCommits(real);
+    else await real.db.sync();
     const from = real.options.path!;
     const to = `${from.replace(/-crash\d+$/, "")}-crash${++real.crashes}`;
     copyStore(from, to);
@@ -1271,6 +1335,46 @@ class CrashReopenCommand extends PlainAsyncCommand {
   }
   toString(): string {
     return "crashReopen()";
+  }
+}
+
+/** Waits for the commitDurable calls not awaited yet; each must succeed. */
+async function settleCommits(real: Real): Promise<void> {
+  await Promise.all(real.commits.splice(0));
+}
+
+/**
+ * `commitDurable(next index)`: in state-machine mode the model's state as
+ * of the call becomes the committed one; awaited, or left running while
+ * the sequence goes on (a reopen or crash image waits for it). In WAL
+ * mode `WRONG_DURABILITY`.
+ */
+class CommitCommand extends PlainAsyncCommand {
+  constructor(readonly awaited: boolean) {
+    super();
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    if (!model.stateMachine) {
+      await expectRejection(
+        "WRONG_DURABILITY",
+        () => real.db.commitDurable(1),
+        "commitDurable in WAL mode",
+      );
+      return;
+    }
+    model.commit();
+    const index = model.committedIndex;
+    const committed = real.db.commitDurable(index);
+    real.note(this.awaited ? "commit (awaited)" : "commit (running on)");
+    if (!this.awaited) {
+      real.commits.push(committed);
+      return;
+    }
+    await committed;
+    assert.ok(real.db.durableAppliedIndex() >= index, "durable index");
+  }
+  toString(): string {
+    return `commitDurable(${this.awaited ? "awaited" : "running on"})`;
   }
 }
 
@@ -1605,6 +1709,8 @@ const commandArbs: fc.Arbitrary<DbCommand>[] = [
   ),
   fc.constant(new CheckpointCommand()),
   fc.constant(new SyncCommand()),
+  fc.boolean().map((awaited) => new CommitCommand(awaited)),
+  fc.boolean().map((awaited) => new CommitCommand(awaited)),
   fc.constant(new ReopenCommand()),
   fc.constant(new CrashReopenCommand()),
   fc.constant(new CheckAllCommand()),
@@ -1613,7 +1719,11 @@ const commandArbs: fc.Arbitrary<DbCommand>[] = [
 // ---- runner ------------------------------------------------------------------------
 
 /** How one sequence opens its DB. */
-type Setup = { io: "posix" | "uring"; bufferPoolSize: number };
+type Setup = {
+  io: "posix" | "uring";
+  bufferPoolSize: number;
+  stateMachine: boolean;
+};
 
 /** The backends this machine runs: posix always, io_uring when it loads. */
 async function availableIo(): Promise<("posix" | "uring")[]> {
@@ -1627,7 +1737,11 @@ async function availableIo(): Promise<("posix" | "uring")[]> {
 
 /** The one-line command that replays a session or one failing case. */
 export function replayCommand(options: DbModelOptions): string {
-  return replayLine("fuzz/db_model.ts", options);
+  const flags = options.durability === undefined ||
+      options.durability === "both"
+    ? []
+    : [`--durability ${options.durability}`];
+  return replayLine("fuzz/db_model.ts", options, flags);
 }
 
 /**
@@ -1654,6 +1768,11 @@ export async function runDbModel(
   const setupArb: fc.Arbitrary<Setup> = fc.record({
     io: fc.constantFrom(...ios),
     bufferPoolSize: fc.constantFrom(4, 16, 256),
+    stateMachine: options.durability === "wal"
+      ? fc.constant(false)
+      : options.durability === "stateMachine"
+      ? fc.constant(true)
+      : fc.constantFrom(false, false, false, true),
   });
   const property = fc.asyncProperty(
     setupArb,
@@ -1671,27 +1790,33 @@ export async function runDbModel(
         path: join(runDir, "db"),
         io: setup.io,
         bufferPoolSize: setup.bufferPoolSize,
-        checkpoint: { background: false },
+        ...(setup.stateMachine
+          ? { durability: { kind: "stateMachine" } as const }
+          : { checkpoint: { background: false } }),
       };
       const real: Real = {
         db: await DB.open(dbOptions),
         options: dbOptions,
         crashes: 0,
+        commits: [],
         handles: [],
         note,
       };
       try {
-        const model = new Model();
+        const model = new Model(setup.stateMachine);
         await fc.asyncModelRun(() => ({ model, real }), cmds);
         checkAll(model, real);
         const stats = real.db.stats();
         maxFrames = Math.max(maxFrames, stats.frames);
         maxTrees = Math.max(maxTrees, stats.trees);
+        await settleCommits(real);
         await real.db.close();
         real.db = await DB.open(real.options);
+        if (model.stateMachine) model.restoreCommitted();
         checkAll(model, real);
         commands += [...cmds].length;
       } finally {
+        await Promise.allSettled(real.commits);
         await real.db.close();
         fs.rmSync(runDir, { recursive: true, force: true });
       }
@@ -1727,8 +1852,10 @@ async function main(): Promise<void> {
       path: { type: "string" },
       "replay-path": { type: "string" },
       "max-commands": { type: "string" },
+      durability: { type: "string", default: "both" },
     },
   });
+  const durability = DURABILITIES.find((name) => name === values.durability);
   const runs = Number(values.runs);
   const seed = seedArg(values.seed);
   const maxCommands = values["max-commands"] === undefined
@@ -1737,10 +1864,11 @@ async function main(): Promise<void> {
   if (
     !Number.isSafeInteger(runs) || runs < 1 || !Number.isSafeInteger(seed) ||
     (maxCommands !== undefined &&
-      (!Number.isSafeInteger(maxCommands) || maxCommands < 1))
+      (!Number.isSafeInteger(maxCommands) || maxCommands < 1)) ||
+    durability === undefined
   ) {
     console.error(
-      `usage: deno run -A fuzz/db_model.ts --runs N --seed S [--max-commands M] (got runs ${values.runs}, seed ${values.seed})`,
+      `usage: deno run -A fuzz/db_model.ts --runs N --seed S [--max-commands M] [--durability both|wal|stateMachine] (got runs ${values.runs}, seed ${values.seed}, durability ${values.durability})`,
     );
     process.exit(2);
   }
@@ -1752,6 +1880,7 @@ async function main(): Promise<void> {
       path: values.path,
       replayPath: values["replay-path"],
       maxCommands,
+      durability,
     });
     console.log(
       `db_model: ${summary.runs} runs passed (seed ${seed}, ${summary.commands} commands, up to ${summary.maxTrees} trees and ${summary.maxFrames} frames)`,
