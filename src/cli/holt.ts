@@ -14,7 +14,10 @@
  * ```
  *
  * Every command takes `--tree NAME` for a tree of a multi-tree DB store
- * and `--io auto|uring|posix`. Read commands open the store read-only.
+ * and `--io auto|uring|posix`. Read commands open the store read-only. A
+ * state-machine DB store is read only (its state machine alone changes
+ * it, through `commitDurable`); `stats` then shows its durable applied
+ * index.
  *
  * @module
  */
@@ -37,6 +40,7 @@ commands:
   dump DIR [PREFIX]            every record under PREFIX as JSON lines`;
 
 const READ_COMMANDS = new Set(["stats", "verify", "get", "ls", "scan", "dump"]);
+const COMMANDS = new Set([...READ_COMMANDS, "put", "del", "checkpoint"]);
 const decoder = new TextDecoder();
 
 /** What a command needs from a store: one tree and a way to close. */
@@ -44,6 +48,8 @@ interface Opened {
   tree: Tree;
   close(): Promise<void>;
   verify(): { ok: boolean; problems: string[] };
+  /** A state-machine store's durable applied index. */
+  appliedIndex?: number;
 }
 
 async function openStore(
@@ -58,11 +64,42 @@ async function openStore(
     io,
     checkpoint: { background: false },
   };
-  if (treeName === undefined) {
-    const tree = await Tree.open(options);
-    return { tree, close: () => tree.close(), verify: () => tree.verify() };
+  try {
+    if (treeName === undefined) {
+      const tree = await Tree.open(options);
+      return { tree, close: () => tree.close(), verify: () => tree.verify() };
+    }
+    return await openDbTree(await DB.open(options), treeName);
+  } catch (error) {
+    // Opening a state-machine store for a WAL is refused this way.
+    if (!(error instanceof HoltError) || error.code !== "WRONG_DURABILITY") {
+      throw error;
+    }
   }
-  const db = await DB.open(options);
+  if (treeName === undefined) {
+    throw new HoltError(
+      "WRONG_DURABILITY",
+      `${dir} holds a state-machine DB: name one of its trees with --tree NAME`,
+    );
+  }
+  if (!readOnly) {
+    throw new HoltError(
+      "WRONG_DURABILITY",
+      `${dir} holds a state-machine DB, which only its state machine changes (commitDurable): holt reads it (${
+        [...READ_COMMANDS].join(", ")
+      })`,
+    );
+  }
+  const db = await DB.open({
+    ...options,
+    durability: { kind: "stateMachine" },
+  });
+  const opened = await openDbTree(db, treeName);
+  return { ...opened, appliedIndex: db.durableAppliedIndex() };
+}
+
+/** Tree `treeName` of `db`, closing `db` when there is no such tree. */
+async function openDbTree(db: DB, treeName: string): Promise<Opened> {
   try {
     const tree = db.openTree(treeName);
     return { tree, close: () => db.close(), verify: () => db.verify() };
@@ -94,6 +131,10 @@ export async function main(
     out(USAGE);
     return values.help ? 0 : 2;
   }
+  if (!COMMANDS.has(command)) {
+    out(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return 2;
+  }
   const io = values.io as "auto" | "uring" | "posix";
   const store = await openStore(
     dir,
@@ -106,10 +147,17 @@ export async function main(
     switch (command) {
       case "stats": {
         const stats = tree.stats();
+        const { appliedIndex } = store;
         out(
           values.prometheus
             ? prometheusText(stats, { store: dir }).trimEnd()
-            : JSON.stringify(stats, null, 2),
+            : JSON.stringify(
+              appliedIndex === undefined
+                ? stats
+                : { ...stats, durableAppliedIndex: appliedIndex },
+              null,
+              2,
+            ),
         );
         return 0;
       }
@@ -166,8 +214,7 @@ export async function main(
         }
         return 0;
       default:
-        out(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
-        return 2;
+        throw new Error(`holt invariant violated: command ${command}`);
     }
   } finally {
     await store.close();

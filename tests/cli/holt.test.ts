@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -49,6 +49,67 @@ describe("holt command", () => {
       assert.equal(code, 0);
       assert.ok(stats[0].includes(`holt_keys{store="${dir}"} 2`), stats[0]);
       assert.equal((await holt("bogus", dir))[0], 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an unknown command opens nothing (no store is created)", async () => {
+    const root = mkdtempSync(join(tmpdir(), "holt-cli-none-"));
+    try {
+      const [code, lines] = await holt("bogus", join(root, "store"));
+      assert.equal(code, 2);
+      assert.match(lines[0], /^unknown command "bogus"/);
+      assert.deepEqual(readdirSync(root), []);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("reads a state-machine DB store with --tree, shows its applied index, refuses to change it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "holt-cli-sm-"));
+    try {
+      const db = await DB.open({
+        path: dir,
+        io: "posix",
+        durability: { kind: "stateMachine" },
+      });
+      db.createTree("inodes").put("7", "file");
+      await db.commitDurable(12);
+      db.openTree("inodes").put("8", "not committed");
+      await db.close();
+      const tree = ["--tree", "inodes"];
+      assert.deepEqual(await holt("get", dir, "7", ...tree), [0, ["file"]]);
+      assert.deepEqual(await holt("get", dir, "8", ...tree), [1, []]);
+      assert.deepEqual(await holt("ls", dir, ...tree), [0, ["    7"]]);
+      assert.deepEqual(await holt("verify", dir, ...tree), [0, ["ok"]]);
+      const [code, stats] = await holt("stats", dir, ...tree);
+      assert.equal(code, 0);
+      assert.equal(JSON.parse(stats.join("\n")).durableAppliedIndex, 12);
+      for (
+        const argv of [
+          ["put", dir, "9", "x", ...tree],
+          ["del", dir, "7", ...tree],
+          ["checkpoint", dir, ...tree],
+        ]
+      ) {
+        await assert.rejects(holt(...argv), {
+          code: "WRONG_DURABILITY",
+          message: /only its state machine changes/,
+        });
+      }
+      await assert.rejects(holt("get", dir, "7"), {
+        code: "WRONG_DURABILITY",
+        message: /--tree NAME/,
+      });
+      const again = await DB.open({
+        path: dir,
+        io: "posix",
+        durability: { kind: "stateMachine" },
+      });
+      assert.equal(again.durableAppliedIndex(), 12, "holt changed nothing");
+      assert.equal(again.openTree("inodes").get("9"), undefined);
+      await again.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
