@@ -1242,17 +1242,23 @@ class ListTreesCommand extends PlainCommand {
   }
 }
 
+/** In state-machine mode `call` (a WAL-mode call named `what`) must
+ * reject with `WRONG_DURABILITY`; returns whether the mode is that. */
+async function refusedInStateMachine(
+  model: Model,
+  what: string,
+  call: () => Promise<void>,
+): Promise<boolean> {
+  if (!model.stateMachine) return false;
+  await expectRejection("WRONG_DURABILITY", call, `${what} (state machine)`);
+  return true;
+}
+
 class CheckpointCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
-    if (model.stateMachine) {
-      await expectRejection(
-        "WRONG_DURABILITY",
-        () => real.db.checkpoint(),
-        "checkpoint() in state-machine mode",
-      );
-      return;
-    }
-    await real.db.checkpoint();
+    const checkpoint = () => real.db.checkpoint();
+    if (await refusedInStateMachine(model, "checkpoint()", checkpoint)) return;
+    await checkpoint();
     real.note("checkpoint");
   }
   toString(): string {
@@ -1262,15 +1268,8 @@ class CheckpointCommand extends PlainAsyncCommand {
 
 class SyncCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
-    if (model.stateMachine) {
-      await expectRejection(
-        "WRONG_DURABILITY",
-        () => real.db.sync(),
-        "sync() in state-machine mode",
-      );
-      return;
-    }
-    await real.db.sync();
+    const sync = () => real.db.sync();
+    if (!await refusedInStateMachine(model, "sync()", sync)) await sync();
   }
   toString(): string {
     return "sync()";

@@ -355,7 +355,8 @@ export class Storage {
   /**
    * State-machine mode: commits the state as of this call as the durable
    * image of `appliedIndex` (copy-on-write frames, then the manifest
-   * rename); changes made before the promise settles are not in it.
+   * rename); changes made after the call, while it is written, are not
+   * in it.
    * Resolves once an image of `appliedIndex` or a later one is durable.
    * Throws `WRONG_DURABILITY` in WAL mode and `INVALID_ARGUMENT` when
    * `appliedIndex` is below the durable one.

@@ -20,7 +20,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { rejectsWith, throwsWith } from "../helpers/assert.ts";
-import { type Fault, FaultBackend, gate } from "../helpers/faults.ts";
+import {
+  type Fault,
+  FaultBackend,
+  gate,
+  STORE_PHASE_FAULTS,
+} from "../helpers/faults.ts";
 import { describeFileBacked } from "../helpers/suites.ts";
 import {
   assertTreeHolds,
@@ -34,36 +39,6 @@ import {
   startChild,
   TEST_TIMEOUT_MS,
 } from "../helpers/persist.ts";
-
-/** A fault in a phase after which the tree keeps working. */
-interface StorePhase {
-  readonly name: string;
-  readonly fault: Fault;
-  /** Set when a known engine bug makes the test fail. */
-}
-
-const STORE_PHASES: readonly StorePhase[] = [
-  {
-    name: "frame write batch (half of it reached the file)",
-    fault: { op: "writeMany", path: /frames\.dat$/ },
-  },
-  {
-    name: "data file fdatasync",
-    fault: { op: "writeMany", path: /frames\.dat$/, stage: "afterWrites" },
-  },
-  {
-    name: "manifest.tmp creation",
-    fault: { op: "openFile", path: /manifest\.tmp$/ },
-  },
-  {
-    name: "manifest.tmp write",
-    fault: { op: "write", path: /manifest\.tmp$/ },
-  },
-  {
-    name: "manifest.tmp fdatasync",
-    fault: { op: "fdatasync", path: /manifest\.tmp$/ },
-  },
-];
 
 /** A fault in the log during a checkpoint: the log fails for good. */
 interface LogPhase {
@@ -170,7 +145,7 @@ describeFileBacked(
       return await pending;
     };
 
-    for (const [index, phase] of STORE_PHASES.entries()) {
+    for (const [index, phase] of STORE_PHASE_FAULTS.entries()) {
       it(
         `a failed ${phase.name}: the checkpoint rejects with IO, the tree keeps working, a later checkpoint succeeds, nothing is lost`,
         { timeout: TEST_TIMEOUT_MS },

@@ -18,7 +18,7 @@ import { DB, HoltError, Tree } from "../../mod.ts";
 import { checkTreeOptions } from "../../src/api/options.ts";
 import { WAL_FILE_NAME } from "../../src/wal/header.ts";
 import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
-import { type Fault, FaultBackend, gate } from "../helpers/faults.ts";
+import { FaultBackend, gate, STORE_PHASE_FAULTS } from "../helpers/faults.ts";
 import {
   type DbContents,
   dbContents,
@@ -39,26 +39,6 @@ import {
 } from "../helpers/persist.ts";
 
 const STATE_MACHINE = { kind: "stateMachine" } as const;
-
-/** Faults in each phase of writing an image. */
-const COMMIT_FAULTS: readonly { name: string; fault: Fault }[] = [
-  {
-    name: "frame write batch (half of it reached the file)",
-    fault: { op: "writeMany", path: /frames\.dat$/ },
-  },
-  {
-    name: "data file fdatasync",
-    fault: { op: "writeMany", path: /frames\.dat$/, stage: "afterWrites" },
-  },
-  {
-    name: "manifest.tmp write",
-    fault: { op: "write", path: /manifest\.tmp$/ },
-  },
-  {
-    name: "manifest.tmp fdatasync",
-    fault: { op: "fdatasync", path: /manifest\.tmp$/ },
-  },
-];
 
 /** Waits until `condition` holds, looking every 5 ms. */
 async function waitFor(condition: () => boolean): Promise<void> {
@@ -291,7 +271,7 @@ for (const ioCase of IO_CASES) {
         if (copy) removeDir(at);
       };
 
-      for (const [phase, { name, fault }] of COMMIT_FAULTS.entries()) {
+      for (const [phase, { name, fault }] of STORE_PHASE_FAULTS.entries()) {
         it(`a failed ${name}: commitDurable rejects with IO, the previous image stays, a retry commits`, async () => {
           const path = join(root, `fault-${phase}`);
           const { db, backend } = await openSmFaulty(path);

@@ -243,3 +243,31 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   const promise = new Promise<void>((resolve) => open = resolve);
   return { promise, open };
 }
+
+/**
+ * A fault in each phase of writing a store image (frames, their sync, the
+ * manifest's temporary file): the image stays the previous one and the
+ * store keeps working.
+ */
+export const STORE_PHASE_FAULTS: readonly { name: string; fault: Fault }[] = [
+  {
+    name: "frame write batch (half of it reached the file)",
+    fault: { op: "writeMany", path: /frames\.dat$/ },
+  },
+  {
+    name: "data file fdatasync",
+    fault: { op: "writeMany", path: /frames\.dat$/, stage: "afterWrites" },
+  },
+  {
+    name: "manifest.tmp creation",
+    fault: { op: "openFile", path: /manifest\.tmp$/ },
+  },
+  {
+    name: "manifest.tmp write",
+    fault: { op: "write", path: /manifest\.tmp$/ },
+  },
+  {
+    name: "manifest.tmp fdatasync",
+    fault: { op: "fdatasync", path: /manifest\.tmp$/ },
+  },
+];

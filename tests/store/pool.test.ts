@@ -50,6 +50,17 @@ function dirtyFramesOneAndTwo(
   return [a, b];
 }
 
+/** Starts an operation and changes the frames `frameIds` (each filled
+ * with the pattern of its id); returns them. */
+function changeFrames(pool: BufferPool, frameIds: readonly number[]): Frame[] {
+  pool.beginOperation();
+  return frameIds.map((frameId) => {
+    const frame = pool.frame(frameId);
+    fillPattern(frame, frameId);
+    return frame;
+  });
+}
+
 /** Asserts that nothing is dirty and that the store holds each of `frames`
  * as it is now; closes the store. */
 async function assertWrittenOut(
@@ -313,12 +324,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("copies dirty frames ahead of the snapshot, which copies again only the ones changed since", async () => {
     const { store, pool } = await setup();
-    pool.beginOperation();
-    const [a, b, c] = [1, 2, 3].map((frameId) => {
-      const frame = pool.frame(frameId);
-      fillPattern(frame, frameId);
-      return frame;
-    });
+    const [a, b, c] = changeFrames(pool, [1, 2, 3]);
     await pool.precopyDirty();
     fillPattern(b, 22);
     fillPattern(c, 33);
@@ -341,12 +347,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("a lazy snapshot copies nothing at once: a frame handed out again is copied first, the rest when completed", async () => {
     const { store, pool } = await setup();
-    pool.beginOperation();
-    const [a, b, c] = [1, 2, 3].map((frameId) => {
-      const frame = pool.frame(frameId);
-      fillPattern(frame, frameId);
-      return frame;
-    });
+    const [a, b, c] = changeFrames(pool, [1, 2, 3]);
     const before = [a, b, c].map(copyBytes);
     const lazy = pool.markDirty();
     assert.deepEqual(lazy.copies, [undefined, undefined, undefined]);
@@ -366,12 +367,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("a lazy snapshot replacing an unwritten one keeps what still holds: owed copies, made copies of unchanged frames", async () => {
     const { store, pool } = await setup();
-    pool.beginOperation();
-    const [a, b] = [1, 2].map((frameId) => {
-      const frame = pool.frame(frameId);
-      fillPattern(frame, frameId);
-      return frame;
-    });
+    const [a, b] = changeFrames(pool, [1, 2]);
     const stale = pool.markDirty();
     pool.frame(1); // a's copy made, a unchanged
     fillPattern(pool.frame(2), 22); // b's copy made, b changed
@@ -394,9 +390,7 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
 
   it("a lazy snapshot makes the copies an earlier one being written still owes", async () => {
     const { store, pool } = await setup();
-    pool.beginOperation();
-    const a = pool.frame(1);
-    fillPattern(a, 1);
+    const [a] = changeFrames(pool, [1]);
     const first = pool.markDirty();
     const aAtFirst = copyBytes(a);
     const second = pool.markDirty();
