@@ -3,7 +3,8 @@
  * sorted-map oracle per tree: fast-check generates command sequences
  * (create, drop, list and open trees; point operations and scans through
  * tree handles, stale ones included; cross-tree atomic batches with
- * guards; DB views with writes inside; bulk loads that spill frames;
+ * guards; DB views with writes inside; bulk loads that spill frames,
+ * bulk deletes and `compact()` that merge them;
  * checkpoint, sync, reopen, and reopen of a crash image taken right after
  * `sync()`, which replays the log) and checks every answer, every version
  * (each tree hands out 1, 2, 3, ... in write order), every error code and
@@ -639,6 +640,33 @@ class PointCommand extends HandleCommand {
   }
   toString(): string {
     return `handle#${this.handle}.${showPointOp(this.op)}`;
+  }
+}
+
+/** `compact()` through a handle: merges and rewrites frames, changes no
+ * record (a stale handle is refused). */
+class CompactCommand extends HandleCommand {
+  constructor(readonly handle: number) {
+    super();
+  }
+  apply(model: Model, real: Real): void {
+    const slot = handleSlot(model, this.handle);
+    const handleModel = model.handles[slot];
+    const handle = real.handles[slot];
+    const error = handleError(model, handleModel);
+    real.note(`compact${error === undefined ? "" : `: ${error}`}`);
+    if (error !== undefined) {
+      return expectError(error, () => handle.compact(), `${this}`);
+    }
+    handle.compact();
+    assert.deepEqual(
+      showEntries(handle.scan(), true),
+      showEntries(handleModel.tree.oracle.scan(), true),
+      `${this} changed the records`,
+    );
+  }
+  toString(): string {
+    return `handle#${this.handle}.compact()`;
   }
 }
 
@@ -1706,6 +1734,7 @@ const commandArbs: fc.Arbitrary<DbCommand>[] = [
   fc.tuple(handleArb, prefixArb).map(([handle, prefix]) =>
     new BulkDeleteCommand(handle, prefix)
   ),
+  handleArb.map((handle) => new CompactCommand(handle)),
   fc.constant(new CheckpointCommand()),
   fc.constant(new SyncCommand()),
   fc.boolean().map((awaited) => new CommitCommand(awaited)),

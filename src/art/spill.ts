@@ -519,8 +519,9 @@ export function mergeSubtree(
 }
 
 /** Merges the subtrees of child frames below `FRAME_BYTES / 4` live bytes
- * into parents with room (deepest frames first), then rewrites every frame
- * densely. */
+ * into parents with room (deepest frames first), then rewrites each of the
+ * tree's frames densely (only its own: the frame source may hold other
+ * trees' frames too, those of a DB). */
 export function compactTree(tree: ArtTree): void {
   const depths = new Map<number, number>();
   depths.set(tree.rootFrameId, 0);
@@ -540,9 +541,11 @@ export function compactTree(tree: ArtTree): void {
       if (frame.rootCount === 0) break;
     }
   }
-  for (const frameId of tree.source.frameIds()) {
-    relayout(tree, tree.source.frame(frameId));
+  const frameIds = new Set([tree.rootFrameId]);
+  for (const { parent, off } of blobEdges(tree)) {
+    frameIds.add(blobFrameId(parent, off));
   }
+  for (const frameId of frameIds) relayout(tree, tree.source.frame(frameId));
 }
 
 /** Every Blob edge of the tree (the frame and body offset of each Blob

@@ -92,6 +92,32 @@ for (const mode of MODES) {
         checkpoint: { background: false },
       });
 
+    it("compact() of one tree rewrites its own frames only: the other trees stay whole", async () => {
+      const db = await openDb();
+      const value = "v".repeat(300);
+      const big = db.createTree("big");
+      for (let i = 0; i < 6000; i++) {
+        big.put(`k/${String(i).padStart(5, "0")}`, value);
+      }
+      for (const name of ["empty", "small"]) db.createTree(name);
+      db.openTree("small").put("s/1", "one");
+      for (let i = 0; i < 6000; i++) {
+        if (i % 50 !== 0) big.delete(`k/${String(i).padStart(5, "0")}`);
+      }
+      const before = state(db);
+      const framesBefore = db.stats().frames;
+      for (const name of ["empty", "small", "big"]) {
+        db.openTree(name).compact();
+        assert.deepEqual(state(db), before, `after compacting ${name}`);
+        const report = db.verify();
+        assert.ok(report.ok, report.problems.join("; "));
+      }
+      assert.ok(db.stats().frames < framesBefore, "big's frames merged");
+      db.openTree("small").put("s/2", "two");
+      assert.ok(db.verify().ok);
+      await db.close();
+    });
+
     it("createTree, openTree, openOrCreateTree and a sorted listTrees", async () => {
       const db = await openDb();
       assert.deepEqual(db.listTrees(), []);
