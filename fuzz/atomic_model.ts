@@ -2,12 +2,13 @@
  * Model-based fuzzing of one `Tree` against a sorted-map oracle: fast-check
  * generates command sequences (point operations, conditional writes,
  * renames, scans with every option, visitors, cursors held across writes,
- * bulk loads that spill frames, atomic batches of guards and writes, scoped
- * views with writes inside them) and checks every answer, every version
- * and `verify()`. It runs on a memory tree and on a file-backed tree with a
- * small buffer pool and a synced log, where the sequences also checkpoint,
- * reopen (cleanly, or from a copy of the files as a crash would leave them)
- * and switch between the posix and io_uring backends.
+ * bulk loads that spill frames, `compact()`, atomic batches of guards and
+ * writes, scoped views with writes inside them) and checks every answer,
+ * every version and `verify()`. It runs on a memory tree and on a
+ * file-backed tree with a small buffer pool and a synced log, where the
+ * sequences also checkpoint, reopen (cleanly, or from a copy of the files
+ * as a crash would leave them) and switch between the posix and io_uring
+ * backends.
  *
  * Run: `deno run -A fuzz/atomic_model.ts --runs 200 --seed 42 --store both`.
  * A failure prints its seed and a one-line command replaying the shrunk
@@ -729,6 +730,18 @@ class BulkDeleteCommand extends PlainSyncCommand {
   }
   toString(): string {
     return `bulkDelete(${showBytes(this.prefix)})`;
+  }
+}
+
+/** `compact()`: merges small child frames and rewrites every frame; no
+ * record changes (open cursors re-seek). */
+class CompactCommand extends PlainSyncCommand {
+  run(_model: Model, real: Real): void {
+    real.tree.compact();
+    checkVerify(real);
+  }
+  toString(): string {
+    return "compact()";
   }
 }
 
@@ -2381,6 +2394,7 @@ const memoryCommandArbs: fc.Arbitrary<AtomicCommand>[] = [
   batchCommandArb,
   viewCommandArb,
   viewCommandArb,
+  fc.constant(new CompactCommand()),
   fc.constant(new CheckAllCommand()),
 ];
 
