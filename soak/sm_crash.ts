@@ -10,7 +10,8 @@
  * ({@linkcode logEntry}): one cross-tree `db.atomic` of puts, deletes and
  * renames in two record trees plus a counter bump in a third (a
  * read-modify-write, so an entry applied twice shows), and now and then
- * the creation or drop of a scratch tree. Every few entries it calls
+ * the creation or drop of a scratch tree (and, outside the state, a
+ * `compact()` of a tree now and then). Every few entries it calls
  * `commitDurable(i)`, mostly without waiting for it (the state machine
  * goes on applying entries while the image is written), sometimes
  * waiting; when a call resolves, a line `K <i>` goes to the round's ack
@@ -411,6 +412,8 @@ class SmCrashChild {
       if (index % 8 === 0) await yieldTask();
       applyToDb(db, logEntry(config.seed, index, config.keys), this.#space);
       if (rng.chance(0.002)) assertVerified(db, `child entry ${index}`);
+      // Merges and rewrites frames, perhaps ones an image still owes.
+      if (rng.chance(0.005)) db.openTree(rng.pick(RECORD_TREES)).compact();
       if (--untilCommit > 0) continue;
       untilCommit = rng.between(1, 20);
       const committed = db.commitDurable(index).then(
