@@ -6,8 +6,9 @@
  * `db.atomic` over two or three trees of a DB: move a record from one
  * tree to another (guarded by its version, the destination by absence),
  * insert or update a record, and in every transaction bump a counter
- * record in a third tree. A transaction is one batch intent in the ack
- * log (`acklog.ts`), with key `tree * keys + index`, so `checkRound` of
+ * record in a third tree (now and then it compacts a tree, which changes
+ * no record). A transaction is one batch intent in the ack log
+ * (`acklog.ts`), with key `tree * keys + index`, so `checkRound` of
  * `crash.ts` checks the exact rule: the recovered DB equals the model
  * after transaction `P` for some `P` between the last acknowledged and
  * the last started, every tree's keys, values and versions alike; and
@@ -201,6 +202,10 @@ class DBCrashChild {
         this.#log.acked(seq);
       }
       if (this.#rng.chance(0.01)) await this.#db.checkpoint();
+      // Merges and rewrites one tree's frames; the others must not notice.
+      if (this.#rng.chance(0.005)) {
+        this.#db.openTree(this.#rng.pick(TREES)).compact();
+      }
       if (this.#rng.chance(0.002)) assertVerified(this.#db, `child op ${op}`);
     }
     await this.#db.sync();
