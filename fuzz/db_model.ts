@@ -644,7 +644,8 @@ class PointCommand extends HandleCommand {
 }
 
 /** `compact()` through a handle: merges and rewrites frames, changes no
- * record (a stale handle is refused). */
+ * record, and the handle's own `verify()` passes (a stale handle is
+ * refused). */
 class CompactCommand extends HandleCommand {
   constructor(readonly handle: number) {
     super();
@@ -664,6 +665,8 @@ class CompactCommand extends HandleCommand {
       showEntries(handleModel.tree.oracle.scan(), true),
       `${this} changed the records`,
     );
+    const report = handle.verify();
+    assert.ok(report.ok, `${this}: verify():\n${report.problems.join("\n")}`);
   }
   toString(): string {
     return `handle#${this.handle}.compact()`;

@@ -118,6 +118,21 @@ for (const mode of MODES) {
       await db.close();
     });
 
+    it("a tree handle's verify() checks its own frames: clean beside other multi-frame trees", async () => {
+      const db = await openDb();
+      for (const name of ["a", "b"]) {
+        const tree = db.createTree(name);
+        for (let i = 0; i < 4000; i++) tree.put(`k/${i}`, name.repeat(300));
+      }
+      assert.ok(db.stats().frames > 4, "several frames per tree");
+      for (const name of ["a", "b"]) {
+        const report = db.openTree(name).verify();
+        assert.ok(report.ok, `${name}: ${report.problems.join("; ")}`);
+      }
+      assert.ok(db.verify().ok);
+      await db.close();
+    });
+
     it("createTree, openTree, openOrCreateTree and a sorted listTrees", async () => {
       const db = await openDb();
       assert.deepEqual(db.listTrees(), []);
