@@ -64,49 +64,85 @@ async function openStore(
     io,
     checkpoint: { background: false },
   };
-  try {
-    if (treeName === undefined) {
+  if (treeName === undefined) {
+    try {
       const tree = await Tree.open(options);
       return { tree, close: () => tree.close(), verify: () => tree.verify() };
+    } catch (error) {
+      const names = await dbTreeNames(dir, io);
+      if (names === undefined) throw error;
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `${dir} holds a DB of named trees (${
+          names.join(", ") || "none yet"
+        }): name one with --tree NAME`,
+      );
     }
-    return await openDbTree(await DB.open(options), treeName);
+  }
+  let db: DB;
+  let appliedIndex: number | undefined;
+  try {
+    db = await DB.open(options);
   } catch (error) {
-    // Opening a state-machine store for a WAL is refused this way.
+    // A state-machine DB refuses to open for a WAL this way.
     if (!(error instanceof HoltError) || error.code !== "WRONG_DURABILITY") {
       throw error;
     }
+    if (!readOnly) {
+      throw new HoltError(
+        "WRONG_DURABILITY",
+        `${dir} holds a state-machine DB, which only its state machine changes (commitDurable): holt reads it (${
+          [...READ_COMMANDS].join(", ")
+        })`,
+      );
+    }
+    db = await DB.open({ ...options, durability: { kind: "stateMachine" } });
+    appliedIndex = db.durableAppliedIndex();
   }
-  if (treeName === undefined) {
-    throw new HoltError(
-      "WRONG_DURABILITY",
-      `${dir} holds a state-machine DB: name one of its trees with --tree NAME`,
-    );
-  }
-  if (!readOnly) {
-    throw new HoltError(
-      "WRONG_DURABILITY",
-      `${dir} holds a state-machine DB, which only its state machine changes (commitDurable): holt reads it (${
-        [...READ_COMMANDS].join(", ")
-      })`,
-    );
-  }
-  const db = await DB.open({
-    ...options,
-    durability: { kind: "stateMachine" },
-  });
-  const opened = await openDbTree(db, treeName);
-  return { ...opened, appliedIndex: db.durableAppliedIndex() };
-}
-
-/** Tree `treeName` of `db`, closing `db` when there is no such tree. */
-async function openDbTree(db: DB, treeName: string): Promise<Opened> {
   try {
     const tree = db.openTree(treeName);
-    return { tree, close: () => db.close(), verify: () => db.verify() };
+    return {
+      tree,
+      close: () => db.close(),
+      verify: () => db.verify(),
+      appliedIndex,
+    };
   } catch (error) {
+    const names = db.listTrees();
     await db.close();
+    if (error instanceof HoltError && error.code === "TREE_NOT_FOUND") {
+      throw new HoltError(
+        "TREE_NOT_FOUND",
+        `${error.message}; the trees: ${names.join(", ") || "none yet"}`,
+      );
+    }
     throw error;
   }
+}
+
+/** The tree names of the DB store at `dir` (opened read-only, for a WAL
+ * or as a state machine), or undefined when it is not one. */
+async function dbTreeNames(
+  dir: string,
+  io: "auto" | "uring" | "posix",
+): Promise<string[] | undefined> {
+  for (const kind of ["wal", "stateMachine"] as const) {
+    let db: DB;
+    try {
+      db = await DB.open({
+        path: dir,
+        io,
+        readOnly: true,
+        durability: { kind },
+      });
+    } catch {
+      continue;
+    }
+    const names = db.listTrees();
+    await db.close();
+    return names;
+  }
+  return undefined;
 }
 
 /** Runs the command line `argv`; returns the exit code. */

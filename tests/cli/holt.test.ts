@@ -99,8 +99,8 @@ describe("holt command", () => {
         });
       }
       await assert.rejects(holt("get", dir, "7"), {
-        code: "WRONG_DURABILITY",
-        message: /--tree NAME/,
+        code: "INVALID_ARGUMENT",
+        message: /holds a DB of named trees \(inodes\): name one with --tree/,
       });
       const again = await DB.open({
         path: dir,
@@ -126,7 +126,17 @@ describe("holt command", () => {
       ]]);
       await assert.rejects(holt("get", dir, "7", "--tree", "nope"), {
         code: "TREE_NOT_FOUND",
+        message: /no tree named "nope".*; the trees: inodes$/,
       });
+      for (const command of ["get", "put"]) {
+        await assert.rejects(holt(command, dir, "7", "x"), {
+          code: "INVALID_ARGUMENT",
+          message: /holds a DB of named trees \(inodes\): name one with --tree/,
+        });
+      }
+      assert.deepEqual(await holt("get", dir, "7", "--tree", "inodes"), [0, [
+        "file",
+      ]], "the store is unchanged");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
