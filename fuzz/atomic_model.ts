@@ -348,6 +348,7 @@ function checkAll(model: Model, real: Real): void {
     showEntries(model.oracle.scan(), true),
     "full scan differs from the oracle",
   );
+  assert.equal(real.tree.stats().keys, model.oracle.size, "stats().keys");
 }
 
 function checkVerify(real: Real): void {

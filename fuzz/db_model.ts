@@ -324,10 +324,16 @@ function checkAll(model: Model, real: Real): void {
     "listTrees",
   );
   for (const [name, tree] of model.trees) {
+    const handle = real.db.openTree(name);
     assert.deepEqual(
-      showEntries(real.db.openTree(name).scan(), true),
+      showEntries(handle.scan(), true),
       showEntries(tree.oracle.scan(), true),
       `tree ${JSON.stringify(name)} differs from the oracle`,
+    );
+    assert.equal(
+      handle.stats().keys,
+      tree.oracle.size,
+      `${name}: stats().keys`,
     );
   }
   const report = real.db.verify();
