@@ -150,18 +150,25 @@ export async function main(
   argv: string[],
   out: (line: string) => void,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      tree: { type: "string" },
-      io: { type: "string", default: "auto" },
-      limit: { type: "string" },
-      "start-after": { type: "string" },
-      prometheus: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        tree: { type: "string" },
+        io: { type: "string", default: "auto" },
+        limit: { type: "string" },
+        "start-after": { type: "string" },
+        prometheus: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    out(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const [command, dir, ...rest] = positionals;
   if (values.help || command === undefined || dir === undefined) {
     out(USAGE);
@@ -225,7 +232,7 @@ export async function main(
       case "scan": {
         const limit = values.limit === undefined
           ? undefined
-          : Number(values.limit);
+          : count(values.limit, "--limit");
         for (
           const entry of tree.scanKeys(rest[0] ?? "", {
             limit,
@@ -255,6 +262,18 @@ export async function main(
   } finally {
     await store.close();
   }
+}
+
+/** `text` as a non-negative integer; `INVALID_ARGUMENT` naming `what`
+ * otherwise. */
+function count(text: string, what: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new HoltError(
+      "INVALID_ARGUMENT",
+      `${what} must be a non-negative integer, got ${JSON.stringify(text)}`,
+    );
+  }
+  return Number(text);
 }
 
 function need(value: string | undefined, what: string): string {

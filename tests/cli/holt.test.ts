@@ -49,6 +49,16 @@ describe("holt command", () => {
       assert.equal(code, 0);
       assert.ok(stats[0].includes(`holt_keys{store="${dir}"} 2`), stats[0]);
       assert.equal((await holt("bogus", dir))[0], 2);
+      for (const limit of ["abc", "-1", "1.5"]) {
+        await assert.rejects(holt("scan", dir, `--limit=${limit}`), {
+          code: "INVALID_ARGUMENT",
+          message: new RegExp(`--limit must be .*got "${limit}"`),
+        });
+      }
+      const [optionCode, optionLines] = await holt("stats", dir, "--bogus");
+      assert.equal(optionCode, 2);
+      assert.match(optionLines[0], /--bogus/);
+      assert.deepEqual(await holt("scan", dir, "--limit", "1"), [0, ["a/1"]]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
