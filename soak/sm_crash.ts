@@ -105,7 +105,7 @@ interface LogEntry {
 }
 
 /** Entry `index` of the log of `seed` over `keys` keys per tree. */
-export function logEntry(seed: number, index: number, keys: number): LogEntry {
+function logEntry(seed: number, index: number, keys: number): LogEntry {
   const rng = new Rng(mixSeed(seed, 0x736d, index));
   const trees = [...RECORD_TREES, SCRATCH_TREE];
   const taken = new Set<string>();
@@ -390,7 +390,7 @@ class SmCrashChild {
 
   constructor(config: SoakConfig) {
     this.#config = config;
-    this.#rng = new Rng(mixSeed(config.seed, 0x736d, config.round));
+    this.#rng = new Rng(mixSeed(config.seed, 0x736d6b, config.round));
     this.#space = new KeySpace(config.keys);
   }
 
