@@ -61,7 +61,7 @@ import {
   toBytes,
 } from "../tests/helpers/oracle.ts";
 import { createBackend } from "../src/io/select.ts";
-import { copyStore } from "../tests/helpers/persist.ts";
+import { copyStore, snapshotFiles } from "../tests/helpers/persist.ts";
 
 /** Longest key and value the API accepts, in bytes. */
 const MAX_BYTES = 65535;
@@ -1350,7 +1350,8 @@ class ReopenCommand extends PlainAsyncCommand {
  * A crash right after `sync()`: the store's files (lock files aside) are
  * copied while the DB is open, and the copy is opened, so its log is
  * replayed over the last checkpoint. Everything acknowledged must come
- * back; every old handle is `CLOSED`.
+ * back; every old handle is `CLOSED`. The copy is first opened read-only,
+ * which must show the same, refuse writes, and change no file.
  */
 class CrashReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
@@ -1361,6 +1362,7 @@ class CrashReopenCommand extends PlainAsyncCommand {
     copyStore(from, to);
     await real.db.close();
     real.options = { ...real.options, path: to };
+    await checkReadOnly(model, real);
     real.db = await DB.open(real.options);
     real.note(
       real.db.stats().replayedRecords > 0
@@ -1372,6 +1374,34 @@ class CrashReopenCommand extends PlainAsyncCommand {
   toString(): string {
     return "crashReopen()";
   }
+}
+
+/** Opens the closed store of `real` read-only: it must hold what the
+ * model holds (in state-machine mode, as of the last commit), refuse
+ * writes, and leave every file as it was. */
+async function checkReadOnly(model: Model, real: Real): Promise<void> {
+  const dir = real.options.path!;
+  const files = snapshotFiles(dir);
+  const readOnly = await DB.open({ ...real.options, readOnly: true });
+  try {
+    if (model.stateMachine) {
+      model.restoreCommitted();
+      assert.equal(readOnly.durableAppliedIndex(), model.committedIndex);
+    }
+    checkAll(model, { ...real, db: readOnly });
+    expectError("READ_ONLY", () => readOnly.createTree("ro"), "createTree");
+    for (const name of model.trees.keys()) {
+      expectError(
+        "READ_ONLY",
+        () => readOnly.openTree(name).put("ro", "x"),
+        "put on a read-only DB",
+      );
+    }
+  } finally {
+    await readOnly.close();
+  }
+  assert.deepEqual(snapshotFiles(dir), files, "a read-only open wrote");
+  real.note("read-only check");
 }
 
 /** Waits for the commitDurable calls not awaited yet; each must succeed. */
