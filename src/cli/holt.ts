@@ -84,6 +84,12 @@ async function openStore(
   try {
     db = await DB.open(options);
   } catch (error) {
+    if (await isTreeStore(dir, io)) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `${dir} holds a single tree, not a DB: leave out --tree`,
+      );
+    }
     // A state-machine DB refuses to open for a WAL this way.
     if (!(error instanceof HoltError) || error.code !== "WRONG_DURABILITY") {
       throw error;
@@ -117,6 +123,19 @@ async function openStore(
       );
     }
     throw error;
+  }
+}
+
+/** Whether `dir` holds a single-tree store (it opens read-only as one). */
+async function isTreeStore(
+  dir: string,
+  io: "auto" | "uring" | "posix",
+): Promise<boolean> {
+  try {
+    await (await Tree.open({ path: dir, io, readOnly: true })).close();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -49,6 +49,10 @@ describe("holt command", () => {
       assert.equal(code, 0);
       assert.ok(stats[0].includes(`holt_keys{store="${dir}"} 2`), stats[0]);
       assert.equal((await holt("bogus", dir))[0], 2);
+      await assert.rejects(holt("get", dir, "a/1", "--tree", "t"), {
+        code: "INVALID_ARGUMENT",
+        message: /holds a single tree, not a DB: leave out --tree/,
+      });
       for (const limit of ["abc", "-1", "1.5"]) {
         await assert.rejects(holt("scan", dir, `--limit=${limit}`), {
           code: "INVALID_ARGUMENT",
