@@ -617,6 +617,16 @@ abstract class HandleCommand extends PlainCommand {
   override check(model: Model): boolean {
     return model.handles.length > 0;
   }
+
+  /** The handle this command names, its model, and the error any use of
+   * it raises first (see {@linkcode handleError}), noted as `label`. */
+  protected use(model: Model, real: Real, label: string) {
+    const slot = handleSlot(model, this.handle);
+    const handleModel = model.handles[slot];
+    const error = handleError(model, handleModel);
+    real.note(`${label}${error === undefined ? "" : `: ${error}`}`);
+    return { handleModel, handle: real.handles[slot], error };
+  }
 }
 
 class PointCommand extends HandleCommand {
@@ -624,11 +634,7 @@ class PointCommand extends HandleCommand {
     super();
   }
   apply(model: Model, real: Real): void {
-    const slot = handleSlot(model, this.handle);
-    const handleModel = model.handles[slot];
-    const handle = real.handles[slot];
-    const error = handleError(model, handleModel);
-    real.note(`handle op${error === undefined ? "" : `: ${error}`}`);
+    const { handleModel, handle, error } = this.use(model, real, "handle op");
     if (error !== undefined) {
       const op = this.op;
       const use = op.kind === "isPrefixEmpty"
@@ -657,11 +663,7 @@ class CompactCommand extends HandleCommand {
     super();
   }
   apply(model: Model, real: Real): void {
-    const slot = handleSlot(model, this.handle);
-    const handleModel = model.handles[slot];
-    const handle = real.handles[slot];
-    const error = handleError(model, handleModel);
-    real.note(`compact${error === undefined ? "" : `: ${error}`}`);
+    const { handleModel, handle, error } = this.use(model, real, "compact");
     if (error !== undefined) {
       return expectError(error, () => handle.compact(), `${this}`);
     }
@@ -729,14 +731,11 @@ class BulkPutCommand extends HandleCommand {
     super();
   }
   apply(model: Model, real: Real): void {
-    const slot = handleSlot(model, this.handle);
-    const handle = real.handles[slot];
-    const error = handleError(model, model.handles[slot]);
-    real.note(`bulkPut${error === undefined ? "" : `: ${error}`}`);
+    const { handleModel, handle, error } = this.use(model, real, "bulkPut");
     if (error !== undefined) {
       return expectError(error, () => handle.put("bulk", "x"), this.toString());
     }
-    const tree = model.handles[slot].tree;
+    const tree = handleModel.tree;
     for (let index = 0; index < this.keyCount; index++) {
       const key = concatBytes(
         this.base,
