@@ -4,9 +4,10 @@
  * (create, drop, list and open trees; point operations and scans through
  * tree handles, stale ones included; cross-tree atomic batches with
  * guards; DB views with writes inside; bulk loads that spill frames,
- * bulk deletes and `compact()` that merge them;
- * checkpoint, sync, reopen, and reopen of a crash image taken right after
- * `sync()`, which replays the log) and checks every answer, every version
+ * bulk deletes and `compact()` that merge them; checkpoints, awaited or
+ * left running while the commands after them go on; sync, reopen, and
+ * reopen of a crash image taken right after `sync()`, which replays the
+ * log, opened read-only first) and checks every answer, every version
  * (each tree hands out 1, 2, 3, ... in write order), every error code and
  * `db.verify()`. A quarter of the sequences open the DB in state-machine
  * durability: there `commitDurable` (awaited or not, the sequence going
@@ -198,8 +199,8 @@ type Real = {
   options: DBOptions;
   /** Crash images taken so far (each a new directory). */
   crashes: number;
-  /** State-machine mode: commitDurable calls not awaited yet. */
-  readonly commits: Promise<void>[];
+  /** Checkpoints and commitDurable calls not awaited yet. */
+  readonly inFlight: Promise<void>[];
   readonly handles: Tree[];
   /** Counts one outcome of a command, for the session's summary. */
   readonly note: (outcome: string) => void;
@@ -1290,15 +1291,22 @@ async function refusedInStateMachine(
   return true;
 }
 
+/** `checkpoint()`, awaited, or left running while the sequence goes on
+ * (its copies, writes and commit interleave with the commands after it;
+ * a reopen or crash image waits for it). */
 class CheckpointCommand extends PlainAsyncCommand {
+  constructor(readonly awaited: boolean) {
+    super();
+  }
   async run(model: Model, real: Real): Promise<void> {
     const checkpoint = () => real.db.checkpoint();
     if (await refusedInStateMachine(model, "checkpoint()", checkpoint)) return;
-    await checkpoint();
-    real.note("checkpoint");
+    real.note(this.awaited ? "checkpoint" : "checkpoint (running on)");
+    if (this.awaited) await checkpoint();
+    else real.inFlight.push(checkpoint());
   }
   toString(): string {
-    return "checkpoint()";
+    return `checkpoint(${this.awaited ? "awaited" : "running on"})`;
   }
 }
 
@@ -1332,7 +1340,7 @@ function reopened(model: Model, real: Real): void {
 class ReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     const old = real.db;
-    await settleCommits(real);
+    await settleInFlight(real);
     await old.close();
     real.db = await DB.open(real.options);
     real.note("reopen");
@@ -1354,8 +1362,8 @@ class ReopenCommand extends PlainAsyncCommand {
  */
 class CrashReopenCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
-    if (model.stateMachine) await settleCommits(real);
-    else await real.db.sync();
+    await settleInFlight(real);
+    if (!model.stateMachine) await real.db.sync();
     const from = real.options.path!;
     const to = `${from.replace(/-crash\d+$/, "")}-crash${++real.crashes}`;
     copyStore(from, to);
@@ -1403,9 +1411,10 @@ async function checkReadOnly(model: Model, real: Real): Promise<void> {
   real.note("read-only check");
 }
 
-/** Waits for the commitDurable calls not awaited yet; each must succeed. */
-async function settleCommits(real: Real): Promise<void> {
-  await Promise.all(real.commits.splice(0));
+/** Waits for the checkpoints and commitDurable calls not awaited yet;
+ * each must succeed. */
+async function settleInFlight(real: Real): Promise<void> {
+  await Promise.all(real.inFlight.splice(0));
 }
 
 /**
@@ -1432,7 +1441,7 @@ class CommitCommand extends PlainAsyncCommand {
     const committed = real.db.commitDurable(index);
     real.note(this.awaited ? "commit (awaited)" : "commit (running on)");
     if (!this.awaited) {
-      real.commits.push(committed);
+      real.inFlight.push(committed);
       return;
     }
     await committed;
@@ -1773,7 +1782,7 @@ const commandArbs: fc.Arbitrary<DbCommand>[] = [
     new BulkDeleteCommand(handle, prefix)
   ),
   handleArb.map((handle) => new CompactCommand(handle)),
-  fc.constant(new CheckpointCommand()),
+  fc.boolean().map((awaited) => new CheckpointCommand(awaited)),
   fc.constant(new SyncCommand()),
   fc.boolean().map((awaited) => new CommitCommand(awaited)),
   fc.boolean().map((awaited) => new CommitCommand(awaited)),
@@ -1864,7 +1873,7 @@ export async function runDbModel(
         db: await DB.open(dbOptions),
         options: dbOptions,
         crashes: 0,
-        commits: [],
+        inFlight: [],
         handles: [],
         note,
       };
@@ -1875,14 +1884,14 @@ export async function runDbModel(
         const stats = real.db.stats();
         maxFrames = Math.max(maxFrames, stats.frames);
         maxTrees = Math.max(maxTrees, stats.trees);
-        await settleCommits(real);
+        await settleInFlight(real);
         await real.db.close();
         real.db = await DB.open(real.options);
         if (model.stateMachine) model.restoreCommitted();
         checkAll(model, real);
         commands += [...cmds].length;
       } finally {
-        await Promise.allSettled(real.commits);
+        await Promise.allSettled(real.inFlight);
         await real.db.close();
         fs.rmSync(runDir, { recursive: true, force: true });
       }

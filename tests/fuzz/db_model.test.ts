@@ -4,14 +4,18 @@ import { replayCommand, runDbModel } from "../../fuzz/db_model.ts";
 
 describe("fuzz/db_model smoke", () => {
   it(
-    "10 command sequences on file-backed DBs match the catalog and tree oracles",
+    "20 command sequences on file-backed DBs match the catalog and tree oracles",
     { timeout: 120_000 },
     async () => {
-      const summary = await runDbModel({ runs: 10, seed: 0x484f4c54 });
-      assert.equal(summary.runs, 10);
+      const summary = await runDbModel({ runs: 20, seed: 0x484f4c54 });
+      assert.equal(summary.runs, 20);
       assert.ok(summary.commands > 0);
       assert.ok(summary.outcomes["db.atomic: true"] > 0, "a batch committed");
       assert.ok(summary.outcomes["reopen"] > 0, "a reopen ran");
+      assert.ok(
+        summary.outcomes["checkpoint (running on)"] > 0,
+        "a checkpoint ran on under later commands",
+      );
     },
   );
 
