@@ -6,9 +6,9 @@
  * writes, scoped views with writes inside them) and checks every answer,
  * every version and `verify()`. It runs on a memory tree and on a
  * file-backed tree with a small buffer pool and a synced log, where the
- * sequences also checkpoint, reopen (cleanly, or from a copy of the files
- * as a crash would leave them) and switch between the posix and io_uring
- * backends.
+ * sequences also checkpoint (awaited, or left running under the commands
+ * after it), reopen (cleanly, or from a copy of the files as a crash
+ * would leave them) and switch between the posix and io_uring backends.
  *
  * Run: `deno run -A fuzz/atomic_model.ts --runs 200 --seed 42 --store both`.
  * A failure prints its seed and a one-line command replaying the shrunk
@@ -197,6 +197,8 @@ type Real = {
   tree: Tree;
   cursors: Iterator<AnyScanEntry>[];
   file: FileStore | undefined;
+  /** Checkpoints left running while later commands go on. */
+  inFlight: Promise<void>[];
 };
 
 /**
@@ -1781,13 +1783,20 @@ function fileTreeOptions(store: FileStore) {
   };
 }
 
+/** `checkpoint()`, awaited, or left running while the commands after it
+ * go on (a reopen waits for it first: a copy of the files taken during a
+ * round is not what a crash would leave). */
 class CheckpointCommand extends PlainAsyncCommand {
+  constructor(readonly awaited: boolean) {
+    super();
+  }
   async run(model: Model, real: Real): Promise<void> {
-    await real.tree.checkpoint();
     model.tally.checkpoints++;
+    if (this.awaited) await real.tree.checkpoint();
+    else real.inFlight.push(real.tree.checkpoint());
   }
   toString(): string {
-    return "checkpoint()";
+    return `checkpoint(${this.awaited ? "awaited" : "running on"})`;
   }
 }
 
@@ -1815,6 +1824,7 @@ class ReopenCommand extends PlainAsyncCommand {
     super();
   }
   async run(model: Model, real: Real): Promise<void> {
+    await Promise.all(real.inFlight.splice(0));
     const store = real.file!;
     const oldDir = store.dir;
     if (this.crash) {
@@ -2403,7 +2413,7 @@ const memoryCommandArbs: fc.Arbitrary<AtomicCommand>[] = [
  * reopens and turns of the event loop. */
 const fileCommandArbs: fc.Arbitrary<AtomicCommand>[] = [
   ...memoryCommandArbs,
-  fc.constant(new CheckpointCommand()),
+  fc.boolean().map((awaited) => new CheckpointCommand(awaited)),
   fc.boolean().map((crash) => new ReopenCommand(crash)),
   fc.constant(new TickCommand()),
 ];
@@ -2486,6 +2496,7 @@ async function runStore(
     try {
       const model = new Model(tally);
       await fc.asyncModelRun(() => ({ model, real }), commands);
+      await Promise.all(real.inFlight.splice(0));
       checkAll(model, real);
       checkVerify(real);
       const stats = real.tree.stats();
@@ -2494,6 +2505,7 @@ async function runStore(
       tally.cacheMisses += stats.cacheMisses;
       commandCount += [...commands].length;
     } finally {
+      await Promise.allSettled(real.inFlight);
       await real.tree.close();
     }
   };
@@ -2504,7 +2516,10 @@ async function runStore(
     async (commands, setup) => {
       if (store === "memory") {
         const tree = await Tree.open({ memory: true });
-        await runSequence({ tree, cursors: [], file: undefined }, commands);
+        await runSequence(
+          { tree, cursors: [], file: undefined, inFlight: [] },
+          commands,
+        );
         return;
       }
       const root = fs.mkdtempSync(join(tmpDir, "holt-atomic-model-"));
@@ -2518,7 +2533,7 @@ async function runStore(
           bufferPoolSize: setup.bufferPoolSize,
         };
         const tree = await Tree.open(fileTreeOptions(file));
-        await runSequence({ tree, cursors: [], file }, commands);
+        await runSequence({ tree, cursors: [], file, inFlight: [] }, commands);
       } finally {
         fs.rmSync(root, { recursive: true, force: true });
       }
