@@ -1310,6 +1310,17 @@ class CheckpointCommand extends PlainAsyncCommand {
   }
 }
 
+/** A turn of the event loop: a running checkpoint or commit gets on with
+ * its I/O between two commands. */
+class TickCommand extends PlainAsyncCommand {
+  async run(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  toString(): string {
+    return "tick()";
+  }
+}
+
 class SyncCommand extends PlainAsyncCommand {
   async run(model: Model, real: Real): Promise<void> {
     const sync = () => real.db.sync();
@@ -1783,6 +1794,7 @@ const commandArbs: fc.Arbitrary<DbCommand>[] = [
   ),
   handleArb.map((handle) => new CompactCommand(handle)),
   fc.boolean().map((awaited) => new CheckpointCommand(awaited)),
+  fc.constant(new TickCommand()),
   fc.constant(new SyncCommand()),
   fc.boolean().map((awaited) => new CommitCommand(awaited)),
   fc.boolean().map((awaited) => new CommitCommand(awaited)),
