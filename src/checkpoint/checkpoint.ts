@@ -206,14 +206,7 @@ export class Checkpointer {
     this.#waitingImage = image;
     image.done = this.#enqueue(async () => {
       this.#waitingImage = undefined;
-      this.#running = true;
-      let snapshot: DirtySnapshot;
-      try {
-        snapshot = await pool.completeSnapshot(image.snapshot);
-      } catch (error) {
-        this.#running = false;
-        throw error;
-      }
+      const snapshot = await pool.completeSnapshot(image.snapshot);
       // No log in state-machine mode: the image covers sequence 0.
       await this.#commitSnapshot(
         snapshot,
@@ -225,9 +218,17 @@ export class Checkpointer {
     return image.done;
   }
 
-  /** Runs `round` after the rounds queued so far. */
+  /** Runs `round` after the rounds queued so far, {@linkcode running}
+   * while it does. */
   #enqueue(round: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(round);
+    const run = this.#queue.then(async () => {
+      this.#running = true;
+      try {
+        await round();
+      } finally {
+        this.#running = false;
+      }
+    });
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -314,13 +315,7 @@ export class Checkpointer {
    * snapshot, written and committed. */
   async #round(): Promise<void> {
     const { pool, wal } = this.#target;
-    this.#running = true;
-    try {
-      await pool.precopyDirty();
-    } catch (error) {
-      this.#running = false;
-      throw error;
-    }
+    await pool.precopyDirty();
     // The snapshot, the log sequence it covers and the meta: one instant.
     await this.#commitSnapshot(
       pool.snapshotDirty(),
@@ -342,7 +337,6 @@ export class Checkpointer {
     appliedIndex?: number,
   ): Promise<void> {
     const { pool, store, wal } = this.#target;
-    this.#running = true;
     try {
       this.#logBytesAtRound = wal?.logBytes ?? 0;
       if (
@@ -384,7 +378,6 @@ export class Checkpointer {
       throw error;
     } finally {
       this.#recycle(snapshot);
-      this.#running = false;
     }
   }
 }
