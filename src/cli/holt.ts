@@ -69,7 +69,10 @@ async function openStore(
       const tree = await Tree.open(options);
       return { tree, close: () => tree.close(), verify: () => tree.verify() };
     } catch (error) {
-      const names = await dbTreeNames(dir, io);
+      // A DB store refuses to open as one tree this way.
+      const names = isHoltError(error, "CORRUPTION", "WRONG_DURABILITY")
+        ? await dbTreeNames(dir, io)
+        : undefined;
       if (names === undefined) throw error;
       throw new HoltError(
         "INVALID_ARGUMENT",
@@ -84,16 +87,15 @@ async function openStore(
   try {
     db = await DB.open(options);
   } catch (error) {
-    if (await isTreeStore(dir, io)) {
+    // A single-tree store refuses to open as a DB this way.
+    if (isHoltError(error, "CORRUPTION") && await isTreeStore(dir, io)) {
       throw new HoltError(
         "INVALID_ARGUMENT",
         `${dir} holds a single tree, not a DB: leave out --tree`,
       );
     }
     // A state-machine DB refuses to open for a WAL this way.
-    if (!(error instanceof HoltError) || error.code !== "WRONG_DURABILITY") {
-      throw error;
-    }
+    if (!isHoltError(error, "WRONG_DURABILITY")) throw error;
     if (!readOnly) {
       throw new HoltError(
         "WRONG_DURABILITY",
@@ -116,7 +118,7 @@ async function openStore(
   } catch (error) {
     const names = db.listTrees();
     await db.close();
-    if (error instanceof HoltError && error.code === "TREE_NOT_FOUND") {
+    if (isHoltError(error, "TREE_NOT_FOUND")) {
       throw new HoltError(
         "TREE_NOT_FOUND",
         `${error.message}; the trees: ${names.join(", ") || "none yet"}`,
@@ -124,6 +126,14 @@ async function openStore(
     }
     throw error;
   }
+}
+
+/** Whether `error` is a `HoltError` with one of `codes`. */
+function isHoltError(
+  error: unknown,
+  ...codes: string[]
+): error is HoltError {
+  return error instanceof HoltError && codes.includes(error.code);
 }
 
 /** Whether `dir` holds a single-tree store (it opens read-only as one). */
