@@ -35,4 +35,5 @@ export { type TreeRecord, View } from "./src/api/view.ts";
 export { AtomicBatch, type BatchRenameOptions } from "./src/api/batch.ts";
 export type { StorageStats } from "./src/api/storage.ts";
 export type { ShapeStats } from "./src/art/stats.ts";
+export type { BlobEntry, BlobStore } from "./src/store/blob.ts";
 export type { VerifyReport } from "./src/art/verify.ts";

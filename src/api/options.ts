@@ -4,6 +4,7 @@
  * @module
  */
 
+import { type BlobStore, checkBlobStore } from "../store/blob.ts";
 import { HoltError } from "./errors.ts";
 import { describe } from "./keys.ts";
 
@@ -18,6 +19,12 @@ export interface TreeOptions {
   memory?: boolean;
   /** Directory of a file-backed tree, created if missing. */
   path?: string;
+  /**
+   * Keep the manifest and frames in this blob store instead of the
+   * directory's `frames.dat`; the lock and the log stay in `path`, which
+   * from then on belongs to this blob store.
+   */
+  blobStore?: BlobStore;
   /** Most 512 KiB frames resident at once (file-backed trees). */
   bufferPoolSize?: number;
   /** Durability mode; defaults to `{ kind: "wal", sync: false }`. */
@@ -58,6 +65,15 @@ export function checkTreeOptions(
         }`,
       );
     }
+  }
+  if (opts.blobStore !== undefined) {
+    if (opts.memory === true) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        "options.blobStore is for a stored tree, not one with memory: true",
+      );
+    }
+    checkBlobStore(opts.blobStore, "options.blobStore");
   }
   if (
     opts.bufferPoolSize !== undefined &&

@@ -19,9 +19,11 @@ import {
 } from "../checkpoint/checkpoint.ts";
 import type { IoBackend } from "../io/backend.ts";
 import { createBackend } from "../io/select.ts";
+import { BlobFrameStore } from "../store/blob.ts";
 import { FileStore } from "../store/file.ts";
 import { MemoryFrameStore } from "../store/memory.ts";
 import { BufferPool } from "../store/pool.ts";
+import type { FrameStore } from "../store/shadow.ts";
 import { WalRecordEncoder } from "../wal/codec.ts";
 import { readWal, type WalRecord } from "../wal/reader.ts";
 import { WalWriter } from "../wal/writer.ts";
@@ -83,7 +85,7 @@ export class Storage {
   readonly log: WalRecordEncoder | undefined;
 
   readonly #pool: BufferPool | undefined;
-  readonly #store: FileStore | undefined;
+  readonly #store: FrameStore | undefined;
   readonly #backend: IoBackend | undefined;
   readonly #ownsBackend: boolean;
   readonly #syncEach: boolean;
@@ -106,7 +108,7 @@ export class Storage {
     io: "uring" | "posix" | "memory",
     readOnly: boolean,
     pool?: BufferPool,
-    store?: FileStore,
+    store?: FrameStore,
     backend?: IoBackend,
     ownsBackend = false,
     syncEach = false,
@@ -153,8 +155,9 @@ export class Storage {
   }
 
   /**
-   * Opens the file store of `options.path` (checked options), taking its
-   * lock. `backend` replaces the one `options.io` would pick (tests inject
+   * Opens the store of `options.path` (checked options), taking its lock:
+   * its file store, or with `options.blobStore` the blob store its
+   * manifest and frames live in. `backend` replaces the one `options.io` would pick (tests inject
    * faults that way). Call {@linkcode recover} next.
    */
   static async open(
@@ -162,12 +165,16 @@ export class Storage {
     backend?: IoBackend,
   ): Promise<Storage> {
     const io = backend ?? await createBackend(options.io ?? "auto");
-    let store: FileStore;
+    let store: FrameStore;
     try {
-      store = await FileStore.open(options.path!, {
-        backend: io,
-        readOnly: options.readOnly === true,
-      });
+      store = options.blobStore === undefined
+        ? await FileStore.open(options.path!, {
+          backend: io,
+          readOnly: options.readOnly === true,
+        })
+        : await BlobFrameStore.open(options.path!, options.blobStore, {
+          readOnly: options.readOnly === true,
+        });
     } catch (error) {
       if (backend === undefined) io.close();
       throw error;

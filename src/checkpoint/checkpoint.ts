@@ -27,16 +27,16 @@
  */
 
 import { FRAME_BYTES } from "../frame/layout.ts";
-import type { FileStore } from "../store/file.ts";
 import type { BufferPool, DirtySnapshot, LazySnapshot } from "../store/pool.ts";
+import type { FrameStore } from "../store/shadow.ts";
 import type { WalWriter } from "../wal/writer.ts";
 
 /** What a checkpoint works on. */
 export interface CheckpointTarget {
   /** The frames. */
   readonly pool: BufferPool;
-  /** The data file and manifest. */
-  readonly store: FileStore;
+  /** The committed frames and manifest. */
+  readonly store: FrameStore;
   /** The log; absent in state-machine mode, where the image is the only
    * durable state and each checkpoint records an applied index. */
   readonly wal: WalWriter | undefined;

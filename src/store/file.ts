@@ -25,25 +25,29 @@
  */
 
 import * as fs from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { HoltError } from "../api/errors.ts";
-import { crc32c } from "../frame/crc32c.ts";
 import { Frame } from "../frame/frame.ts";
-import {
-  FRAME_BYTES,
-  FRAME_FORMAT,
-  FRAME_MAGIC,
-  H_CHECKSUM,
-  H_FORMAT,
-  H_FRAME_ID,
-  H_MAGIC,
-} from "../frame/layout.ts";
+import { FRAME_BYTES } from "../frame/layout.ts";
 import type { IoBackend, IoRequest } from "../io/backend.ts";
 import { StoreLock } from "./lock.ts";
 import { Pacer } from "./pacer.ts";
+import {
+  asIoError,
+  checkFrameBatch,
+  type CommitRequest,
+  emptyImage,
+  type FrameStore,
+  nextImage,
+  ShadowStore,
+  stageFrame,
+  verifyFrame,
+} from "./shadow.ts";
 import { SpareBuffers } from "./spares.ts";
 import {
+  BLOB_STORE_MARKER,
   encodeManifest,
+  ensureDirectory,
   errnoOf,
   fdatasyncNow,
   FRAMES_FILE,
@@ -61,12 +65,6 @@ import {
 /** Frames per `writeMany`/`readMany` batch: bounds the staging memory
  * (32 MiB) and matches the io_uring queue depth. */
 export const MAX_BATCH_FRAMES = 64;
-
-const CHECKSUM_BYTE = H_CHECKSUM * 4;
-const FRAME_ID_BYTE = H_FRAME_ID * 4;
-const MAGIC_BYTE = H_MAGIC * 4;
-const FORMAT_BYTE = H_FORMAT * 4;
-const TWO_POW_32 = 4294967296;
 
 /** Options of {@linkcode FileStore.open}. */
 export interface FileStoreOptions {
@@ -88,24 +86,6 @@ export interface FileStoreOptions {
    * refusal an `IO` error; `false` always uses buffered I/O.
    */
   readonly direct?: boolean;
-}
-
-/** What {@linkcode FileStore.commit} makes the new committed image. */
-export interface CommitRequest {
-  /**
-   * Frame id -> location of frames written by
-   * {@linkcode FileStore.writeFrames} (not yet committed or discarded):
-   * they replace or add to the current mapping.
-   */
-  readonly locations: ReadonlyMap<number, number>;
-  /** Frame ids to drop from the mapping; ids it does not name are ignored. */
-  readonly deleted?: readonly number[];
-  /** The WAL sequence the new image covers. Default: unchanged. */
-  readonly walSeq?: number;
-  /** The state-machine applied index of the new image. Default: unchanged. */
-  readonly appliedIndex?: number;
-  /** The opaque meta bytes of the new image (copied). Default: unchanged. */
-  readonly meta?: Uint8Array;
 }
 
 /** Counters and sizes of a file store. */
@@ -160,18 +140,13 @@ export interface FileStoreStats {
  * rmSync(root, { recursive: true });
  * ```
  */
-export class FileStore {
-  /** The store directory (absolute). */
-  readonly dir: string;
-  /** Whether this handle only reads. */
-  readonly readOnly: boolean;
+export class FileStore extends ShadowStore implements FrameStore {
   /** Whether `frames.dat` is open with O_DIRECT. */
   readonly direct: boolean;
   readonly #backend: IoBackend;
   readonly #lock: StoreLock;
   readonly #framesPath: string;
   readonly #framesFd: number;
-  #image: ManifestImage;
   /** Locations `frames.dat` spans; new ones are appended past it. */
   #fileLocations: number;
   /** Free locations below `#fileLocations`; the lowest is taken first,
@@ -179,13 +154,9 @@ export class FileStore {
   #free = new LocationHeap();
   #pending = new Set<number>();
   #held: number[] = [];
-  #commitTail: Promise<void> = Promise.resolve();
-  #commitsQueued = 0;
-  #writesInFlight = new Set<Promise<unknown>>();
   #readBuffer: Uint8Array | undefined;
   /** I/O buffers that frame writes stage frames in, kept between rounds. */
   readonly #staging: SpareBuffers<Uint8Array>;
-  #closed = false;
   #framesRead = 0;
   #framesWritten = 0;
   #commits = 0;
@@ -200,14 +171,12 @@ export class FileStore {
     image: ManifestImage,
     fileLocations: number,
   ) {
-    this.dir = dir;
-    this.readOnly = readOnly;
+    super(dir, readOnly, image, `file store ${JSON.stringify(dir)}`);
     this.direct = direct;
     this.#backend = backend;
     this.#lock = lock;
     this.#framesPath = join(dir, FRAMES_FILE);
     this.#framesFd = framesFd;
-    this.#image = image;
     this.#fileLocations = fileLocations;
     this.#staging = new SpareBuffers(
       () => backend.allocAligned(FRAME_BYTES),
@@ -254,6 +223,14 @@ export class FileStore {
     const create = !readOnly && options.create !== false;
     const storeDir = resolve(dir);
     await ensureDirectory(storeDir, create);
+    if (fs.existsSync(join(storeDir, BLOB_STORE_MARKER))) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `${
+          JSON.stringify(storeDir)
+        } keeps its manifest and frames in a blob store: open it with the blobStore option`,
+      );
+    }
     const lock = StoreLock.acquire(storeDir, readOnly ? "reader" : "writer");
     let framesFd = -1;
     try {
@@ -284,13 +261,7 @@ export class FileStore {
       const opened = openFrames(backend, framesPath, readOnly, options.direct);
       framesFd = opened.fd;
       if (image === undefined) {
-        image = {
-          generation: 0,
-          walSeq: 0,
-          appliedIndex: 0,
-          frames: new Map(),
-          meta: new Uint8Array(0),
-        };
+        image = emptyImage();
         await writeManifestTmp(backend, storeDir, encodeManifest(image));
         installManifest(storeDir);
         await syncDirectory(storeDir);
@@ -327,51 +298,16 @@ export class FileStore {
     }
   }
 
-  /** Generation of the committed manifest: 0 when created, +1 per commit. */
-  get generation(): number {
-    return this.#image.generation;
-  }
-
-  /** The WAL sequence the committed image covers. */
-  get walSeq(): number {
-    return this.#image.walSeq;
-  }
-
-  /** The state-machine applied index the committed image covers. */
-  get appliedIndex(): number {
-    return this.#image.appliedIndex;
-  }
-
-  /** A copy of the committed meta bytes. */
-  get meta(): Uint8Array {
-    return this.#image.meta.slice();
-  }
-
-  /** Number of frames the committed manifest names. */
-  get frameCount(): number {
-    return this.#image.frames.size;
-  }
-
-  /** Whether the committed manifest names frame `frameId`. */
-  hasFrame(frameId: number): boolean {
-    return this.#image.frames.has(frameId);
-  }
-
   /** The committed location of frame `frameId`, or `undefined`. */
   locationOf(frameId: number): number | undefined {
-    return this.#image.frames.get(frameId);
-  }
-
-  /** Ids of the frames the committed manifest names, in no particular order. */
-  frameIds(): number[] {
-    return [...this.#image.frames.keys()];
+    return this.image.frames.get(frameId);
   }
 
   /** Counters and sizes; see {@linkcode FileStoreStats}. */
   stats(): FileStoreStats {
     return {
-      generation: this.#image.generation,
-      frames: this.#image.frames.size,
+      generation: this.image.generation,
+      frames: this.image.frames.size,
       fileLocations: this.#fileLocations,
       freeLocations: this.#free.size,
       pendingLocations: this.#pending.size,
@@ -392,7 +328,7 @@ export class FileStore {
    * CRC, magic or frame id does not match; `IO` when the read fails.
    */
   readFrame(frameId: number): Frame {
-    this.#checkOpen();
+    this.checkOpen();
     const location = this.#committedLocation(frameId);
     const offsetBytes = location * FRAME_BYTES;
     if (!this.direct) {
@@ -420,7 +356,7 @@ export class FileStore {
    * frames in the order of `frameIds`; errors as {@linkcode readFrame}.
    */
   readFrames(frameIds: readonly number[]): Frame[] {
-    this.#checkOpen();
+    this.checkOpen();
     if (!Array.isArray(frameIds)) {
       throw new HoltError(
         "INVALID_ARGUMENT",
@@ -476,32 +412,6 @@ export class FileStore {
   }
 
   /**
-   * Writes `frames` (copies the caller owns and does not change until the
-   * Promise settles) to free locations, never to a committed one, with one
-   * fdatasync at the end; resolves with frame id -> location for
-   * {@linkcode commit}. Until committed (or
-   * {@linkcode discardWritten}) those locations stay reserved.
-   *
-   * Throws `READ_ONLY`, `CLOSED`, `INVALID_ARGUMENT` (not a frame, an id
-   * twice) or `IO`; on `IO` every location of the batch is free again.
-   */
-  writeFrames(frames: readonly Frame[]): Promise<Map<number, number>> {
-    let write: Promise<Map<number, number>>;
-    try {
-      this.#checkWritable();
-      write = this.#writeFrames(frames);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    this.#writesInFlight.add(write);
-    const forget = (): void => {
-      this.#writesInFlight.delete(write);
-    };
-    write.then(forget, forget);
-    return write;
-  }
-
-  /**
    * Returns written, uncommitted locations (from a `writeFrames` result
    * whose checkpoint is abandoned) to the free list.
    *
@@ -509,7 +419,7 @@ export class FileStore {
    * pending.
    */
   discardWritten(locations: Iterable<number>): void {
-    this.#checkWritable();
+    this.checkWritable();
     const list = [...locations];
     for (const location of list) {
       if (!this.#pending.has(location)) {
@@ -523,44 +433,12 @@ export class FileStore {
   }
 
   /**
-   * Commits a new manifest: the current mapping plus `request.locations`
-   * minus `request.deleted`, generation + 1. Commits run one at a time, in
-   * call order, each on top of the previous one.
-   *
-   * All or nothing: when anything fails before the rename, the committed
-   * image stays the old one in memory and on disk, the request's locations
-   * return to the free list, and the error is `IO`. After the rename, the
-   * superseded locations become free, unless the directory fsync fails:
-   * then the new image is current but may not survive a crash, the
-   * superseded locations stay reserved until a later commit syncs, and the
-   * error is `IO` saying so. `INVALID_ARGUMENT` (a location not pending,
-   * named twice, an id both written and deleted, a bad number) changes
-   * nothing at all.
-   */
-  commit(request: CommitRequest): Promise<void> {
-    try {
-      this.#checkWritable();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    this.#commitsQueued++;
-    const run = this.#commitTail.then(() => this.#commit(request));
-    this.#commitTail = run.then(() => {}, () => {}).finally(() =>
-      this.#commitsQueued--
-    );
-    return run;
-  }
-
-  /**
    * Waits for commits and frame writes in flight, closes `frames.dat` and
    * releases the lock. Idempotent. The backend stays open (it is the
    * caller's).
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#commitTail;
-    await Promise.allSettled([...this.#writesInFlight]);
+    if (!(await this.beginClose())) return;
     try {
       this.#backend.closeFile(this.#framesFd);
     } finally {
@@ -575,7 +453,7 @@ export class FileStore {
    * frame, then an fdatasync that blocks. For write stalls.
    */
   writeFramesSync(frames: readonly Frame[]): Map<number, number> {
-    this.#checkWritable();
+    this.checkWritable();
     checkFrameBatch(frames);
     const written = new Map<number, number>();
     if (frames.length === 0) return written;
@@ -627,8 +505,15 @@ export class FileStore {
     return written;
   }
 
-  async #writeFrames(frames: readonly Frame[]): Promise<Map<number, number>> {
-    checkFrameBatch(frames);
+  /**
+   * Writes `frames` to free locations of `frames.dat`, never to a committed
+   * one, with one fdatasync at the end; on `IO` every location of the batch
+   * is free again (see {@linkcode discardWritten} for giving them back
+   * otherwise).
+   */
+  protected async writeBatch(
+    frames: readonly Frame[],
+  ): Promise<Map<number, number>> {
     const written = new Map<number, number>();
     if (frames.length === 0) return written;
     const locations = frames.map(() => this.#takeLocation());
@@ -669,7 +554,15 @@ export class FileStore {
     this.#staging.drop();
   }
 
-  async #commit(request: CommitRequest): Promise<void> {
+  /**
+   * Writes the next manifest to `manifest.tmp`, fdatasyncs it and renames
+   * it over `manifest` (the commit point), then syncs the directory. After
+   * the rename the superseded locations become free, unless the directory
+   * sync fails: then the new image is current but may not survive a crash,
+   * the superseded locations stay reserved until a later commit syncs, and
+   * the error is `IO` saying so.
+   */
+  protected async commitNow(request: CommitRequest): Promise<void> {
     const next = this.#nextImage(request);
     const bytes = encodeManifest(next.image);
     try {
@@ -690,7 +583,7 @@ export class FileStore {
   /** Whether no asynchronous commit is queued or running, so that
    * {@linkcode commitSync} may run. */
   get commitIdle(): boolean {
-    return this.#commitsQueued === 0;
+    return this.commitsIdle;
   }
 
   /**
@@ -700,7 +593,7 @@ export class FileStore {
    * again, as with `commit`.
    */
   commitSync(request: CommitRequest): void {
-    this.#checkWritable();
+    this.checkWritable();
     if (!this.commitIdle) {
       throw new HoltError(
         "INVALID_ARGUMENT",
@@ -736,13 +629,13 @@ export class FileStore {
     removeIfPresentQuietly(join(this.dir, MANIFEST_TMP_FILE));
     return asIoError(
       error,
-      `commit of generation ${generation} (nothing changed: the store still holds generation ${this.#image.generation})`,
+      `commit of generation ${generation} (nothing changed: the store still holds generation ${this.image.generation})`,
     );
   }
 
   /** Makes the renamed manifest's image the current one. */
   #installCommit(request: CommitRequest, image: ManifestImage): void {
-    this.#image = image;
+    this.image = image;
     for (const location of request.locations.values()) {
       this.#pending.delete(location);
     }
@@ -769,77 +662,15 @@ export class FileStore {
     this.#held = [];
   }
 
-  /** Validates `request` and computes the image it commits and the
-   * locations it supersedes, changing nothing. */
+  /** The image `request` commits and the locations it supersedes. */
   #nextImage(
     request: CommitRequest,
   ): { image: ManifestImage; superseded: number[] } {
-    if (
-      request === null || typeof request !== "object" ||
-      !(request.locations instanceof Map)
-    ) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        "commit needs { locations: Map<frameId, location> }",
-      );
-    }
-    const current = this.#image;
-    const frames = new Map(current.frames);
-    const superseded: number[] = [];
-    const deleted = request.deleted ?? [];
-    if (!Array.isArray(deleted)) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        "commit deleted must be an array of frame ids",
-      );
-    }
-    const named = new Set<number>();
-    for (const [frameId, location] of request.locations) {
-      checkFrameId(frameId);
-      if (!this.#pending.has(location) || named.has(location)) {
-        throw new HoltError(
-          "INVALID_ARGUMENT",
-          `commit names location ${
-            String(location)
-          } for frame ${frameId}, which is not a location written by writeFrames and not yet committed (or it is named twice)`,
-        );
-      }
-      named.add(location);
-    }
-    for (const frameId of deleted) {
-      checkFrameId(frameId);
-      if (request.locations.has(frameId)) {
-        throw new HoltError(
-          "INVALID_ARGUMENT",
-          `commit both writes and deletes frame ${frameId}`,
-        );
-      }
-      const location = frames.get(frameId);
-      if (location !== undefined) {
-        superseded.push(location);
-        frames.delete(frameId);
-      }
-    }
-    for (const [frameId, location] of request.locations) {
-      const old = frames.get(frameId);
-      if (old !== undefined) superseded.push(old);
-      frames.set(frameId, location);
-    }
-    const meta = request.meta === undefined ? current.meta : request.meta;
-    if (!(meta instanceof Uint8Array)) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        "commit meta must be a Uint8Array",
-      );
-    }
-    const image: ManifestImage = {
-      generation: current.generation + 1,
-      walSeq: request.walSeq ?? current.walSeq,
-      appliedIndex: request.appliedIndex ?? current.appliedIndex,
-      frames,
-      meta: meta.slice(),
-    };
-    return { image, superseded };
+    return nextImage(
+      this.image,
+      request,
+      (location) => this.#pending.has(location),
+    );
   }
 
   #verify(
@@ -848,59 +679,24 @@ export class FileStore {
     bytes: Uint8Array,
     readBytes: number,
   ): void {
-    const where = `frame ${frameId} at location ${location} (offset ${
-      location * FRAME_BYTES
-    }) of ${JSON.stringify(this.#framesPath)}`;
-    if (readBytes !== FRAME_BYTES) {
-      throw new HoltError(
-        "CORRUPTION",
-        `${where}: the file ends after ${readBytes} of its ${FRAME_BYTES} bytes`,
-      );
-    }
-    const stored = getU32(bytes, CHECKSUM_BYTE);
-    setU32(bytes, CHECKSUM_BYTE, 0);
-    const computed = crc32c(bytes);
-    if (stored !== computed) {
-      throw new HoltError(
-        "CORRUPTION",
-        `${where}: checksum mismatch (stored 0x${hex(stored)}, computed 0x${
-          hex(computed)
-        })`,
-      );
-    }
-    const magic = getU32(bytes, MAGIC_BYTE);
-    if (magic !== FRAME_MAGIC) {
-      throw new HoltError(
-        "CORRUPTION",
-        `${where}: bad magic 0x${hex(magic)} (want 0x${hex(FRAME_MAGIC)})`,
-      );
-    }
-    // Another layout would be read as garbage: format 1 named nodes through a
-    // slot table where format 2 stores direct offsets.
-    const format = getU32(bytes, FORMAT_BYTE);
-    if (format !== FRAME_FORMAT) {
-      throw new HoltError(
-        "CORRUPTION",
-        `${where}: frame format ${format}, this build reads format ${FRAME_FORMAT}`,
-      );
-    }
-    const storedId = getU32(bytes, FRAME_ID_BYTE);
-    if (storedId !== frameId) {
-      throw new HoltError(
-        "CORRUPTION",
-        `${where}: holds frame ${storedId} instead`,
-      );
-    }
+    verifyFrame(
+      frameId,
+      bytes,
+      readBytes,
+      `frame ${frameId} at location ${location} (offset ${
+        location * FRAME_BYTES
+      }) of ${JSON.stringify(this.#framesPath)}`,
+    );
   }
 
   #committedLocation(frameId: number): number {
-    const location = this.#image.frames.get(frameId);
+    const location = this.image.frames.get(frameId);
     if (location === undefined) {
       throw new HoltError(
         "CORRUPTION",
         `frame ${
           String(frameId)
-        } is not in the manifest (generation ${this.#image.generation}) of store ${
+        } is not in the manifest (generation ${this.image.generation}) of store ${
           JSON.stringify(this.dir)
         }`,
       );
@@ -918,25 +714,6 @@ export class FileStore {
 
   #releaseLocation(location: number): void {
     if (this.#pending.delete(location)) this.#free.push(location);
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) {
-      throw new HoltError(
-        "CLOSED",
-        `file store ${JSON.stringify(this.dir)} is closed`,
-      );
-    }
-  }
-
-  #checkWritable(): void {
-    this.#checkOpen();
-    if (this.readOnly) {
-      throw new HoltError(
-        "READ_ONLY",
-        `file store ${JSON.stringify(this.dir)} is open read-only`,
-      );
-    }
   }
 }
 
@@ -982,52 +759,6 @@ class LocationHeap {
   }
 }
 
-/** Makes sure `dir` is a directory, creating it (and syncing its parent)
- * when allowed. */
-async function ensureDirectory(dir: string, create: boolean): Promise<void> {
-  let stat: fs.Stats | undefined;
-  try {
-    stat = fs.statSync(dir);
-  } catch (error) {
-    if (errnoOf(error) !== "ENOENT") {
-      throw new HoltError(
-        "IO",
-        `stat of store directory ${JSON.stringify(dir)} failed: ${
-          errnoOf(error)
-        }`,
-        { cause: error },
-      );
-    }
-  }
-  if (stat !== undefined) {
-    if (!stat.isDirectory()) {
-      throw new HoltError(
-        "IO",
-        `store path ${JSON.stringify(dir)} is not a directory (ENOTDIR)`,
-      );
-    }
-    return;
-  }
-  if (!create) {
-    throw new HoltError(
-      "IO",
-      `store directory ${JSON.stringify(dir)} does not exist (ENOENT)`,
-    );
-  }
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw new HoltError(
-      "IO",
-      `creating store directory ${JSON.stringify(dir)} failed: ${
-        errnoOf(error)
-      }`,
-      { cause: error },
-    );
-  }
-  await syncDirectory(dirname(dir));
-}
-
 /** Opens `frames.dat` the one way this store will use it. */
 function openFrames(
   backend: IoBackend,
@@ -1049,18 +780,6 @@ function openFrames(
     }
   }
   return { fd: backend.openFile(path, { create, readOnly }), direct: false };
-}
-
-function asIoError(error: unknown, what: string): HoltError {
-  if (error instanceof HoltError) {
-    if (error.code !== "IO") return error;
-    return new HoltError("IO", `${what} failed: ${error.message}`, {
-      cause: error,
-    });
-  }
-  return new HoltError("IO", `${what} failed: ${String(error)}`, {
-    cause: error,
-  });
 }
 
 function removeIfPresent(path: string): void {
@@ -1091,62 +810,4 @@ function closeQuietly(backend: IoBackend, fd: number): void {
   } catch {
     // Closing on an error path: the first error is the one to report.
   }
-}
-
-function checkFrameId(frameId: number): void {
-  if (!Number.isInteger(frameId) || frameId < 0 || frameId >= TWO_POW_32) {
-    throw new HoltError(
-      "INVALID_ARGUMENT",
-      `frame id must be a u32, got ${String(frameId)}`,
-    );
-  }
-}
-
-function getU32(bytes: Uint8Array, at: number): number {
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) |
-    (bytes[at + 3] << 24)) >>> 0;
-}
-
-function setU32(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value & 0xff;
-  bytes[at + 1] = (value >>> 8) & 0xff;
-  bytes[at + 2] = (value >>> 16) & 0xff;
-  bytes[at + 3] = value >>> 24;
-}
-
-function hex(value: number): string {
-  return value.toString(16).padStart(8, "0");
-}
-
-/** Checks a batch of frames to write: Frame objects, no id twice. */
-function checkFrameBatch(frames: readonly Frame[]): void {
-  if (!Array.isArray(frames)) {
-    throw new HoltError(
-      "INVALID_ARGUMENT",
-      "writeFrames needs an array of frames",
-    );
-  }
-  const seen = new Set<number>();
-  for (const frame of frames) {
-    if (!(frame instanceof Frame)) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        `writeFrames needs Frame objects, got ${String(frame)}`,
-      );
-    }
-    if (seen.has(frame.id)) {
-      throw new HoltError(
-        "INVALID_ARGUMENT",
-        `writeFrames got frame ${frame.id} twice in one batch`,
-      );
-    }
-    seen.add(frame.id);
-  }
-}
-
-/** Copies `frame` into the I/O buffer `buf` with its on-disk checksum. */
-function stageFrame(buf: Uint8Array, frame: Frame): void {
-  buf.set(frame.u8);
-  setU32(buf, CHECKSUM_BYTE, 0);
-  setU32(buf, CHECKSUM_BYTE, crc32c(buf));
 }

@@ -1,10 +1,11 @@
 /**
- * The manifest: the commit point of a file store. It maps every live frame
- * id to its location in `frames.dat` and carries the numbers the layers
- * above need after a crash (`walSeq`, `appliedIndex`) and their opaque
- * `meta` bytes. A new manifest is written to `manifest.tmp`, synced, and
- * renamed over `manifest`; the rename is the atomic commit, and a directory
- * fsync makes it durable.
+ * The manifest: the commit point of a file store (and, as the blob
+ * `manifest`, of a blob store). It maps every live frame id to its location
+ * in `frames.dat` (or the number of its frame blob) and carries the
+ * numbers the layers above need after a crash (`walSeq`, `appliedIndex`)
+ * and their opaque `meta` bytes. A file store's new manifest is written to
+ * `manifest.tmp`, synced, and renamed over `manifest`; the rename is the
+ * atomic commit, and a directory fsync makes it durable.
  *
  * Byte layout (little-endian), `totalBytes = 48 + 8 * frameCount +
  * metaBytes + 4`:
@@ -28,7 +29,7 @@
  */
 
 import * as fs from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { HoltError } from "../api/errors.ts";
 import { crc32c } from "../frame/crc32c.ts";
 import { FRAME_BYTES } from "../frame/layout.ts";
@@ -40,6 +41,9 @@ export const FRAMES_FILE = "frames.dat";
 export const MANIFEST_FILE = "manifest";
 /** Where the next manifest is written before the rename that commits it. */
 export const MANIFEST_TMP_FILE = "manifest.tmp";
+/** Marks a directory whose manifest and frames live in a blob store, and
+ * holds that store's id. */
+export const BLOB_STORE_MARKER = "blob-store";
 
 /** Magic number at byte 0 of a manifest: "HMAN" little-endian. */
 export const MANIFEST_MAGIC = 0x4e414d48;
@@ -434,4 +438,53 @@ function getU64(view: DataView, at: number): number {
 
 function hex(value: number): string {
   return value.toString(16).padStart(8, "0");
+}
+
+/** Makes sure `dir` is a directory, creating it (and syncing its parent)
+ * when allowed. */
+export async function ensureDirectory(
+  dir: string,
+  create: boolean,
+): Promise<void> {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch (error) {
+    if (errnoOf(error) !== "ENOENT") {
+      throw new HoltError(
+        "IO",
+        `stat of store directory ${JSON.stringify(dir)} failed: ${
+          errnoOf(error)
+        }`,
+        { cause: error },
+      );
+    }
+  }
+  if (stat !== undefined) {
+    if (!stat.isDirectory()) {
+      throw new HoltError(
+        "IO",
+        `store path ${JSON.stringify(dir)} is not a directory (ENOTDIR)`,
+      );
+    }
+    return;
+  }
+  if (!create) {
+    throw new HoltError(
+      "IO",
+      `store directory ${JSON.stringify(dir)} does not exist (ENOENT)`,
+    );
+  }
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new HoltError(
+      "IO",
+      `creating store directory ${JSON.stringify(dir)} failed: ${
+        errnoOf(error)
+      }`,
+      { cause: error },
+    );
+  }
+  await syncDirectory(dirname(dir));
 }

@@ -15,8 +15,10 @@
 
 import assert from "node:assert/strict";
 import process from "node:process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AtomicBatch, DB, Tree } from "../../mod.ts";
+import { DirBlobStore } from "./blobstores.ts";
 import { type IoName, type ScriptChild, startScriptChild } from "./persist.ts";
 
 // ---- workloads ------------------------------------------------------------
@@ -351,6 +353,17 @@ export interface DbChildArgs {
   readonly pipelined?: boolean;
   /** `bufferPoolSize`. */
   readonly bufferPoolSize?: number;
+  /** Keep the frames in a blob store: files of `path/blobs`. */
+  readonly blobs?: boolean;
+}
+
+/** The blob store a child of `args` opens with, as an option. */
+export function childBlobStore(
+  args: Pick<DbChildArgs, "path" | "blobs">,
+): { blobStore?: DirBlobStore } {
+  return args.blobs === true
+    ? { blobStore: new DirBlobStore(join(args.path, "blobs")) }
+    : {};
 }
 
 /** This file, run as the child. */
@@ -420,6 +433,7 @@ function pause(): Promise<void> {
 function walOptions(args: DbChildArgs) {
   return {
     path: args.path,
+    ...childBlobStore(args),
     io: args.io,
     bufferPoolSize: args.bufferPoolSize,
     durability: { kind: "wal" as const, sync: args.sync === true },
@@ -546,6 +560,7 @@ export const SM_POST_TREE = "post";
 async function childStateMachine(args: DbChildArgs): Promise<void> {
   const db = await DB.open({
     path: args.path,
+    ...childBlobStore(args),
     io: args.io,
     bufferPoolSize: args.bufferPoolSize,
     durability: { kind: "stateMachine" },

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HoltError, Tree } from "../../mod.ts";
@@ -692,12 +692,12 @@ export interface FileSnapshot {
   readonly sizeBytes: number;
 }
 
-/** Bytes, size and mtime of every file of `dir` except lock files (whose
- * names are per holder and come and go with handles). */
+/** Bytes, size and mtime of every file of `dir` (and of its
+ * subdirectories, as `sub/name`) except lock files (whose names are per
+ * holder and come and go with handles). */
 export function snapshotFiles(dir: string): Map<string, FileSnapshot> {
   const files = new Map<string, FileSnapshot>();
-  for (const name of fs.readdirSync(dir).sort()) {
-    if (name.endsWith(".lock")) continue;
+  for (const name of storeFiles(dir)) {
     const path = join(dir, name);
     const stat = fs.statSync(path, { bigint: true });
     files.set(name, {
@@ -709,15 +709,29 @@ export function snapshotFiles(dir: string): Map<string, FileSnapshot> {
   return files;
 }
 
-/** Copies the store files of `from` (lock files excluded) into a new
- * directory `to`. */
+/** Copies the store files of `from` (lock files excluded, subdirectories
+ * such as a blob store's included) into a new directory `to`. */
 export function copyStore(from: string, to: string): void {
+  for (const name of storeFiles(from)) {
+    fs.mkdirSync(dirname(join(to, name)), { recursive: true });
+    fs.copyFileSync(join(from, name), join(to, name));
+  }
   fs.mkdirSync(to, { recursive: true });
-  for (const name of fs.readdirSync(from)) {
-    if (!name.endsWith(".lock")) {
-      fs.copyFileSync(join(from, name), join(to, name));
+}
+
+/** The files below `dir` except lock files, sorted, as relative paths. */
+function storeFiles(dir: string): string[] {
+  const names: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      for (const inner of storeFiles(join(dir, entry.name))) {
+        names.push(join(entry.name, inner));
+      }
+    } else if (!entry.name.endsWith(".lock")) {
+      names.push(entry.name);
     }
   }
+  return names.sort();
 }
 
 // ---- mounts (root only) -------------------------------------------------
