@@ -8,7 +8,10 @@
  * file-backed tree with a small buffer pool and a synced log, where the
  * sequences also checkpoint (awaited, or left running under the commands
  * after it), reopen (cleanly, or from a copy of the files as a crash
- * would leave them) and switch between the posix and io_uring backends.
+ * would leave them) and switch between the posix and io_uring backends;
+ * two file-backed sequences in five keep their frames in a blob store (the
+ * files of a directory, written synchronously or one blob per turn of the
+ * event loop).
  *
  * Run: `deno run -A fuzz/atomic_model.ts --runs 200 --seed 42 --store both`.
  * A failure prints its seed and a one-line command replaying the shrunk
@@ -62,6 +65,7 @@ import {
   startsWith,
   toBytes,
 } from "../tests/helpers/oracle.ts";
+import { DirBlobStore } from "../tests/helpers/blobstores.ts";
 
 /** Longest key and value the API accepts, in bytes. */
 const MAX_BYTES = 65535;
@@ -189,6 +193,9 @@ type FileStore = {
   io: IoName;
   uringWorks: boolean;
   bufferPoolSize: number;
+  /** Frames in `frames.dat`, or in a blob store (files of `dir/blobs`)
+   * written synchronously or one blob per event-loop turn. */
+  blobs: "none" | "sync" | "async";
 };
 
 /** The side under test; `cursors` line up with `Model.cursors`. A reopen
@@ -1776,6 +1783,11 @@ function showViewStep(step: ViewStep): string {
 function fileTreeOptions(store: FileStore) {
   return {
     path: store.dir,
+    ...(store.blobs === "none" ? {} : {
+      blobStore: new DirBlobStore(join(store.dir, "blobs"), {
+        async: store.blobs === "async",
+      }),
+    }),
     bufferPoolSize: store.bufferPoolSize,
     durability: { kind: "wal" as const, sync: true },
     io: store.io,
@@ -2422,6 +2434,7 @@ const fileCommandArbs: fc.Arbitrary<AtomicCommand>[] = [
 const fileSetupArb = fc.record({
   io: fc.constantFrom<IoName>("posix", "uring"),
   bufferPoolSize: fc.constantFrom(2, 3, 8),
+  blobs: fc.constantFrom("none", "none", "none", "sync", "async"),
 });
 
 // ---- runner ----------------------------------------------------------------
@@ -2531,6 +2544,7 @@ async function runStore(
           io: uringSkipped === undefined ? setup.io : "posix",
           uringWorks: uringSkipped === undefined,
           bufferPoolSize: setup.bufferPoolSize,
+          blobs: setup.blobs,
         };
         const tree = await Tree.open(fileTreeOptions(file));
         await runSequence({ tree, cursors: [], file, inFlight: [] }, commands);

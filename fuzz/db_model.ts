@@ -12,7 +12,10 @@
  * `db.verify()`. A quarter of the sequences open the DB in state-machine
  * durability: there `commitDurable` (awaited or not, the sequence going
  * on) takes the model's state as of the call, and a reopen or crash image
- * must show exactly the state of the last commit, versions included.
+ * must show exactly the state of the last commit, versions included. Two
+ * sequences in five keep the frames in a blob store (the files of a
+ * directory, written synchronously or one blob per turn of the event loop;
+ * `--store file|blob` picks one kind).
  *
  * Run: `deno run -A fuzz/db_model.ts --runs 100 --seed 42`. A failure
  * prints its seed and a one-line command replaying the shrunk case.
@@ -63,6 +66,7 @@ import {
 } from "../tests/helpers/oracle.ts";
 import { createBackend } from "../src/io/select.ts";
 import { copyStore, snapshotFiles } from "../tests/helpers/persist.ts";
+import { DirBlobStore } from "../tests/helpers/blobstores.ts";
 
 /** Longest key and value the API accepts, in bytes. */
 const MAX_BYTES = 65535;
@@ -84,10 +88,18 @@ export type DbModelOptions = {
   /** The durability the DBs open with: `both` (the default) makes a
    * quarter of the sequences state-machine ones. */
   durability?: "both" | "wal" | "stateMachine";
+  /** Where the DBs keep their frames: `both` (the default) puts two
+   * sequences in five into a blob store (files of a directory written
+   * synchronously, or one blob per event-loop turn), `file` and `blob`
+   * only there. */
+  store?: "both" | "file" | "blob";
 };
 
 /** The `--durability` values. */
 const DURABILITIES = ["both", "wal", "stateMachine"] as const;
+
+/** The `--store` values. */
+const STORES = ["both", "file", "blob"] as const;
 
 /** What a passing session exercised. */
 export type DbModelSummary = {
@@ -1379,7 +1391,7 @@ class CrashReopenCommand extends PlainAsyncCommand {
     const to = `${from.replace(/-crash\d+$/, "")}-crash${++real.crashes}`;
     copyStore(from, to);
     await real.db.close();
-    real.options = { ...real.options, path: to };
+    real.options = movedOptions(real.options, to);
     await checkReadOnly(model, real);
     real.db = await DB.open(real.options);
     real.note(
@@ -1810,7 +1822,27 @@ type Setup = {
   io: "posix" | "uring";
   bufferPoolSize: number;
   stateMachine: boolean;
+  /** Frames in `frames.dat`, or in a blob store written synchronously or
+   * asynchronously. */
+  blobs: "none" | "sync" | "async";
 };
+
+/** `options` for the store moved to directory `path` (a crash image),
+ * its blob store (kept inside the directory) moved along. */
+function movedOptions(options: DBOptions, path: string): DBOptions {
+  const blobs = options.blobStore;
+  return {
+    ...options,
+    path,
+    ...(blobs instanceof DirBlobStore
+      ? {
+        blobStore: new DirBlobStore(join(path, "blobs"), {
+          async: blobs.async,
+        }),
+      }
+      : {}),
+  };
+}
 
 /** The backends this machine runs: posix always, io_uring when it loads. */
 async function availableIo(): Promise<("posix" | "uring")[]> {
@@ -1824,10 +1856,14 @@ async function availableIo(): Promise<("posix" | "uring")[]> {
 
 /** The one-line command that replays a session or one failing case. */
 export function replayCommand(options: DbModelOptions): string {
-  const flags = options.durability === undefined ||
-      options.durability === "both"
-    ? []
-    : [`--durability ${options.durability}`];
+  const flags = [
+    ...(options.durability === undefined || options.durability === "both"
+      ? []
+      : [`--durability ${options.durability}`]),
+    ...(options.store === undefined || options.store === "both"
+      ? []
+      : [`--store ${options.store}`]),
+  ];
   return replayLine("fuzz/db_model.ts", options, flags);
 }
 
@@ -1860,6 +1896,11 @@ export async function runDbModel(
       : options.durability === "stateMachine"
       ? fc.constant(true)
       : fc.constantFrom(false, false, false, true),
+    blobs: options.store === "file"
+      ? fc.constant("none" as const)
+      : options.store === "blob"
+      ? fc.constantFrom("sync" as const, "async" as const)
+      : fc.constantFrom("none", "none", "none", "sync", "async"),
   });
   const property = fc.asyncProperty(
     setupArb,
@@ -1873,8 +1914,14 @@ export async function runDbModel(
     async (setup, cmds) => {
       const runDir = join(root, `run${sequence++}`);
       fs.mkdirSync(runDir);
+      const dbPath = join(runDir, "db");
       const dbOptions: DBOptions = {
-        path: join(runDir, "db"),
+        path: dbPath,
+        ...(setup.blobs === "none" ? {} : {
+          blobStore: new DirBlobStore(join(dbPath, "blobs"), {
+            async: setup.blobs === "async",
+          }),
+        }),
         io: setup.io,
         bufferPoolSize: setup.bufferPoolSize,
         ...(setup.stateMachine
@@ -1940,9 +1987,11 @@ async function main(): Promise<void> {
       "replay-path": { type: "string" },
       "max-commands": { type: "string" },
       durability: { type: "string", default: "both" },
+      store: { type: "string", default: "both" },
     },
   });
   const durability = DURABILITIES.find((name) => name === values.durability);
+  const store = STORES.find((name) => name === values.store);
   const runs = Number(values.runs);
   const seed = seedArg(values.seed);
   const maxCommands = values["max-commands"] === undefined
@@ -1952,10 +2001,10 @@ async function main(): Promise<void> {
     !Number.isSafeInteger(runs) || runs < 1 || !Number.isSafeInteger(seed) ||
     (maxCommands !== undefined &&
       (!Number.isSafeInteger(maxCommands) || maxCommands < 1)) ||
-    durability === undefined
+    durability === undefined || store === undefined
   ) {
     console.error(
-      `usage: deno run -A fuzz/db_model.ts --runs N --seed S [--max-commands M] [--durability both|wal|stateMachine] (got runs ${values.runs}, seed ${values.seed}, durability ${values.durability})`,
+      `usage: deno run -A fuzz/db_model.ts --runs N --seed S [--max-commands M] [--durability both|wal|stateMachine] [--store both|file|blob] (got runs ${values.runs}, seed ${values.seed}, durability ${values.durability}, store ${values.store})`,
     );
     process.exit(2);
   }
@@ -1968,6 +2017,7 @@ async function main(): Promise<void> {
       replayPath: values["replay-path"],
       maxCommands,
       durability,
+      store,
     });
     console.log(
       `db_model: ${summary.runs} runs passed (seed ${seed}, ${summary.commands} commands, up to ${summary.maxTrees} trees and ${summary.maxFrames} frames)`,

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import { type AtomicBatch, DB, HoltError, Tree } from "../mod.ts";
+import { DirBlobStore } from "../tests/helpers/blobstores.ts";
 import { equalBytes, showBytes } from "./bytes.ts";
 import type { ModeDefaults, SoakConfig } from "./config.ts";
 import type { KeySpace } from "./keyspace.ts";
@@ -80,11 +81,14 @@ export function cleanupDir(config: SoakConfig): void {
   if (!config.dirGiven) rmSync(config.dir, { recursive: true, force: true });
 }
 
-/** The store options of the run: its path, buffer pool, durability and
- * I/O backend. */
+/** The store options of the run: its path (and blob store), buffer pool,
+ * durability and I/O backend. */
 function storeOptions(config: SoakConfig) {
   return {
     path: storePath(config),
+    ...(config.store === "blob"
+      ? { blobStore: new DirBlobStore(join(storePath(config), "blobs")) }
+      : {}),
     bufferPoolSize: config.bufferPool,
     durability: { kind: "wal", sync: config.walSync } as const,
     io: config.io,

@@ -47,6 +47,9 @@ export interface SoakConfig {
   seed: number;
   /** I/O backend of every open. */
   io: IoChoice;
+  /** Where the frames live: `frames.dat`, or a blob store (the files of
+   * `dir/store/blobs`). */
+  store: "file" | "blob";
   /** Internal: run as the child writer of a crash mode. */
   child: boolean;
   /** Internal (child): the kill round it belongs to. */
@@ -106,6 +109,8 @@ export function usage(
     "  --progress-secs S    seconds between progress lines (0: none)",
     "  --seed X             seed (default: random, printed)",
     "  --io auto|posix|uring  I/O backend",
+    "  --store file|blob    frames in frames.dat, or in a blob store (files",
+    "                       of a directory inside the store's)",
   ].join("\n");
 }
 
@@ -136,6 +141,7 @@ export function parseSoakArgs(
         "progress-secs": { type: "string" },
         seed: { type: "string" },
         io: { type: "string" },
+        store: { type: "string" },
         help: { type: "boolean", short: "h" },
         child: { type: "boolean" },
         round: { type: "string" },
@@ -187,6 +193,7 @@ export function parseSoakArgs(
       0,
     ),
     io: ioChoice(values.io),
+    store: storeChoice(values.store),
     child: values.child === true,
     round: number(values.round, "--round", 0, 0),
     minVersion: number(values["min-version"], "--min-version", 0, 0),
@@ -227,6 +234,12 @@ function flag(
   if (text === "true") return true;
   if (text === "false") return false;
   throw new UsageError(`${name} must be true or false, got "${text}"`);
+}
+
+function storeChoice(text: string | undefined): "file" | "blob" {
+  if (text === undefined) return "file";
+  if (text === "file" || text === "blob") return text;
+  throw new UsageError(`--store must be file or blob, got "${text}"`);
 }
 
 function ioChoice(text: string | undefined): IoChoice {
@@ -272,6 +285,7 @@ export function configArgs(
     "reopen-every": String(config.reopenEvery),
     seed: String(config.seed),
     io: config.io,
+    store: config.store,
     ...overrides,
   };
   const args: string[] = [];

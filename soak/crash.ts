@@ -143,7 +143,7 @@ class CrashParent {
         config.rounds || "unbounded"
       }, duration ${config.durationSecs || "unbounded"} s, ops ${
         config.ops || "unbounded"
-      }, kill after ${config.killMinMs}..${config.killMaxMs} ms, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${config.io}, dir ${config.dir}, ${state.size} records at start`,
+      }, kill after ${config.killMinMs}..${config.killMaxMs} ms, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${config.io}, store ${config.store}, dir ${config.dir}, ${state.size} records at start`,
     );
     let minVersion = maxVersionOf(state);
     const opsLeft = () =>

@@ -113,7 +113,7 @@ class DBCrashParent {
     this.#progress.print(
       `seed ${config.seed}, ${config.keys} keys per tree, rounds ${
         config.rounds || "unbounded"
-      }, wal sync ${config.walSync}, dir ${config.dir}, ${state.size} records at start`,
+      }, wal sync ${config.walSync}, store ${config.store}, dir ${config.dir}, ${state.size} records at start`,
     );
     const rounds = await runRounds(config, async (round) => {
       state = await this.#round(round, state);

@@ -97,7 +97,7 @@ class DBNormalSoak {
     this.#progress.print(
       `seed ${config.seed}, ${config.keys} keys per tree, ${DB_TREES.length} trees, ops ${
         config.ops || "unbounded"
-      }, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, dir ${config.dir}`,
+      }, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, store ${config.store}, dir ${config.dir}`,
     );
     const endMs = deadlineMs(config);
     try {

@@ -139,7 +139,7 @@ class NormalSoak {
         config.ops || "unbounded"
       }, duration ${
         config.durationSecs || "unbounded"
-      } s, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${this.#tree.stats().io}, dir ${config.dir}, ${this.#oracle.size} records at start`,
+      } s, buffer pool ${config.bufferPool}, wal sync ${config.walSync}, io ${this.#tree.stats().io}, store ${config.store}, dir ${config.dir}, ${this.#oracle.size} records at start`,
     );
     const endMs = deadlineMs(config);
     this.#hotBase = this.#rng.int(Math.max(1, config.keys - HOT_KEYS));

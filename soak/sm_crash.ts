@@ -307,7 +307,7 @@ class SmCrashParent {
     this.#progress.print(
       `seed ${config.seed}, ${config.keys} keys per tree, rounds ${
         config.rounds || "unbounded"
-      }, dir ${config.dir}, durable index ${this.#model.index} at start`,
+      }, store ${config.store}, dir ${config.dir}, durable index ${this.#model.index} at start`,
     );
     const rounds = await runRounds(config, (round) => this.#round(round));
     const t = this.#totals;

@@ -71,4 +71,18 @@ describe("db soak smoke", () => {
       assert.match(output, /durable index [1-9]\d*$/m, output);
     },
   );
+
+  it("sm-crash --store blob: 3 kill rounds with the images in a blob store", {
+    timeout: SMOKE_TIMEOUT_MS,
+  }, async () => {
+    const { code, output } = await runSoak([
+      ...killRoundsArgs("sm-crash", "false", "24"),
+      "--store",
+      "blob",
+    ]);
+    assert.equal(code, 0, output);
+    assert.match(output, /PASS seed 24: 3 rounds/);
+    assert.match(output, /store blob/, output);
+    assert.match(output, /durable index [1-9]\d*$/m, output);
+  });
 });

@@ -63,6 +63,21 @@ describe("soak smoke", () => {
     );
   }
 
+  it("crash --store blob: 3 kill rounds with the frames in a blob store", {
+    timeout: SMOKE_TIMEOUT_MS,
+  }, async () => {
+    const { code, output } = await runSoak([
+      ...killRoundsArgs("crash", "false", "13"),
+      "--store",
+      "blob",
+      "--buffer-pool",
+      "4",
+    ]);
+    assert.equal(code, 0, output);
+    assert.match(output, /PASS seed 13: 3 rounds/);
+    assert.match(output, /store blob/, output);
+  });
+
   it("an unknown mode is a usage error listing the known modes", {
     timeout: SMOKE_TIMEOUT_MS,
   }, async () => {
