@@ -283,6 +283,31 @@ describe("a blob store under trees and DBs", () => {
     assert.deepEqual(snapshotFiles(image), before);
   });
 
+  it("a synchronous write loop over a blob store does not stall: dirty frames stay resident until a checkpoint", async () => {
+    const path = join(root, "no-stall");
+    const blobStore = new MapBlobStore();
+    const tree = await Tree.open({ path, blobStore, bufferPoolSize: 4 });
+    // A file store's writer stalls once this many frames are resident.
+    const stallAt = Math.max(2 * 4, 4 + 32);
+    for (let index = 0; index < 100_000; index++) {
+      tree.put(`dir/${index % 50}/file-${index}`, "x".repeat(200));
+    }
+    const loaded = tree.stats();
+    assert.ok(
+      loaded.residentFrames > stallAt,
+      `${loaded.residentFrames} frames resident, a file store stalls at ${stallAt}`,
+    );
+    assert.equal(loaded.checkpoints, 0, "no synchronous checkpoint ran");
+    assert.equal(loaded.checkpointFailures, 0);
+    assert.equal(blobStore.frameNames().length, 0, "nothing written yet");
+    await tree.checkpoint();
+    const after = tree.stats();
+    assert.equal(after.dirtyFrames, 0);
+    assert.ok(after.residentFrames <= 4, `${after.residentFrames} resident`);
+    assert.equal(blobStore.frameNames().length, after.frames);
+    await tree.close();
+  });
+
   it("options and pairing: clear errors, nothing created", async () => {
     const path = join(root, "pairing");
     const blobStore = new MapBlobStore();
