@@ -57,6 +57,7 @@ import {
 import {
   type AnyScanEntry,
   binaryString,
+  compareBytes,
   concatBytes,
   equalBytes,
   showBytes,
@@ -333,7 +334,7 @@ function checkKey(model: TreeModel, tree: Tree, key: KeyArg): void {
 function checkAll(model: Model, real: Real): void {
   assert.deepEqual(
     real.db.listTrees(),
-    [...model.trees.keys()].sort(),
+    byteSorted(model.trees.keys()),
     "listTrees",
   );
   for (const [name, tree] of model.trees) {
@@ -794,7 +795,7 @@ class BulkDeleteCommand extends HandleCommand {
 type TreeRef = { index: number; live: boolean };
 
 function treeName(model: Model, ref: TreeRef): string {
-  const live = [...model.trees.keys()].sort();
+  const live = byteSorted(model.trees.keys());
   return ref.live && live.length > 0
     ? live[ref.index % live.length]
     : TREE_NAMES[ref.index % TREE_NAMES.length];
@@ -1283,7 +1284,7 @@ class ViewCommand extends PlainCommand {
 
 class ListTreesCommand extends PlainCommand {
   apply(model: Model, real: Real): void {
-    assert.deepEqual(real.db.listTrees(), [...model.trees.keys()].sort());
+    assert.deepEqual(real.db.listTrees(), byteSorted(model.trees.keys()));
     assert.equal(real.db.stats().trees, model.trees.size);
   }
   toString(): string {
@@ -1486,9 +1487,29 @@ class CheckAllCommand extends PlainCommand {
 
 // ---- arbitraries ----------------------------------------------------------------
 
-/** Tree names the sequences use: few, so commands collide on them. */
-const TREE_NAMES = ["a", "b", "inodes", "d/e", "\u00e9t\u00e9"];
-const INVALID_TREE_NAMES = ["", "bad\u0000name", "tab\tname", "n".repeat(256)];
+/** Tree names the sequences use: few, so commands collide on them. Byte
+ * order and UTF-16 order disagree on the last two. */
+const TREE_NAMES = [
+  "a",
+  "b",
+  "inodes",
+  "d/e",
+  "\u00e9t\u00e9",
+  "\u{1f333}",
+  "\ue000",
+];
+const INVALID_TREE_NAMES = [
+  "",
+  "bad\u0000name",
+  "tab\tname",
+  "n".repeat(256),
+  "half\ud800",
+];
+
+/** `names` in the byte order of their UTF-8 forms, as `listTrees` gives. */
+function byteSorted(names: Iterable<string>): string[] {
+  return [...names].sort((a, b) => compareBytes(toBytes(a), toBytes(b)));
+}
 
 const nameArb: fc.Arbitrary<NameArg> = fc.oneof(
   {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { compare } from "../art/cursor.ts";
 import { HoltError } from "./errors.ts";
 
 /** Meta format of a DB (a single tree's is 1). */
@@ -61,6 +62,16 @@ export function checkTreeName(name: unknown): Uint8Array {
       `tree name ${JSON.stringify(name)} contains control characters`,
     );
   }
+  // UTF-8 has no form for half a surrogate pair: the name would come back
+  // from the catalog as U+FFFD, another name.
+  if (/\p{Cs}/u.test(name)) {
+    throw new HoltError(
+      "INVALID_TREE_NAME",
+      `tree name ${
+        JSON.stringify(name)
+      } contains a lone surrogate (not valid Unicode text)`,
+    );
+  }
   const bytes = encoder.encode(name);
   if (bytes.length > MAX_TREE_NAME_BYTES) {
     throw new HoltError(
@@ -71,6 +82,16 @@ export function checkTreeName(name: unknown): Uint8Array {
     );
   }
   return bytes;
+}
+
+/** `names` in the byte order of their UTF-8 forms (code point order), the
+ * order of keys; JavaScript's default sort compares UTF-16 code units,
+ * which puts U+E000..U+FFFF after the characters beyond U+FFFF. */
+export function sortTreeNames(names: Iterable<string>): string[] {
+  return [...names]
+    .map((name) => ({ name, bytes: encoder.encode(name) }))
+    .sort((a, b) => compare(a.bytes, b.bytes))
+    .map((entry) => entry.name);
 }
 
 /** Decodes a tree name from the log. */

@@ -19,6 +19,7 @@ import {
   decodeCatalog,
   decodeTreeName,
   encodeCatalog,
+  sortTreeNames,
 } from "./catalog.ts";
 import { HoltError } from "./errors.ts";
 import { describe, type Key, KeyEncoder } from "./keys.ts";
@@ -335,10 +336,11 @@ export class DB {
     return named === undefined ? this.createTree(name) : this.#handle(named);
   }
 
-  /** The names of all trees, sorted. */
+  /** The names of all trees, in the byte order of their UTF-8 forms (the
+   * order of keys). */
   listTrees(): string[] {
     this.#ensureOpen();
-    return [...this.#trees.keys()].sort();
+    return sortTreeNames(this.#trees.keys());
   }
 
   /**

@@ -12,6 +12,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import { Buffer } from "node:buffer";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DB, type DBBatch, type DBView, HoltError, Tree } from "../../mod.ts";
@@ -58,6 +59,8 @@ const INVALID_NAMES: [string, unknown][] = [
   ["DEL", "x\u007f"],
   ["256 ASCII bytes", "n".repeat(256)],
   ["256 UTF-8 bytes", "\u00e9".repeat(128)],
+  ["a lone high surrogate", "a\ud800"],
+  ["a lone low surrogate", "\udc00b"],
 ];
 
 /** Names it must accept: up to 255 UTF-8 bytes of anything printable. */
@@ -69,7 +72,15 @@ const VALID_NAMES = [
   "n".repeat(255),
   "\u20ac".repeat(85),
   "\u{1f333}",
+  "\ue000",
 ];
+
+/** `names` in the byte order of their UTF-8 forms. */
+function byteSorted(names: readonly string[]): string[] {
+  return [...names].sort((a, b) =>
+    Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))
+  );
+}
 
 for (const mode of MODES) {
   describe(mode.title, { skip: mode.skip }, () => {
@@ -157,7 +168,7 @@ for (const mode of MODES) {
       await db.close();
     });
 
-    it("tree names: empty, non-string, control characters and more than 255 bytes are INVALID_TREE_NAME", async () => {
+    it("tree names: empty, non-string, control characters, lone surrogates and more than 255 bytes are INVALID_TREE_NAME; listTrees sorts by bytes", async () => {
       const db = await openDb();
       for (const [label, name] of INVALID_NAMES) {
         for (
@@ -173,7 +184,12 @@ for (const mode of MODES) {
       }
       assert.deepEqual(db.listTrees(), []);
       for (const name of VALID_NAMES) db.createTree(name).put("k", name);
-      assert.deepEqual(db.listTrees(), [...VALID_NAMES].sort());
+      assert.deepEqual(db.listTrees(), byteSorted(VALID_NAMES));
+      assert.notDeepEqual(
+        byteSorted(VALID_NAMES),
+        [...VALID_NAMES].sort(),
+        "U+E000 sorts before U+1F333 by bytes, after it by UTF-16 units",
+      );
       for (const name of VALID_NAMES) {
         assert.equal(text(db.openTree(name).get("k")), name);
       }
