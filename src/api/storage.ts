@@ -157,8 +157,9 @@ export class Storage {
   /**
    * Opens the store of `options.path` (checked options), taking its lock:
    * its file store, or with `options.blobStore` the blob store its
-   * manifest and frames live in. `backend` replaces the one `options.io` would pick (tests inject
-   * faults that way). Call {@linkcode recover} next.
+   * manifest and frames live in. `backend` replaces the one `options.io`
+   * would pick (tests inject faults that way); the log uses it in either
+   * case. Call {@linkcode recover} next.
    */
   static async open(
     options: TreeOptions,

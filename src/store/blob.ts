@@ -7,9 +7,10 @@
  * Shadow paging as in the file store, by names instead of offsets: every
  * frame image is written once, under a name no blob holds
  * (`frame-<location>`, the location above every one seen since open), the
- * blob `manifest` is the commit point, and the blobs a commit supersedes are deleted after it.
- * A crash leaves the last committed manifest and the frames it names;
- * frame blobs no manifest names are deleted when a writer opens the store.
+ * blob `manifest` is the commit point, and the blobs a commit supersedes
+ * are deleted after it. A crash leaves the last committed manifest and the
+ * frames it names; frame blobs no manifest names are deleted when a writer
+ * opens the store.
  *
  * The directory and the blob store belong together: a random store id is
  * kept in both (the blob `store-id`, the file `blob-store`), so a log is
