@@ -22,9 +22,12 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { DB, HoltError, prometheusText, Tree } from "../../mod.ts";
+import { BLOB_STORE_MARKER } from "../store/manifest.ts";
 
 const USAGE =
   `usage: holt <command> DIR [args] [--tree NAME] [--io auto|uring|posix]
@@ -58,6 +61,12 @@ async function openStore(
   readOnly: boolean,
   io: "auto" | "uring" | "posix",
 ): Promise<Opened> {
+  if (existsSync(join(dir, BLOB_STORE_MARKER))) {
+    throw new HoltError(
+      "INVALID_ARGUMENT",
+      `${dir} keeps its frames in a blob store, which holt cannot reach: only the program that supplies that BlobStore opens it (Tree.open or DB.open with blobStore)`,
+    );
+  }
   const options = {
     path: dir,
     readOnly,

@@ -3,8 +3,9 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { DB } from "../../mod.ts";
+import { DB, Tree } from "../../mod.ts";
 import { main } from "../../src/cli/holt.ts";
+import { MapBlobStore } from "../helpers/blobstores.ts";
 
 /** Runs the command line, returning its exit code and printed lines. */
 async function holt(...argv: string[]): Promise<[number, string[]]> {
@@ -65,6 +66,27 @@ describe("holt command", () => {
       assert.deepEqual(await holt("scan", dir, "--limit", "1"), [0, ["a/1"]]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a store whose frames live in a blob store is refused, naming why", async () => {
+    const root = mkdtempSync(join(tmpdir(), "holt-cli-blobs-"));
+    try {
+      const dir = join(root, "store");
+      const tree = await Tree.open({
+        path: dir,
+        blobStore: new MapBlobStore(),
+      });
+      tree.put("k", "v");
+      await tree.close();
+      for (const command of ["stats", "put", "ls"]) {
+        await assert.rejects(holt(command, dir, "k", "v"), {
+          code: "INVALID_ARGUMENT",
+          message: /keeps its frames in a blob store, which holt cannot reach/,
+        });
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 
