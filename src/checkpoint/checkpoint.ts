@@ -290,7 +290,7 @@ export class Checkpointer {
       for (const [frameId, modCount] of snapshot.modCounts) {
         pool.markClean(frameId, modCount);
       }
-      pool.deletesCommitted(snapshot.deleted);
+      pool.deletesCommitted(snapshot);
       pool.trim();
     } catch (error) {
       this.#failures++;
@@ -360,7 +360,7 @@ export class Checkpointer {
       for (const [frameId, modCount] of snapshot.modCounts) {
         pool.markClean(frameId, modCount);
       }
-      pool.deletesCommitted(snapshot.deleted);
+      pool.deletesCommitted(snapshot);
       pool.trim();
       const after = pool.stats();
       if (

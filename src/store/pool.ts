@@ -81,6 +81,9 @@ export interface DirtySnapshot {
   readonly modCounts: Map<number, number>;
   /** Released frame ids to pass as the commit's `deleted`. */
   readonly deleted: number[];
+  /** Each of `deleted` with the serial number of its release, for
+   * {@linkcode BufferPool.deletesCommitted}. */
+  readonly releases: ReadonlyMap<number, number>;
 }
 
 /**
@@ -93,6 +96,7 @@ export interface LazySnapshot {
   readonly copies: (Frame | undefined)[];
   readonly modCounts: Map<number, number>;
   readonly deleted: number[];
+  readonly releases: ReadonlyMap<number, number>;
 }
 
 /** A dirty frame's copy taken ahead of a snapshot. */
@@ -164,7 +168,7 @@ interface OwedCopy {
  * const locations = await store.writeFrames(snapshot.copies);
  * await store.commit({ locations, deleted: snapshot.deleted });
  * for (const [id, modCount] of snapshot.modCounts) pool.markClean(id, modCount);
- * pool.deletesCommitted(snapshot.deleted);
+ * pool.deletesCommitted(snapshot);
  * if (pool.stats().dirty !== 0 || pool.frame(root.id) !== root) throw new Error();
  * await store.close();
  * backend.close();
@@ -181,7 +185,11 @@ export class BufferPool {
   #hand = 0;
   #epoch = 0;
   readonly #roots = new Set<number>();
-  readonly #pendingDeletes = new Set<number>();
+  /** Released frame ids whose delete is not committed yet, each with the
+   * serial number of its release (an id freed by one commit may be taken
+   * and released again before an older snapshot listing it commits). */
+  readonly #pendingDeletes = new Map<number, number>();
+  #releases = 0;
   /** Ids below `#nextId` that are free, descending (the lowest is popped
    * first). */
   readonly #freeIds: number[] = [];
@@ -294,7 +302,7 @@ export class BufferPool {
     );
     if (entry !== undefined) this.#remove(entry);
     this.#roots.delete(frameId);
-    this.#pendingDeletes.add(frameId);
+    this.#pendingDeletes.set(frameId, ++this.#releases);
   }
 
   /** Whether frame `frameId` is live: created here, or committed and not
@@ -411,7 +419,12 @@ export class BufferPool {
     for (const precopy of precopies.values()) {
       this.#spareCopies.give(precopy.buffer);
     }
-    return { copies, modCounts, deleted: [...this.#pendingDeletes] };
+    return {
+      copies,
+      modCounts,
+      deleted: [...this.#pendingDeletes.keys()],
+      releases: new Map(this.#pendingDeletes),
+    };
   }
 
   /**
@@ -449,7 +462,8 @@ export class BufferPool {
       sources: [],
       copies: [],
       modCounts: new Map(),
-      deleted: [...this.#pendingDeletes],
+      deleted: [...this.#pendingDeletes.keys()],
+      releases: new Map(this.#pendingDeletes),
     };
     for (const entry of this.#ring) {
       const owed = entry.pendingCopy;
@@ -502,7 +516,12 @@ export class BufferPool {
       assert(copy !== undefined, `copy ${index} of a snapshot not made`);
       return copy;
     });
-    return { copies, modCounts: snapshot.modCounts, deleted: snapshot.deleted };
+    return {
+      copies,
+      modCounts: snapshot.modCounts,
+      deleted: snapshot.deleted,
+      releases: snapshot.releases,
+    };
   }
 
   /** Makes the copy `entry` owes a lazy snapshot. */
@@ -576,12 +595,16 @@ export class BufferPool {
   }
 
   /**
-   * Records that a commit deleted `frameIds` (a snapshot's `deleted`): they
-   * stop being pending and their ids may be handed out again.
+   * Records that a commit deleted the frames of `snapshot.deleted`: they
+   * stop being pending and their ids may be handed out again. An id
+   * released again since the snapshot (freed by an earlier commit, taken,
+   * and released once more) stays pending: this commit did not delete that
+   * frame.
    */
-  deletesCommitted(frameIds: readonly number[]): void {
-    for (const frameId of frameIds) {
-      if (!this.#pendingDeletes.delete(frameId)) continue;
+  deletesCommitted(snapshot: Pick<DirtySnapshot, "releases">): void {
+    for (const [frameId, release] of snapshot.releases) {
+      if (this.#pendingDeletes.get(frameId) !== release) continue;
+      this.#pendingDeletes.delete(frameId);
       if (
         this.#entries[frameId] === undefined &&
         !this.#store.hasFrame(frameId)

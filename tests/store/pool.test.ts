@@ -32,7 +32,7 @@ async function checkpoint(
   for (const [frameId, modCount] of snapshot.modCounts) {
     pool.markClean(frameId, modCount);
   }
-  pool.deletesCommitted(snapshot.deleted);
+  pool.deletesCommitted(snapshot);
 }
 
 /** Starts an operation and changes frames 1 and 2 (pattern seeds `seedA`
@@ -403,6 +403,33 @@ await describeStoreBackends("buffer pool", "pool", (suite) => {
     await checkpoint(store, pool, firstDone);
     await checkpoint(store, pool);
     await assertWrittenOut(store, pool, [a]);
+  });
+
+  it("a pending delete survives an older snapshot's commit that lists the same id from before it was freed and taken again", async () => {
+    const { store, pool } = await setup();
+    pool.beginOperation();
+    pool.release(5);
+    // Two images pipelined, both listing frame 5's delete.
+    const first = pool.markDirty();
+    const second = pool.markDirty();
+    await checkpoint(store, pool, await pool.completeSnapshot(first));
+    assert.equal(store.hasFrame(5), false);
+    // Id 5 is free again: a new frame takes it, a third image names it, and
+    // it is released before the second image's commit is recorded.
+    pool.beginOperation();
+    const reborn = pool.create();
+    assert.equal(reborn.id, 5);
+    fillPattern(reborn, 55);
+    const third = pool.markDirty();
+    pool.release(5);
+    await checkpoint(store, pool, await pool.completeSnapshot(second));
+    await checkpoint(store, pool, await pool.completeSnapshot(third));
+    assert.equal(store.hasFrame(5), true, "the third image names the new 5");
+    assert.equal(pool.stats().pendingDeletes, 1, "its delete is still due");
+    await checkpoint(store, pool);
+    assert.equal(store.hasFrame(5), false, "the next commit deletes it");
+    assert.equal(pool.stats().pendingDeletes, 0);
+    await store.close();
   });
 
   it("a snapshot right after the copies ahead of it copies nothing again", async () => {
