@@ -26,6 +26,10 @@ const METRICS: Record<string, [help: string, type: "gauge" | "counter"]> = {
   walLogBytes: ["Bytes in the log (checkpoint debt).", "gauge"],
   dirtyFrames: ["Frames changed since the last checkpoint.", "gauge"],
   residentFrames: ["Frames resident in memory.", "gauge"],
+  writtenAheadFrames: [
+    "Frames changed since the last commit, written ahead of the next.",
+    "gauge",
+  ],
   checkpoints: ["Checkpoints committed.", "counter"],
   checkpointFailures: ["Checkpoint rounds that failed.", "counter"],
   replayedRecords: ["Log records replayed at open.", "counter"],

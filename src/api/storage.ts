@@ -29,6 +29,7 @@ import { readWal, type WalRecord } from "../wal/reader.ts";
 import { WalWriter } from "../wal/writer.ts";
 import { join } from "node:path";
 import { existsSync, writeFileSync } from "node:fs";
+import { setImmediate } from "node:timers";
 import { WAL_FILE_NAME } from "../wal/header.ts";
 import { HoltError } from "./errors.ts";
 import type { TreeOptions } from "./options.ts";
@@ -58,8 +59,12 @@ export interface StorageStats {
   walSyncs: number;
   /** Bytes in the log now: what the next checkpoint retires. */
   walLogBytes: number;
-  /** Frames changed since the last checkpoint. */
+  /** Resident frames changed since the last checkpoint (or, in
+   * state-machine mode, since they were last written). */
   dirtyFrames: number;
+  /** State-machine mode: frames changed since the last commit, written
+   * out ahead of the next one and evicted (not resident). */
+  writtenAheadFrames: number;
   /** Frames resident in memory. */
   residentFrames: number;
   /** Checkpoints committed since open. */
@@ -101,6 +106,7 @@ export class Storage {
   #closed = false;
   #durableIndex = 0;
   #requestedIndex = 0;
+  #aheadScheduled = false;
   readonly #stallResident: number;
 
   private constructor(
@@ -315,19 +321,50 @@ export class Storage {
    * so far, and replay skips them. The mutation is done by then, so a
    * failed stall does not throw: the checkpointer counts it in its stats
    * and a later round retries.
+   *
+   * In state-machine mode, where nothing may be committed before the next
+   * `commitDurable`, dirty frames past the pool's bound are written out
+   * ahead of it instead (see {@linkcode Checkpointer.writeAheadSync}): at
+   * once when the store writes synchronously, else on the next turn of the
+   * event loop.
    */
   settle(): void {
     const pool = this.#pool;
+    const checkpointer = this.#checkpointer;
     if (
-      pool !== undefined && this.#wal !== undefined &&
-      pool.resident > this.#stallResident
+      pool === undefined || checkpointer === undefined ||
+      pool.resident <= pool.bufferPoolSize
     ) {
-      try {
-        this.#checkpointer!.flushSync();
-      } catch {
-        // Counted in the checkpointer's stats (checkpointFailures).
-      }
+      return;
     }
+    if (this.stateMachine) {
+      this.#writeAhead(checkpointer);
+      return;
+    }
+    if (this.#wal === undefined || pool.resident <= this.#stallResident) {
+      return;
+    }
+    try {
+      checkpointer.flushSync();
+    } catch {
+      // Counted in the checkpointer's stats (checkpointFailures).
+    }
+  }
+
+  /** State-machine mode: {@linkcode settle}'s writing ahead. A failure
+   * leaves the frames resident and dirty; the next write retries. */
+  #writeAhead(checkpointer: Checkpointer): void {
+    try {
+      if (checkpointer.writeAheadSync()) return;
+    } catch {
+      return;
+    }
+    if (this.#aheadScheduled) return;
+    this.#aheadScheduled = true;
+    setImmediate(() => {
+      this.#aheadScheduled = false;
+      if (!this.#closed) checkpointer.writeAhead().catch(() => {});
+    });
   }
 
   /**
@@ -449,6 +486,7 @@ export class Storage {
       walSyncs: wal?.walSyncs ?? 0,
       walLogBytes: wal?.logBytes ?? 0,
       dirtyFrames: pool?.dirty ?? 0,
+      writtenAheadFrames: pool?.writtenAhead ?? 0,
       residentFrames: pool?.resident ?? 0,
       checkpoints: checkpoints?.checkpoints ?? 0,
       checkpointFailures: checkpoints?.failures ?? 0,

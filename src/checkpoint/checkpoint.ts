@@ -206,16 +206,70 @@ export class Checkpointer {
     this.#waitingImage = image;
     image.done = this.#enqueue(async () => {
       this.#waitingImage = undefined;
-      const snapshot = await pool.completeSnapshot(image.snapshot);
-      // No log in state-machine mode: the image covers sequence 0.
-      await this.#commitSnapshot(
-        snapshot,
-        0,
-        image.meta,
-        image.appliedIndex,
-      );
+      try {
+        const snapshot = await pool.completeSnapshot(image.snapshot);
+        // No log in state-machine mode: the image covers sequence 0.
+        await this.#commitSnapshot(
+          snapshot,
+          0,
+          image.meta,
+          image.appliedIndex,
+        );
+      } finally {
+        pool.snapshotSettled(image.snapshot);
+        this.#discardRetired();
+      }
     });
     return image.done;
+  }
+
+  /**
+   * State-machine mode, where nothing is written until a commit: once the
+   * pool holds more than its bound, writes dirty frames out ahead of the
+   * next commit (to locations no image names yet) so that it can evict
+   * them; a load reads them back from there and the next image names
+   * them. After the rounds queued so far; rejects with the write's error
+   * (the frames then stay resident and dirty).
+   */
+  writeAhead(): Promise<void> {
+    return this.#enqueue(async () => {
+      const { pool, store } = this.#target;
+      const batch = pool.writeAheadBatch(aheadCount(pool), true);
+      if (batch.copies.length === 0) return;
+      let locations: Map<number, number> | undefined;
+      try {
+        locations = await store.writeFrames(batch.copies);
+      } finally {
+        const unused = pool.wroteAhead(batch, locations ?? new Map(), true);
+        if (unused.length > 0) store.discardWritten(unused);
+        this.#discardRetired();
+      }
+    });
+  }
+
+  /**
+   * {@linkcode writeAhead} at once, for a store that writes synchronously
+   * (the file store: positional writes into the page cache, made durable
+   * by the commit that names them). A frame cannot change during the call,
+   * so every frame written is evicted. Returns false, doing nothing, when
+   * the store cannot write synchronously.
+   */
+  writeAheadSync(): boolean {
+    const { pool, store } = this.#target;
+    if (!store.synchronousWrites) return false;
+    const batch = pool.writeAheadBatch(aheadCount(pool), false);
+    if (batch.copies.length > 0) {
+      const locations = store.writeFramesSync(batch.copies, { sync: false });
+      pool.wroteAhead(batch, locations, false);
+      this.#discardRetired();
+    }
+    return true;
+  }
+
+  /** Gives the store back the written-ahead locations no image needs. */
+  #discardRetired(): void {
+    const retired = this.#target.pool.takeRetired();
+    if (retired.length > 0) this.#target.store.discardWritten(retired);
   }
 
   /** Runs `round` after the rounds queued so far, {@linkcode running}
@@ -337,26 +391,36 @@ export class Checkpointer {
     appliedIndex?: number,
   ): Promise<void> {
     const { pool, store, wal } = this.#target;
+    // Frames written ahead, unless an earlier commit named them already.
+    const ahead = new Map(
+      [...snapshot.ahead ?? []].filter(([frameId, location]) =>
+        store.locationOf(frameId) !== location
+      ),
+    );
     try {
       this.#logBytesAtRound = wal?.logBytes ?? 0;
       if (
         snapshot.copies.length === 0 && snapshot.deleted.length === 0 &&
-        walSeq === store.walSeq &&
+        ahead.size === 0 && walSeq === store.walSeq &&
         (appliedIndex === undefined || appliedIndex === store.appliedIndex)
       ) {
         return;
       }
       await wal?.sync();
       const locations = await store.writeFrames(snapshot.copies);
+      for (const [frameId, location] of ahead) locations.set(frameId, location);
       // On failure the store itself frees the written locations (or, when
-      // only the directory sync failed, they are committed already).
+      // only the directory sync failed, they are committed already); the
+      // written-ahead ones stay the pool's.
       await store.commit({
         locations,
         deleted: snapshot.deleted,
         walSeq,
         appliedIndex,
         meta,
+        retained: new Set(ahead.values()),
       });
+      pool.aheadCommitted(ahead);
       for (const [frameId, modCount] of snapshot.modCounts) {
         pool.markClean(frameId, modCount);
       }
@@ -373,6 +437,14 @@ export class Checkpointer {
       this.#checkpoints++;
       this.#lastError = undefined;
     } catch (error) {
+      // A commit whose directory sync failed is installed all the same.
+      pool.aheadCommitted(
+        new Map(
+          [...ahead].filter(([frameId, location]) =>
+            store.locationOf(frameId) === location
+          ),
+        ),
+      );
       this.#failures++;
       this.#lastError = error as Error;
       throw error;
@@ -380,6 +452,13 @@ export class Checkpointer {
       this.#recycle(snapshot);
     }
   }
+}
+
+/** Frames a write-ahead round takes: enough to bring the pool a quarter
+ * below its bound. */
+function aheadCount(pool: BufferPool): number {
+  const { resident, bufferPoolSize } = pool.stats();
+  return resident - bufferPoolSize + Math.ceil(bufferPoolSize / 4);
 }
 
 /** Lets the process exit while a timer is pending (Deno, Bun and Node). */

@@ -39,6 +39,7 @@ import {
 } from "./manifest.ts";
 import { Pacer } from "./pacer.ts";
 import {
+  abandonedLocations,
   asIoError,
   type CommitRequest,
   emptyImage,
@@ -275,6 +276,11 @@ export class BlobFrameStore extends ShadowStore implements FrameStore {
     return false;
   }
 
+  /** Never: the blob store may answer with a promise. */
+  get synchronousWrites(): boolean {
+    return false;
+  }
+
   /**
    * Reads committed frame `frameId` from its blob and verifies it. The
    * returned frame is new and owned by the caller (the blob's bytes are
@@ -284,19 +290,9 @@ export class BlobFrameStore extends ShadowStore implements FrameStore {
    * not name the frame, the blob is missing or not a frame's size, or the
    * CRC, magic or frame id does not match; `IO` when the read fails.
    */
-  readFrame(frameId: number): Frame {
+  readFrame(frameId: number, at?: number): Frame {
     this.checkOpen();
-    const location = this.image.frames.get(frameId);
-    if (location === undefined) {
-      throw new HoltError(
-        "CORRUPTION",
-        `frame ${
-          String(frameId)
-        } is not in the manifest (generation ${this.image.generation}) of the blob store of ${
-          JSON.stringify(this.dir)
-        }`,
-      );
-    }
+    const location = this.frameLocation(frameId, at);
     const name = frameBlobName(location);
     const where = `frame ${frameId} in blob ${JSON.stringify(name)}`;
     const bytes = readBlob(this.#blobs, name);
@@ -344,7 +340,7 @@ export class BlobFrameStore extends ShadowStore implements FrameStore {
       }
       await this.#blobs.write(entries);
     } catch (error) {
-      this.#giveUp(locations);
+      this.giveUp(locations);
       throw asIoError(
         error,
         `writing ${frames.length} frame blobs of ${JSON.stringify(this.dir)}`,
@@ -354,6 +350,21 @@ export class BlobFrameStore extends ShadowStore implements FrameStore {
       written.set(frames[index].id, locations[index]);
     }
     return written;
+  }
+
+  /** Whether `location` is written and uncommitted. */
+  protected isPending(location: number): boolean {
+    return this.#pending.has(location);
+  }
+
+  /** Forgets written, uncommitted locations; their blobs become garbage,
+   * deleted with the next commit. */
+  protected giveUp(locations: readonly number[]): void {
+    for (const location of locations) {
+      if (this.#pending.delete(location)) {
+        this.#garbage.push(frameBlobName(location));
+      }
+    }
   }
 
   /** Not available: this store commits only asynchronously. */
@@ -384,7 +395,7 @@ export class BlobFrameStore extends ShadowStore implements FrameStore {
     try {
       await this.#blobs.write([{ name: BLOB_MANIFEST, bytes }]);
     } catch (error) {
-      this.#giveUp([...request.locations.values()]);
+      this.giveUp(abandonedLocations(request));
       throw asIoError(
         error,
         `commit of generation ${next.image.generation} (nothing changed: the store still holds generation ${this.image.generation})`,
@@ -410,15 +421,6 @@ export class BlobFrameStore extends ShadowStore implements FrameStore {
       // Unnamed blobs harm nothing but space: the next commit (or open)
       // tries again.
       this.#garbage.push(...names);
-    }
-  }
-
-  /** Forgets written, uncommitted locations; their blobs become garbage. */
-  #giveUp(locations: readonly number[]): void {
-    for (const location of locations) {
-      if (this.#pending.delete(location)) {
-        this.#garbage.push(frameBlobName(location));
-      }
     }
   }
 

@@ -33,6 +33,7 @@ import type { IoBackend, IoRequest } from "../io/backend.ts";
 import { StoreLock } from "./lock.ts";
 import { Pacer } from "./pacer.ts";
 import {
+  abandonedLocations,
   asIoError,
   checkFrameBatch,
   type CommitRequest,
@@ -154,6 +155,9 @@ export class FileStore extends ShadowStore implements FrameStore {
   #free = new LocationHeap();
   #pending = new Set<number>();
   #held: number[] = [];
+  /** Pending locations written without an fdatasync since: a commit naming
+   * one syncs `frames.dat` first. */
+  readonly #unsynced = new Set<number>();
   #readBuffer: Uint8Array | undefined;
   /** I/O buffers that frame writes stage frames in, kept between rounds. */
   readonly #staging: SpareBuffers<Uint8Array>;
@@ -298,11 +302,6 @@ export class FileStore extends ShadowStore implements FrameStore {
     }
   }
 
-  /** The committed location of frame `frameId`, or `undefined`. */
-  locationOf(frameId: number): number | undefined {
-    return this.image.frames.get(frameId);
-  }
-
   /** Counters and sizes; see {@linkcode FileStoreStats}. */
   stats(): FileStoreStats {
     return {
@@ -327,9 +326,9 @@ export class FileStore extends ShadowStore implements FrameStore {
    * manifest does not name the frame, the location is cut short, or the
    * CRC, magic or frame id does not match; `IO` when the read fails.
    */
-  readFrame(frameId: number): Frame {
+  readFrame(frameId: number, at?: number): Frame {
     this.checkOpen();
-    const location = this.#committedLocation(frameId);
+    const location = this.frameLocation(frameId, at);
     const offsetBytes = location * FRAME_BYTES;
     if (!this.direct) {
       const frame = new Frame();
@@ -363,9 +362,7 @@ export class FileStore extends ShadowStore implements FrameStore {
         "readFrames needs an array of frame ids",
       );
     }
-    const locations = frameIds.map((frameId) =>
-      this.#committedLocation(frameId)
-    );
+    const locations = frameIds.map((frameId) => this.frameLocation(frameId));
     const frames: Frame[] = [];
     const chunkFrames = Math.min(MAX_BATCH_FRAMES, frameIds.length);
     const staging: Uint8Array[] = [];
@@ -411,25 +408,14 @@ export class FileStore extends ShadowStore implements FrameStore {
     return frames;
   }
 
-  /**
-   * Returns written, uncommitted locations (from a `writeFrames` result
-   * whose checkpoint is abandoned) to the free list.
-   *
-   * Throws `INVALID_ARGUMENT`, changing nothing, when one of them is not
-   * pending.
-   */
-  discardWritten(locations: Iterable<number>): void {
-    this.checkWritable();
-    const list = [...locations];
-    for (const location of list) {
-      if (!this.#pending.has(location)) {
-        throw new HoltError(
-          "INVALID_ARGUMENT",
-          `location ${String(location)} is not a written, uncommitted location`,
-        );
-      }
-    }
-    for (const location of list) this.#releaseLocation(location);
+  /** Whether `location` is written and uncommitted. */
+  protected isPending(location: number): boolean {
+    return this.#pending.has(location);
+  }
+
+  /** Returns written, uncommitted locations to the free list. */
+  protected giveUp(locations: readonly number[]): void {
+    for (const location of locations) this.#releaseLocation(location);
   }
 
   /**
@@ -448,11 +434,20 @@ export class FileStore extends ShadowStore implements FrameStore {
     }
   }
 
+  /** Always: positional writes do not yield. */
+  get synchronousWrites(): boolean {
+    return true;
+  }
+
   /**
    * {@linkcode writeFrames} without yielding: one positional write per
-   * frame, then an fdatasync that blocks. For write stalls.
+   * frame, then an fdatasync that blocks (for write stalls), or with
+   * `sync: false` none: the commit that names the locations syncs first.
    */
-  writeFramesSync(frames: readonly Frame[]): Map<number, number> {
+  writeFramesSync(
+    frames: readonly Frame[],
+    options: { readonly sync?: boolean } = {},
+  ): Map<number, number> {
     this.checkWritable();
     checkFrameBatch(frames);
     const written = new Map<number, number>();
@@ -472,7 +467,13 @@ export class FileStore extends ShadowStore implements FrameStore {
       } finally {
         this.#staging.give(buf);
       }
-      fdatasyncNow(this.#framesFd, this.#framesPath);
+      if (options.sync === false) {
+        for (const location of locations) this.#unsynced.add(location);
+      } else {
+        this.#syncedFrames(() =>
+          fdatasyncNow(this.#framesFd, this.#framesPath)
+        );
+      }
     } catch (error) {
       throw this.#writeFailed(frames, locations, error);
     }
@@ -537,9 +538,13 @@ export class FileStore extends ShadowStore implements FrameStore {
             offsetBytes: locations[index] * FRAME_BYTES,
           });
         }
-        await this.#backend.writeMany(requests, {
-          sync: last === frames.length,
-        });
+        if (last < frames.length) {
+          await this.#backend.writeMany(requests);
+        } else {
+          await this.#syncedFrames(() =>
+            this.#backend.writeMany(requests, { sync: true })
+          );
+        }
       }
     } catch (error) {
       throw this.#writeFailed(frames, locations, error);
@@ -566,6 +571,9 @@ export class FileStore extends ShadowStore implements FrameStore {
     const next = this.#nextImage(request);
     const bytes = encodeManifest(next.image);
     try {
+      if (this.#namesUnsynced(request)) {
+        await this.#syncedFrames(() => this.#backend.fdatasync(this.#framesFd));
+      }
       await writeManifestTmp(this.#backend, this.dir, bytes);
       installManifest(this.dir);
     } catch (error) {
@@ -603,6 +611,11 @@ export class FileStore extends ShadowStore implements FrameStore {
     const next = this.#nextImage(request);
     const bytes = encodeManifest(next.image);
     try {
+      if (this.#namesUnsynced(request)) {
+        this.#syncedFrames(() =>
+          fdatasyncNow(this.#framesFd, this.#framesPath)
+        );
+      }
       writeManifestTmpSync(this.#backend, this.dir, bytes);
       installManifest(this.dir);
     } catch (error) {
@@ -623,7 +636,7 @@ export class FileStore extends ShadowStore implements FrameStore {
     generation: number,
     error: unknown,
   ): HoltError {
-    for (const location of request.locations.values()) {
+    for (const location of abandonedLocations(request)) {
       this.#releaseLocation(location);
     }
     removeIfPresentQuietly(join(this.dir, MANIFEST_TMP_FILE));
@@ -689,21 +702,6 @@ export class FileStore extends ShadowStore implements FrameStore {
     );
   }
 
-  #committedLocation(frameId: number): number {
-    const location = this.image.frames.get(frameId);
-    if (location === undefined) {
-      throw new HoltError(
-        "CORRUPTION",
-        `frame ${
-          String(frameId)
-        } is not in the manifest (generation ${this.image.generation}) of store ${
-          JSON.stringify(this.dir)
-        }`,
-      );
-    }
-    return location;
-  }
-
   #takeLocation(): number {
     const location = this.#free.size > 0
       ? this.#free.pop()
@@ -713,7 +711,36 @@ export class FileStore extends ShadowStore implements FrameStore {
   }
 
   #releaseLocation(location: number): void {
+    this.#unsynced.delete(location);
     if (this.#pending.delete(location)) this.#free.push(location);
+  }
+
+  /** Whether `request` names a location written without a sync since. */
+  #namesUnsynced(request: CommitRequest): boolean {
+    for (const location of request.locations.values()) {
+      if (this.#unsynced.has(location)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Runs `sync`, an fdatasync of `frames.dat` (or what ends with one), and
+   * then forgets the unsynced locations written before it started.
+   */
+  #syncedFrames<T>(sync: () => T): T {
+    const covered = [...this.#unsynced];
+    const forget = (): void => {
+      for (const location of covered) this.#unsynced.delete(location);
+    };
+    const result = sync();
+    if (result instanceof Promise) {
+      return result.then((value) => {
+        forget();
+        return value;
+      }) as T;
+    }
+    forget();
+    return result;
   }
 }
 

@@ -36,8 +36,12 @@ import { SpareBuffers } from "./spares.ts";
 /** What the pool needs of a store: committed frames by id. `FileStore`
  * provides it. */
 export interface PoolStore {
-  /** Reads and verifies committed frame `frameId` (a new object). */
-  readFrame(frameId: number): Frame;
+  /**
+   * Reads and verifies committed frame `frameId` (a new object), or with
+   * `location` the image of it written there and not yet committed (a
+   * frame written out ahead of a commit).
+   */
+  readFrame(frameId: number, location?: number): Frame;
   /** Reads several committed frames at once, in the order given. */
   readFrames(frameIds: readonly number[]): Frame[];
   /** Whether the committed manifest names `frameId`. */
@@ -71,6 +75,9 @@ export interface BufferPoolStats {
   readonly dirty: number;
   /** Released frames whose delete is not yet committed. */
   readonly pendingDeletes: number;
+  /** Frames evicted after being written out ahead of a commit (see
+   * {@linkcode BufferPool.writtenAhead}), not resident. */
+  readonly writtenAhead: number;
 }
 
 /** Byte copies of the dirty frames at one instant, for a checkpoint. */
@@ -84,6 +91,10 @@ export interface DirtySnapshot {
   /** Each of `deleted` with the serial number of its release, for
    * {@linkcode BufferPool.deletesCommitted}. */
   readonly releases: ReadonlyMap<number, number>;
+  /** Frame id -> the written, uncommitted location holding its image at
+   * the snapshot (frames written out ahead of the commit), for the
+   * commit's locations. */
+  readonly ahead?: ReadonlyMap<number, number>;
 }
 
 /**
@@ -97,6 +108,7 @@ export interface LazySnapshot {
   readonly modCounts: Map<number, number>;
   readonly deleted: number[];
   readonly releases: ReadonlyMap<number, number>;
+  readonly ahead: Map<number, number>;
 }
 
 /** A dirty frame's copy taken ahead of a snapshot. */
@@ -128,6 +140,10 @@ interface Entry {
   /** The copy of this frame a lazy snapshot still owes, to be made before
    * the frame is handed out again (see {@linkcode BufferPool.markDirty}). */
   pendingCopy: OwedCopy | undefined;
+  /** A written, uncommitted location holding the frame's bytes as of
+   * `cleanModCount` (it was written out ahead of a commit): current while
+   * the frame is clean. */
+  aheadAt: number | undefined;
 }
 
 /** A copy a lazy snapshot owes. */
@@ -201,6 +217,15 @@ export class BufferPool {
   /** Buffers of finished snapshots' copies, for the next snapshot. */
   readonly #spareCopies: SpareBuffers<ArrayBuffer>;
   #precopies = new Map<number, Precopy>();
+  /** Frames written out ahead of a commit and evicted: id -> the written,
+   * uncommitted location holding their current bytes. */
+  readonly #ahead = new Map<number, number>();
+  /** Written-ahead locations no longer current, to give back to the store
+   * once no outstanding snapshot names them. */
+  #retired: number[] = [];
+  /** Lazy snapshots taken and not yet settled: their `ahead` locations
+   * must stay written. */
+  readonly #outstanding = new Set<LazySnapshot>();
 
   /**
    * Makes a pool over `store`, empty (frames load on first use).
@@ -272,8 +297,10 @@ export class BufferPool {
       `frame ${frameId} was released`,
     );
     this.#misses++;
-    const frame = this.#store.readFrame(frameId);
-    this.#insert(frameId, frame, frame.modCount, this.#epoch);
+    const ahead = this.#ahead.get(frameId);
+    const frame = this.#store.readFrame(frameId, ahead);
+    this.#ahead.delete(frameId);
+    this.#insert(frameId, frame, frame.modCount, this.#epoch, ahead);
     return frame;
   }
 
@@ -295,12 +322,16 @@ export class BufferPool {
    */
   release(frameId: number): void {
     const entry = this.#entries[frameId];
+    const ahead = entry?.aheadAt ?? this.#ahead.get(frameId);
     assert(
       !this.#pendingDeletes.has(frameId) &&
-        (entry !== undefined || this.#store.hasFrame(frameId)),
+        (entry !== undefined || ahead !== undefined ||
+          this.#store.hasFrame(frameId)),
       `release of frame ${frameId}, which is not live`,
     );
     if (entry !== undefined) this.#remove(entry);
+    if (ahead !== undefined) this.#retire(ahead);
+    this.#ahead.delete(frameId);
     this.#roots.delete(frameId);
     this.#pendingDeletes.set(frameId, ++this.#releases);
   }
@@ -309,6 +340,7 @@ export class BufferPool {
    * released. Loads nothing. */
   has(frameId: number): boolean {
     if (this.#entries[frameId] !== undefined) return true;
+    if (this.#ahead.has(frameId)) return true;
     return this.#store.hasFrame(frameId) && !this.#pendingDeletes.has(frameId);
   }
 
@@ -320,6 +352,9 @@ export class BufferPool {
     }
     for (const entry of this.#ring) {
       if (!this.#store.hasFrame(entry.frameId)) ids.push(entry.frameId);
+    }
+    for (const frameId of this.#ahead.keys()) {
+      if (!this.#store.hasFrame(frameId)) ids.push(frameId);
     }
     return ids;
   }
@@ -364,7 +399,8 @@ export class BufferPool {
       if (wanted.length >= room) break;
       if (
         this.#entries[frameId] === undefined && !seen.has(frameId) &&
-        !this.#pendingDeletes.has(frameId) && this.#store.hasFrame(frameId)
+        !this.#pendingDeletes.has(frameId) && !this.#ahead.has(frameId) &&
+        this.#store.hasFrame(frameId)
       ) {
         wanted.push(frameId);
         seen.add(frameId);
@@ -464,10 +500,16 @@ export class BufferPool {
       modCounts: new Map(),
       deleted: [...this.#pendingDeletes.keys()],
       releases: new Map(this.#pendingDeletes),
+      ahead: new Map(this.#ahead),
     };
+    if (stale !== undefined) this.#outstanding.delete(stale);
+    this.#outstanding.add(snapshot);
     for (const entry of this.#ring) {
       const owed = entry.pendingCopy;
       if (!isDirty(entry)) {
+        if (entry.aheadAt !== undefined) {
+          snapshot.ahead.set(entry.frameId, entry.aheadAt);
+        }
         // Written out since the stale snapshot: its copy is not wanted.
         if (owed?.buffer !== undefined) this.#spareCopies.give(owed.buffer);
         entry.pendingCopy = undefined;
@@ -521,6 +563,7 @@ export class BufferPool {
       modCounts: snapshot.modCounts,
       deleted: snapshot.deleted,
       releases: snapshot.releases,
+      ahead: snapshot.ahead,
     };
   }
 
@@ -591,6 +634,9 @@ export class BufferPool {
       return false;
     }
     entry.cleanModCount = modCountAtSnapshot;
+    // The frame changed after it was written ahead: that image is obsolete.
+    if (entry.aheadAt !== undefined) this.#retire(entry.aheadAt);
+    entry.aheadAt = undefined;
     return true;
   }
 
@@ -614,6 +660,130 @@ export class BufferPool {
     }
   }
 
+  /**
+   * State-machine mode, where nothing is written until a commit: up to
+   * `count` dirty frames (unpinned, no root, none a lazy snapshot still
+   * owes a copy of) to write out ahead of the next commit, so that the
+   * pool can evict them (see {@linkcode wroteAhead}): copies, or with
+   * `copy` false the frames themselves, for a write that does not yield.
+   */
+  writeAheadBatch(count: number, copy: boolean): DirtySnapshot {
+    const copies: Frame[] = [];
+    const modCounts = new Map<number, number>();
+    const ring = this.#ring;
+    // The clock's order, as eviction: a frame touched since the hand last
+    // passed gets one more sweep (a frame being filled stays resident).
+    for (
+      let step = 0;
+      step < 2 * ring.length && copies.length < count;
+      step++
+    ) {
+      const entry = ring[(this.#hand + step) % ring.length];
+      if (
+        !isDirty(entry) || entry.pinEpoch === this.#epoch ||
+        entry.pendingCopy !== undefined || this.#roots.has(entry.frameId) ||
+        modCounts.has(entry.frameId)
+      ) {
+        continue;
+      }
+      if (entry.referenced) {
+        entry.referenced = false;
+        continue;
+      }
+      if (copy) {
+        const buffer = this.#spareCopies.take();
+        new Uint8Array(buffer).set(entry.frame.u8);
+        copies.push(new Frame(buffer));
+      } else {
+        copies.push(entry.frame);
+      }
+      modCounts.set(entry.frameId, entry.frame.modCount);
+    }
+    return { copies, modCounts, deleted: [], releases: new Map() };
+  }
+
+  /**
+   * Takes the result of writing a {@linkcode writeAheadBatch}: each frame
+   * unchanged since (and still not owed to a lazy snapshot) is evicted,
+   * its bytes now at its written location, which a load reads and the
+   * next snapshot names. Returns the locations no frame took (their frames
+   * changed or left meanwhile), for the store to give up. `locations` is
+   * empty when the write failed; `copied` says whether the batch holds
+   * copies (whose buffers come back for reuse).
+   */
+  wroteAhead(
+    batch: DirtySnapshot,
+    locations: ReadonlyMap<number, number>,
+    copied: boolean,
+  ): number[] {
+    const unused: number[] = [];
+    for (const [frameId, modCount] of batch.modCounts) {
+      const location = locations.get(frameId);
+      if (location === undefined) continue;
+      const entry = this.#entries[frameId];
+      if (
+        entry === undefined || entry.frame.modCount !== modCount ||
+        entry.pendingCopy !== undefined
+      ) {
+        unused.push(location);
+        continue;
+      }
+      if (entry.aheadAt !== undefined) this.#retire(entry.aheadAt);
+      entry.cleanModCount = modCount;
+      entry.aheadAt = location;
+      if (entry.pinEpoch !== this.#epoch && !this.#roots.has(frameId)) {
+        this.#remove(entry);
+        this.#ahead.set(frameId, location);
+        this.#evictions++;
+      }
+    }
+    if (copied) {
+      for (const copy of batch.copies) this.#spareCopies.give(copy.buffer);
+    }
+    return unused;
+  }
+
+  /**
+   * Records that a commit named the written-ahead locations of `ahead`
+   * (frame id -> location): those images are committed now, no longer
+   * written ahead.
+   */
+  aheadCommitted(ahead: ReadonlyMap<number, number>): void {
+    const committed = new Set<number>();
+    for (const [frameId, location] of ahead) {
+      committed.add(location);
+      if (this.#ahead.get(frameId) === location) this.#ahead.delete(frameId);
+      const entry = this.#entries[frameId];
+      if (entry?.aheadAt === location) entry.aheadAt = undefined;
+    }
+    this.#retired = this.#retired.filter((location) =>
+      !committed.has(location)
+    );
+  }
+
+  /** Forgets a lazy snapshot that was written (or failed, or will not be
+   * written): its written-ahead locations need not stay any more. */
+  snapshotSettled(snapshot: LazySnapshot): void {
+    this.#outstanding.delete(snapshot);
+  }
+
+  /** Written-ahead locations no longer current that no outstanding
+   * snapshot names, for the store to give up; forgets them. */
+  takeRetired(): number[] {
+    const named = new Set<number>();
+    for (const snapshot of this.#outstanding) {
+      for (const location of snapshot.ahead.values()) named.add(location);
+    }
+    const free = this.#retired.filter((location) => !named.has(location));
+    this.#retired = this.#retired.filter((location) => named.has(location));
+    return free;
+  }
+
+  /** Marks a written-ahead location as no longer current. */
+  #retire(location: number): void {
+    this.#retired.push(location);
+  }
+
   /** Counters; see {@linkcode BufferPoolStats}. */
   stats(): BufferPoolStats {
     let dirty = 0;
@@ -627,6 +797,7 @@ export class BufferPool {
       resident: this.#ring.length,
       dirty,
       pendingDeletes: this.#pendingDeletes.size,
+      writtenAhead: this.#ahead.size,
     };
   }
 
@@ -635,6 +806,7 @@ export class BufferPool {
     frame: Frame,
     cleanModCount: number,
     pinEpoch: number,
+    aheadAt?: number,
   ): void {
     while (this.#ring.length >= this.#capacity) {
       if (!this.#evictOne()) {
@@ -650,6 +822,7 @@ export class BufferPool {
       pinEpoch,
       ringIndex: this.#ring.length,
       pendingCopy: undefined,
+      aheadAt,
     };
     this.#ring.push(entry);
     this.#entries[frameId] = entry;
@@ -680,6 +853,9 @@ export class BufferPool {
         this.#hand++;
       } else {
         this.#remove(entry);
+        if (entry.aheadAt !== undefined) {
+          this.#ahead.set(entry.frameId, entry.aheadAt);
+        }
         this.#evictions++;
         return true;
       }
@@ -717,7 +893,7 @@ export class BufferPool {
     while (this.#freeIds.length > 0) {
       const frameId = this.#freeIds.pop()!;
       if (
-        this.#entries[frameId] === undefined &&
+        this.#entries[frameId] === undefined && !this.#ahead.has(frameId) &&
         !this.#pendingDeletes.has(frameId) && !this.#store.hasFrame(frameId)
       ) {
         return frameId;
@@ -726,7 +902,8 @@ export class BufferPool {
     while (
       this.#store.hasFrame(this.#nextId) ||
       this.#pendingDeletes.has(this.#nextId) ||
-      this.#entries[this.#nextId] !== undefined
+      this.#entries[this.#nextId] !== undefined ||
+      this.#ahead.has(this.#nextId)
     ) {
       this.#nextId++;
     }

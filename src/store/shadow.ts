@@ -46,6 +46,19 @@ export interface CommitRequest {
   readonly appliedIndex?: number;
   /** The opaque meta bytes of the new image (copied). Default: unchanged. */
   readonly meta?: Uint8Array;
+  /**
+   * Locations of `locations` the caller goes on using when the commit
+   * fails (frames written out ahead of it): those stay written and
+   * uncommitted instead of being given up.
+   */
+  readonly retained?: ReadonlySet<number>;
+}
+
+/** The locations of a failed `request` to give up: all but the retained. */
+export function abandonedLocations(request: CommitRequest): number[] {
+  return [...request.locations.values()].filter((location) =>
+    request.retained?.has(location) !== true
+  );
 }
 
 /**
@@ -63,18 +76,31 @@ export interface FrameStore extends PoolStore {
   readonly appliedIndex: number;
   /** A copy of the committed meta bytes. */
   readonly meta: Uint8Array;
+  /** The committed location of frame `frameId`, or `undefined`. */
+  locationOf(frameId: number): number | undefined;
+  /** Gives up written, uncommitted locations (frames written out ahead of
+   * a commit that no image will name). */
+  discardWritten(locations: Iterable<number>): void;
   /**
    * Whether {@linkcode commitSync} may run now: no asynchronous commit is
    * queued or running (always false for a store that commits only
    * asynchronously).
    */
   readonly commitIdle: boolean;
+  /** Whether {@linkcode writeFramesSync} works (at any time). */
+  readonly synchronousWrites: boolean;
   /** Writes frame copies to free locations and resolves with frame id ->
    * location; on failure those locations are free again. */
   writeFrames(frames: readonly Frame[]): Promise<Map<number, number>>;
-  /** {@linkcode writeFrames} without yielding, only while
-   * {@linkcode commitIdle}. */
-  writeFramesSync(frames: readonly Frame[]): Map<number, number>;
+  /**
+   * {@linkcode writeFrames} without yielding, where
+   * {@linkcode synchronousWrites}. With `sync: false` the frames are not
+   * made durable now but by the commit that names them.
+   */
+  writeFramesSync(
+    frames: readonly Frame[],
+    options?: { readonly sync?: boolean },
+  ): Map<number, number>;
   /** Commits the next image (after the commits queued before it); on a
    * failure before the commit point the request's locations are free
    * again and the old image stays. */
@@ -154,6 +180,11 @@ export abstract class ShadowStore {
     return [...this.image.frames.keys()];
   }
 
+  /** The committed location of frame `frameId`, or `undefined`. */
+  locationOf(frameId: number): number | undefined {
+    return this.image.frames.get(frameId);
+  }
+
   /**
    * Writes `frames` (copies the caller owns and does not change until the
    * Promise settles) where no committed image points, and resolves with
@@ -178,6 +209,60 @@ export abstract class ShadowStore {
     };
     write.then(forget, forget);
     return write;
+  }
+
+  /**
+   * Gives up written, uncommitted locations (from a `writeFrames` result
+   * no commit will name). Throws `INVALID_ARGUMENT`, changing nothing,
+   * when one of them is not written and uncommitted.
+   */
+  discardWritten(locations: Iterable<number>): void {
+    this.checkWritable();
+    const list = [...locations];
+    for (const location of list) {
+      if (!this.isPending(location)) {
+        throw new HoltError(
+          "INVALID_ARGUMENT",
+          `location ${String(location)} is not a written, uncommitted location`,
+        );
+      }
+    }
+    this.giveUp(list);
+  }
+
+  /** Whether `location` was written and is neither committed nor given
+   * up. */
+  protected abstract isPending(location: number): boolean;
+
+  /** Gives up written, uncommitted `locations`. */
+  protected abstract giveUp(locations: readonly number[]): void;
+
+  /**
+   * `location` (or, when absent, the committed one) of frame `frameId`:
+   * where a load reads it. Throws `INVALID_ARGUMENT` for a location that is
+   * neither pending nor the frame's committed one, `CORRUPTION` when the
+   * manifest does not name the frame.
+   */
+  protected frameLocation(frameId: number, location?: number): number {
+    const committed = this.image.frames.get(frameId);
+    if (location === undefined) {
+      if (committed !== undefined) return committed;
+      throw new HoltError(
+        "CORRUPTION",
+        `frame ${
+          String(frameId)
+        } is not in the manifest (generation ${this.image.generation}) of ${this.#label}`,
+      );
+    }
+    if (!this.isPending(location) && committed !== location) {
+      throw new HoltError(
+        "INVALID_ARGUMENT",
+        `location ${
+          String(location)
+        } is neither written for frame ${frameId} nor its committed one`,
+      );
+    }
+    return location;
   }
 
   /** {@linkcode writeFrames} of a checked batch on a writable handle. */

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setImmediate } from "node:timers";
 import { DB, Tree } from "../../mod.ts";
 import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
 import { DirBlobStore, MapBlobStore } from "../helpers/blobstores.ts";
@@ -254,6 +255,43 @@ describe("a blob store under trees and DBs", () => {
     db = await open();
     assert.equal(db.durableAppliedIndex(), 3);
     assert.equal(text(db.openTree("t").get("k")), "3");
+    await db.close();
+  });
+
+  it("state-machine mode over a blob store writes changed frames ahead when the event loop turns, bounding the pool", async () => {
+    const path = join(root, "sm-ahead");
+    const blobStore = new MapBlobStore();
+    const open = () =>
+      DB.open({
+        path,
+        blobStore,
+        bufferPoolSize: 4,
+        durability: { kind: "stateMachine" },
+      });
+    let db = await open();
+    const tree = db.createTree("t");
+    const key = (index: number) => `d/${String(index).padStart(6, "0")}`;
+    for (let index = 0; index < 30_000; index++) {
+      tree.put(key(index), `${index}`.padEnd(150, "v"));
+      if (index % 500 === 499) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    await db.commitDurable(1);
+    const frames = db.stats().frames;
+    assert.ok(frames > 8, `${frames} frames`);
+    assert.ok(
+      db.stats().residentFrames <= 4 + 1,
+      `${db.stats().residentFrames} frames resident with a pool of 4`,
+    );
+    tree.put(key(1), "after the commit");
+    await db.close();
+    db = await open();
+    assert.equal(db.durableAppliedIndex(), 1);
+    assert.equal(text(db.openTree("t").get(key(1))), "1".padEnd(150, "v"));
+    assert.equal(blobStore.frameNames().length, db.stats().frames);
+    assert.ok(db.verify().ok, db.verify().problems.join("; "));
     await db.close();
   });
 

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DB, HoltError, Tree } from "../../mod.ts";
 import { checkTreeOptions } from "../../src/api/options.ts";
+import { FRAME_BYTES } from "../../src/frame/layout.ts";
 import { WAL_FILE_NAME } from "../../src/wal/header.ts";
 import { assertHoltError, rejectsWith } from "../helpers/assert.ts";
 import { FaultBackend, gate, STORE_PHASE_FAULTS } from "../helpers/faults.ts";
@@ -39,6 +40,10 @@ import {
 } from "../helpers/persist.ts";
 
 const STATE_MACHINE = { kind: "stateMachine" } as const;
+
+function text(bytes: Uint8Array | undefined): string | undefined {
+  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+}
 
 /** Waits until `condition` holds, looking every 5 ms. */
 async function waitFor(condition: () => boolean): Promise<void> {
@@ -130,8 +135,10 @@ for (const ioCase of IO_CASES) {
       });
       after(() => fs.rmSync(root, { recursive: true, force: true }));
       const io = ioCase.io as IoName;
-      const openSm = (path: string, extra: { readOnly?: boolean } = {}) =>
-        DB.open({ path, io, durability: STATE_MACHINE, ...extra });
+      const openSm = (
+        path: string,
+        extra: { readOnly?: boolean; bufferPoolSize?: number } = {},
+      ) => DB.open({ path, io, durability: STATE_MACHINE, ...extra });
 
       it("keeps the index rules and writes no WAL", async () => {
         const path = join(root, "rules");
@@ -139,6 +146,64 @@ for (const ioCase of IO_CASES) {
         await checkIndexRules(db);
         await db.close();
         assert.equal(fs.existsSync(join(path, WAL_FILE_NAME)), false);
+      });
+
+      it("the pool stays within its bound between commits (changed frames are written ahead), and the image stays exact", async () => {
+        const path = join(root, "bounded");
+        const poolFrames = 8;
+        let db = await openSm(path, { bufferPoolSize: poolFrames });
+        const tree = db.createTree("t");
+        const value = (index: number, round: number) =>
+          `${round}:${index}`.padEnd(120, "v");
+        const keys = 40_000;
+        const key = (index: number) =>
+          `dir/${Math.floor(index / 1000)}/file-${
+            String(index).padStart(5, "0")
+          }`;
+        // An operation keeps what it touched resident until the next one
+        // (a spill may touch every frame): count the writes after which
+        // the pool stood past its bound.
+        let over = 0;
+        const sample = () => {
+          if (db.stats().residentFrames > poolFrames + 2) over++;
+        };
+        for (let index = 0; index < keys; index++) {
+          tree.put(key(index), value(index, 1));
+          sample();
+        }
+        await db.commitDurable(1);
+        // Changes all over the tree, each frame loaded again to take them.
+        for (let index = 0; index < keys; index += 97) {
+          tree.put(key(index), value(index, 2));
+          sample();
+        }
+        const frames = db.stats().frames;
+        assert.ok(frames >= 2 * poolFrames, `the tree spans ${frames} frames`);
+        assert.ok(over <= keys / 1000, `${over} writes left the pool over`);
+        assert.ok(
+          db.stats().residentFrames <= poolFrames,
+          `${db.stats().residentFrames} frames resident after the writes`,
+        );
+        assert.ok(db.stats().evictions >= frames, "frames left and came back");
+        assert.ok(
+          db.stats().writtenAheadFrames > 0,
+          "and wait out of the pool",
+        );
+        const locations = fs.statSync(join(path, "frames.dat")).size /
+          FRAME_BYTES;
+        assert.ok(
+          locations <= 3 * frames,
+          `frames.dat spans ${locations} locations for ${frames} frames`,
+        );
+        await db.close();
+        db = await openSm(path, { bufferPoolSize: poolFrames });
+        assert.equal(db.durableAppliedIndex(), 1);
+        const reopened = db.openTree("t");
+        for (let index = 0; index < keys; index += 89) {
+          assert.equal(text(reopened.get(key(index))), value(index, 1));
+        }
+        assert.ok(db.verify().ok, db.verify().problems.join("; "));
+        await db.close();
       });
 
       it("reopen shows the state and index of the last commitDurable, also after a clean close", async () => {
