@@ -457,7 +457,7 @@ export class Checkpointer {
 /** Frames a write-ahead round takes: enough to bring the pool a quarter
  * below its bound. */
 function aheadCount(pool: BufferPool): number {
-  const { resident, bufferPoolSize } = pool.stats();
+  const { resident, bufferPoolSize } = pool;
   return resident - bufferPoolSize + Math.ceil(bufferPoolSize / 4);
 }
 
